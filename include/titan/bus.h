@@ -1,0 +1,134 @@
+/*  Titan-KV bus: envelopes and a module's connection to its node's bus.
+
+    Each node has one ROUTER socket, owned by the kernel, bound at
+    inproc://titan-<node-id>-bus.  Each module connects one DEALER whose
+    routing id is the module's name.  A message on the bus is the multipart
+    envelope
+
+        [to][from][type][kind+correlation][payload]
+
+    - to, from: module names ("kernel" is the kernel itself).  The kernel
+      overwrites `from` with the sender's real routing id.
+    - type: a short string naming the payload, e.g. "kv.put"
+      (include/titan/bus_types.h).  A reply carries its request's type.
+    - kind+correlation: 9 bytes, one kind byte (event, request, reply) and a
+      64-bit big-endian correlation id chosen by the requester; a reply
+      carries its request's id.
+    - payload: a protobuf-c message from proto/bus.proto (may be empty).
+
+    The kernel keeps a copy of every request until the addressed module
+    replies to it; if that module restarts in between, the kernel delivers
+    the request again, so a receiver must tolerate a duplicate request (same
+    from + correlation id).  Events are not tracked.
+*/
+#ifndef TITAN_BUS_H_INCLUDED
+#define TITAN_BUS_H_INCLUDED
+
+#include <czmq.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    TITAN_MSG_EVENT   = 0,    /* fire and forget */
+    TITAN_MSG_REQUEST = 1,    /* expects exactly one reply */
+    TITAN_MSG_REPLY   = 2     /* answers the request with the same id */
+} titan_msg_kind_t;
+
+#define TITAN_BUS_NAME_MAX   63     /* longest module or type name */
+#define TITAN_KERNEL_NAME    "kernel"
+
+/*  ------------------------------------------------------------ envelope  */
+
+typedef struct titan_envelope {
+    char to [TITAN_BUS_NAME_MAX + 1];
+    char from [TITAN_BUS_NAME_MAX + 1];
+    char type [TITAN_BUS_NAME_MAX + 1];
+    titan_msg_kind_t kind;
+    uint64_t corr;
+    zframe_t *payload;        /* owned by the envelope; never NULL */
+} titan_envelope_t;
+
+/*  Creates an envelope; copies `size` bytes of `payload` (which may be NULL
+    when size is 0).  Returns NULL if a name is empty or too long.  */
+titan_envelope_t *titan_envelope_new (const char *to, const char *type,
+                                      titan_msg_kind_t kind, uint64_t corr,
+                                      const void *payload, size_t size);
+
+/*  Destroys an envelope and nulls the pointer.  */
+void titan_envelope_destroy (titan_envelope_t **self_p);
+
+/*  Decodes a bus message [to][from][type][kind+corr][payload], taking
+    ownership of *msg_p (always destroyed).  Returns NULL when the message
+    is malformed (wrong frame count, oversized names, bad kind).  */
+titan_envelope_t *titan_envelope_decode (zmsg_t **msg_p);
+
+/*  Encodes an envelope into a new bus message, taking ownership of the
+    envelope (*self_p is destroyed and nulled).  */
+zmsg_t *titan_envelope_encode (titan_envelope_t **self_p);
+
+/*  Payload bytes and size (valid while the envelope lives).  */
+const uint8_t *titan_envelope_data (const titan_envelope_t *self);
+size_t titan_envelope_size (const titan_envelope_t *self);
+
+/*  ------------------------------------------------------------ client  */
+
+/*  A module's connection to its node's bus: a DEALER with routing id equal
+    to the module name.  Owned by one thread (sockets are not thread-safe). */
+typedef struct titan_bus titan_bus_t;
+
+/*  Connects to the bus at `endpoint` as `name` and announces itself to
+    the kernel (an event "bus.hello"), which then delivers any messages
+    held for this module.  Returns NULL on failure.  */
+titan_bus_t *titan_bus_connect (const char *endpoint, const char *name);
+
+/*  Closes the connection and nulls the pointer.  */
+void titan_bus_destroy (titan_bus_t **self_p);
+
+/*  The underlying socket, to add to a zpoller.  Not the caller's.  */
+zsock_t *titan_bus_sock (titan_bus_t *self);
+
+/*  This connection's module name.  */
+const char *titan_bus_name (titan_bus_t *self);
+
+/*  Returns a fresh correlation id (unique on this connection).  */
+uint64_t titan_bus_next_corr (titan_bus_t *self);
+
+/*  Sends an envelope, taking ownership (*env_p is nulled even on failure).
+    Returns 0, or a negative errno value (-EAGAIN if the bus is full).  */
+int titan_bus_send (titan_bus_t *self, titan_envelope_t **env_p);
+
+/*  Sends a request of `type` with a fresh correlation id to `to`; stores
+    the id in *corr_p when not NULL.  Returns 0 or a negative errno.  */
+int titan_bus_request (titan_bus_t *self, const char *to, const char *type,
+                       const void *payload, size_t size, uint64_t *corr_p);
+
+/*  Sends the reply to `request` (same type and correlation id, addressed
+    to its sender).  Returns 0 or a negative errno.  */
+int titan_bus_reply (titan_bus_t *self, const titan_envelope_t *request,
+                     const void *payload, size_t size);
+
+/*  Receives the next envelope, blocking up to `timeout_ms` (-1 = forever).
+    Returns a new envelope (the caller's), or NULL on timeout, interrupt or a
+    malformed message (which is dropped and logged).  */
+titan_envelope_t *titan_bus_recv (titan_bus_t *self, int timeout_ms);
+
+/*  Sends a request and waits for its reply, for up to `timeout_ms`.
+    Envelopes that arrive meanwhile and are not the reply are handed to
+    `other` (if not NULL; it takes ownership) or dropped.  Returns the
+    reply (caller's) or NULL on timeout.  For modules and tests that need a
+    simple synchronous call; the hot paths stay asynchronous.  */
+titan_envelope_t *titan_bus_call (titan_bus_t *self, const char *to,
+                                  const char *type, const void *payload,
+                                  size_t size, int timeout_ms,
+                                  void (*other) (titan_envelope_t **env_p,
+                                                 void *arg),
+                                  void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
