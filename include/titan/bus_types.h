@@ -21,4 +21,12 @@
 #define TITAN_T_KV_STATS       "kv.stats"       /* KvStatsRequest -> KvStatsReply */
 #define TITAN_T_KV_MERGE       "kv.merge"       /* KvMergeRequest -> KvMergeReply */
 
+/* replication (to "raft") */
+#define TITAN_T_RAFT_PROPOSE   "raft.propose"   /* KvWrite -> KvReply, after commit + apply */
+#define TITAN_T_RAFT_READ      "raft.read"      /* KvGet -> KvReply (ReadIndex, or LOCAL) */
+#define TITAN_T_RAFT_STATUS    "raft.status"    /* RaftStatusRequest -> RaftStatusReply */
+#define TITAN_T_RAFT_ADD       "raft.member_add"     /* RaftMemberChange -> RaftMemberReply */
+#define TITAN_T_RAFT_REMOVE    "raft.member_remove"  /* RaftMemberChange -> RaftMemberReply */
+#define TITAN_T_RAFT_TRANSFER  "raft.transfer_leader" /* RaftMemberChange -> RaftMemberReply */
+
 #endif
