@@ -10,8 +10,10 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler
   libgrpc-dev
   check
-  python3 python3-grpcio python3-protobuf   # interop test: a gRPC client we did not write
+  python3 python3-grpcio python3-protobuf protobuf-compiler  # interop test: a gRPC client we did not write
   procps iproute2                           # fault tests: ps, kill, ip
+  libleveldb-dev librocksdb-dev liblmdb-dev # benchmark peers (linked into bench/ only)
+  clang libclang-rt-14-dev                  # make fuzz (libFuzzer)
 )
 packages+=("$@")
 

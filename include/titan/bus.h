@@ -20,6 +20,13 @@
     replies to it; if that module restarts in between, the kernel delivers
     the request again, so a receiver must tolerate a duplicate request (same
     from + correlation id).  Events are not tracked.
+
+    The kernel may answer a request on behalf of its destination, with the
+    request's type and correlation id and an AdminReply payload: UNAVAILABLE
+    when the destination's held-message queue is full or the module has
+    failed for good, UNIMPLEMENTED when no module of that name exists.  A
+    requester therefore never waits forever on a request the kernel could
+    not deliver.
 */
 #ifndef TITAN_BUS_H_INCLUDED
 #define TITAN_BUS_H_INCLUDED
@@ -98,7 +105,8 @@ const char *titan_bus_name (titan_bus_t *self);
 uint64_t titan_bus_next_corr (titan_bus_t *self);
 
 /*  Sends an envelope, taking ownership (*env_p is nulled even on failure).
-    Returns 0, or a negative errno value (-EAGAIN if the bus is full).  */
+    Returns 0, or a negative errno value (-EAGAIN when not
+    connected to the kernel).  */
 int titan_bus_send (titan_bus_t *self, titan_envelope_t **env_p);
 
 /*  Sends a request of `type` with a fresh correlation id to `to`; stores

@@ -70,7 +70,7 @@ typedef struct titan_module_descriptor {
         actor_, { NULL } }
 
 /*  Reads an integer setting from a module's settings subtree: returns
-    `fallback` when the key is absent, and -1 into *status_p (if given)
+    `fallback` when the key is absent, and -EINVAL into *status_p (if given)
     when present but not a whole number.  */
 int64_t titan_setting_int (zconfig_t *settings, const char *path,
                            int64_t fallback, int *status_p);

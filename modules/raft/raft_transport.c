@@ -10,6 +10,7 @@
 */
 #include "raft_transport.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -66,6 +67,36 @@ s_endpoint_from_addr (const char *addr)
     return zsys_sprintf ("tcp://%s", addr);
 }
 
+/*  Returns the endpoint to listen on for "host:port": the address itself
+    when host is a numeric IP or "*", else every interface at PORT — ZeroMQ cannot
+    bind a host name, and a node advertised by name (a container's service
+    name) must listen on every interface to be reached by it.  NULL when
+    the address is malformed.  */
+static char *
+s_bind_endpoint (const char *addr)
+{
+    char *endpoint = s_endpoint_from_addr (addr);
+    if (!endpoint)
+        return NULL;
+    const char *colon = strrchr (addr, ':');
+    size_t host_len = (size_t) (colon - addr);
+    char host [64];
+    if (host_len >= sizeof host)
+        host_len = sizeof host - 1;
+    memcpy (host, addr, host_len);
+    host [host_len] = '\0';
+    if (host [0] == '[' && host_len > 1 && host [host_len - 1] == ']') {
+        memmove (host, host + 1, host_len - 2);
+        host [host_len - 2] = '\0';
+    }
+    unsigned char ip [16];
+    if (streq (host, "*") || inet_pton (AF_INET, host, ip) == 1
+    ||  inet_pton (AF_INET6, host, ip) == 1)
+        return endpoint;
+    free (endpoint);
+    return zsys_sprintf ("tcp://*:%s", colon + 1);
+}
+
 static bool
 s_valid_id (const char *id)
 {
@@ -84,7 +115,7 @@ raft_transport_new (const char *self_id, const char *bind_addr,
                   self_id ? self_id : "", PEER_ID_MAX);
         return -EINVAL;
     }
-    char *endpoint = s_endpoint_from_addr (bind_addr);
+    char *endpoint = s_bind_endpoint (bind_addr);
     if (!endpoint) {
         snprintf (err, err_size, "raft transport: peer address '%s' is not host:port",
                   bind_addr ? bind_addr : "");

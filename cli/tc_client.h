@@ -1,0 +1,44 @@
+/*  Titan-KV client connection: blocking unary calls to a titan.v1 server
+    on the gRPC C core API.  Used by titanctl, the load generator and the
+    end-to-end tests.
+
+    A connection is one insecure HTTP/2 channel and one pluck completion
+    queue; calls on it are sequential (one thread per connection).  A call
+    that cannot reach its server fails fast with UNAVAILABLE instead of
+    waiting for the server to come up, so a caller can try the next
+    endpoint.
+*/
+#ifndef TC_CLIENT_H_INCLUDED
+#define TC_CLIENT_H_INCLUDED
+
+#include <grpc/status.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tc_conn tc_conn_t;
+
+/*  Opens a channel to `target` ("host:port").  Returns NULL when out of
+    memory.  The channel connects lazily, on the first call.  */
+tc_conn_t *tc_conn_new (const char *target);
+
+/*  Closes the channel and nulls the pointer.  */
+void tc_conn_destroy (tc_conn_t **self_p);
+
+/*  The target this connection was opened for.  */
+const char *tc_conn_target (tc_conn_t *self);
+
+/*  Calls `method` ("/titan.v1.KV/Put") with the packed request, waiting at
+    most `timeout_ms`.  Returns the gRPC status of the call.  On OK,
+    *response_p is the response bytes (malloc'd, the caller's; never NULL)
+    and *response_size its size.  On failure *response_p is NULL and
+    `details` (when not NULL) holds the server's message.  */
+grpc_status_code tc_call (tc_conn_t *self, const char *method,
+                          const uint8_t *request, size_t request_size,
+                          int64_t timeout_ms,
+                          uint8_t **response_p, size_t *response_size,
+                          char *details, size_t details_size);
+
+/*  The canonical upper-case name of a gRPC status code ("UNAVAILABLE").  */
+const char *tc_status_name (grpc_status_code code);
+
+#endif

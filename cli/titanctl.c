@@ -1,0 +1,820 @@
+/*  titanctl: the command-line client of Titan-KV, in the manner of etcdctl
+    and redis-cli.
+
+    Every command is one unary gRPC call of titan.v1 (proto/titan.proto) to
+    the first endpoint that answers: an endpoint that is down (UNAVAILABLE)
+    is skipped for the next one in --endpoints (default $TITAN_ENDPOINTS,
+    else 127.0.0.1:7400).  Writes carry a random client id and a sequence
+    number so that a write retried on another endpoint is applied once
+    (enforced by the raft module).  Values are binary-safe: `put KEY -`
+    reads the value from stdin, `get` writes the exact bytes to stdout.
+    Errors go to stderr naming the endpoint and the gRPC status; the exit
+    code says what kind of failure it was (see s_usage).
+*/
+#include "tc_client.h"
+#include "titan.pb-c.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_OK          0
+#define EXIT_NOT_FOUND   1
+#define EXIT_USAGE       2
+#define EXIT_MISMATCH    3
+#define EXIT_UNAVAILABLE 4
+#define EXIT_ERROR       5
+
+#define DEFAULT_ENDPOINT "127.0.0.1:7400"
+#define MAX_STDIN_BYTES  (1024u * 1024u * 1024u)
+
+static const char s_usage [] =
+"usage: titanctl [OPTIONS] COMMAND [ARGS]\n"
+"\n"
+"Commands:\n"
+"  put KEY VALUE               store VALUE (\"-\": read it from stdin); prints the revision\n"
+"  get KEY [--consistency=C]   print the value bytes exactly (C: linearizable, local)\n"
+"  del KEY                     delete KEY; prints how many keys were deleted (0 or 1)\n"
+"  cas KEY EXPECTED_REV VALUE  store VALUE only if KEY is at revision EXPECTED_REV\n"
+"                              (0: only if KEY does not exist); prints the revision\n"
+"  status                      nodes and shards (leader, replicas, applied index)\n"
+"  member list                 cluster members\n"
+"  member add ID CLIENT_ADDR PEER_ADDR\n"
+"  member remove ID\n"
+"  module list                 modules loaded in the node's kernel\n"
+"  module restart NAME         restart a module's actor\n"
+"  module reload NAME          reload a module's shared object from disk\n"
+"  merge [--shard=N]           compact a shard's storage on the node\n"
+"\n"
+"Options:\n"
+"  --endpoints=H:P[,H:P...]    servers to try in order (default $TITAN_ENDPOINTS,\n"
+"                              else " DEFAULT_ENDPOINT ")\n"
+"  --timeout=D                 per-request timeout: 500ms, 5s, 1m (default 5s)\n"
+"  -w, --write-out=FORMAT      simple (default), json or table\n"
+"  -h, --help                  this text\n"
+"\n"
+"Exit codes:\n"
+"  0  success\n"
+"  1  key not found (get), or the named module/member does not exist\n"
+"  2  usage error (bad command line)\n"
+"  3  compare-and-swap mismatch, or an operation the cluster cannot do now\n"
+"     (FAILED_PRECONDITION)\n"
+"  4  unavailable: no endpoint reachable, no quorum, or timeout (retry)\n"
+"  5  any other error (invalid argument, internal error)\n";
+
+typedef enum { FMT_SIMPLE, FMT_JSON, FMT_TABLE } s_format_t;
+
+typedef struct {
+    char **endpoints;
+    size_t n_endpoints;
+    int64_t timeout_ms;
+    s_format_t format;
+    const char *consistency;
+    long shard;
+    uint64_t client_id;
+} s_opts_t;
+
+/*  ------------------------------------------------------------ helpers  */
+
+static int
+s_usage_error (const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    fprintf (stderr, "titanctl: ");
+    vfprintf (stderr, format, args);
+    fprintf (stderr, "\n(see titanctl --help)\n");
+    va_end (args);
+    return EXIT_USAGE;
+}
+
+/*  Parses "500ms", "5s", "1m", "2" (seconds).  Returns ms, or -1.  */
+static int64_t
+s_parse_duration (const char *text)
+{
+    char *end;
+    errno = 0;
+    double value = strtod (text, &end);
+    if (errno || end == text || value <= 0)
+        return -1;
+    double ms;
+    if (*end == 0 || strcmp (end, "s") == 0)
+        ms = value * 1000;
+    else if (strcmp (end, "ms") == 0)
+        ms = value;
+    else if (strcmp (end, "m") == 0)
+        ms = value * 60000;
+    else if (strcmp (end, "h") == 0)
+        ms = value * 3600000;
+    else
+        return -1;
+    if (ms < 1 || ms > 86400000.0 * 30)
+        return -1;
+    return (int64_t) ms;
+}
+
+static int
+s_parse_u64 (const char *text, uint64_t *value_p)
+{
+    if (!*text || !isdigit ((unsigned char) *text))
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long value = strtoull (text, &end, 10);
+    if (errno || *end)
+        return -1;
+    *value_p = value;
+    return 0;
+}
+
+/*  Splits "a,b,c" into endpoints.  Returns 0, or -1 when one is empty.  */
+static int
+s_parse_endpoints (const char *text, s_opts_t *opts)
+{
+    for (size_t i = 0; i < opts->n_endpoints; i++)
+        free (opts->endpoints [i]);
+    free (opts->endpoints);
+    opts->endpoints = NULL;
+    opts->n_endpoints = 0;
+    char *copy = strdup (text);
+    if (!copy)
+        return -1;
+    char *save = NULL;
+    int rc = 0;
+    for (char *item = strtok_r (copy, ",", &save); item;
+         item = strtok_r (NULL, ",", &save)) {
+        while (isspace ((unsigned char) *item))
+            item++;
+        if (!*item)
+            continue;
+        char **grown = realloc (opts->endpoints,
+                                (opts->n_endpoints + 1) * sizeof *grown);
+        if (!grown) {
+            rc = -1;
+            break;
+        }
+        opts->endpoints = grown;
+        opts->endpoints [opts->n_endpoints++] = strdup (item);
+    }
+    free (copy);
+    return rc || opts->n_endpoints == 0 ? -1 : 0;
+}
+
+/*  Reads all of stdin.  Returns 0, or -1 with a message printed.  */
+static int
+s_read_stdin (uint8_t **data_p, size_t *size_p)
+{
+    size_t size = 0, cap = 65536;
+    uint8_t *data = malloc (cap);
+    while (data) {
+        if (size == cap) {
+            if (cap >= MAX_STDIN_BYTES) {
+                fprintf (stderr, "titanctl: stdin holds more than %u bytes\n",
+                         MAX_STDIN_BYTES);
+                free (data);
+                return -1;
+            }
+            uint8_t *grown = realloc (data, cap * 2);
+            if (!grown)
+                break;
+            data = grown;
+            cap *= 2;
+        }
+        size_t got = fread (data + size, 1, cap - size, stdin);
+        size += got;
+        if (got == 0) {
+            if (ferror (stdin)) {
+                fprintf (stderr, "titanctl: cannot read stdin: %s\n",
+                         strerror (errno));
+                free (data);
+                return -1;
+            }
+            *data_p = data;
+            *size_p = size;
+            return 0;
+        }
+    }
+    free (data);
+    fprintf (stderr, "titanctl: out of memory reading stdin\n");
+    return -1;
+}
+
+static void
+s_json_string (FILE *out, const char *text)
+{
+    fputc ('"', out);
+    for (const unsigned char *p = (const unsigned char *) text; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf (out, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf (out, "\\u%04x", *p);
+        else
+            fputc (*p, out);
+    }
+    fputc ('"', out);
+}
+
+static void
+s_base64 (FILE *out, const uint8_t *data, size_t size)
+{
+    static const char digits [] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    fputc ('"', out);
+    for (size_t i = 0; i < size; i += 3) {
+        uint32_t v = (uint32_t) data [i] << 16;
+        if (i + 1 < size) v |= (uint32_t) data [i + 1] << 8;
+        if (i + 2 < size) v |= data [i + 2];
+        fputc (digits [(v >> 18) & 63], out);
+        fputc (digits [(v >> 12) & 63], out);
+        fputc (i + 1 < size ? digits [(v >> 6) & 63] : '=', out);
+        fputc (i + 2 < size ? digits [v & 63] : '=', out);
+    }
+    fputc ('"', out);
+}
+
+/*  Prints bytes for a table cell: printable ASCII as is, the rest as \xNN. */
+static void
+s_escaped (FILE *out, const uint8_t *data, size_t size)
+{
+    for (size_t i = 0; i < size; i++) {
+        if (data [i] >= 0x20 && data [i] < 0x7f && data [i] != '\\')
+            fputc (data [i], out);
+        else
+            fprintf (out, "\\x%02x", data [i]);
+    }
+}
+
+/*  ------------------------------------------------------------ calling  */
+
+static int
+s_exit_code (grpc_status_code code)
+{
+    switch (code) {
+        case GRPC_STATUS_OK:                  return EXIT_OK;
+        case GRPC_STATUS_NOT_FOUND:           return EXIT_NOT_FOUND;
+        case GRPC_STATUS_FAILED_PRECONDITION: return EXIT_MISMATCH;
+        case GRPC_STATUS_UNAVAILABLE:
+        case GRPC_STATUS_DEADLINE_EXCEEDED:   return EXIT_UNAVAILABLE;
+        default:                              return EXIT_ERROR;
+    }
+}
+
+/*  Calls `method` on the first endpoint that is not down; UNAVAILABLE
+    moves to the next endpoint.  On success returns 0 with the response
+    unpacked by `desc` in *reply_p; otherwise prints the error(s) and
+    returns the exit code.  */
+static int
+s_call (const s_opts_t *opts, const char *method,
+        const ProtobufCMessage *request,
+        const ProtobufCMessageDescriptor *desc, ProtobufCMessage **reply_p)
+{
+    size_t size = protobuf_c_message_get_packed_size (request);
+    uint8_t *buf = malloc (size ? size : 1);
+    if (!buf) {
+        fprintf (stderr, "titanctl: out of memory\n");
+        return EXIT_ERROR;
+    }
+    protobuf_c_message_pack (request, buf);
+    grpc_status_code code = GRPC_STATUS_UNAVAILABLE;
+    for (size_t i = 0; i < opts->n_endpoints; i++) {
+        const char *endpoint = opts->endpoints [i];
+        tc_conn_t *conn = tc_conn_new (endpoint);
+        if (!conn) {
+            fprintf (stderr, "titanctl: out of memory\n");
+            free (buf);
+            return EXIT_ERROR;
+        }
+        uint8_t *data = NULL;
+        size_t data_size = 0;
+        char details [1024];
+        code = tc_call (conn, method, buf, size, opts->timeout_ms,
+                        &data, &data_size, details, sizeof details);
+        tc_conn_destroy (&conn);
+        if (code == GRPC_STATUS_OK) {
+            free (buf);
+            *reply_p = protobuf_c_message_unpack (desc, NULL, data_size, data);
+            free (data);
+            if (!*reply_p) {
+                fprintf (stderr, "titanctl: %s: the response to %s does not "
+                         "decode as %s\n", endpoint, method, desc->name);
+                return EXIT_ERROR;
+            }
+            return EXIT_OK;
+        }
+        fprintf (stderr, "titanctl: %s: %s: %s\n", endpoint,
+                 tc_status_name (code), details);
+        if (code != GRPC_STATUS_UNAVAILABLE)
+            break;
+    }
+    free (buf);
+    return s_exit_code (code);
+}
+
+/*  The next sequence number of this process's client id.  */
+static uint64_t
+s_sequence (void)
+{
+    static uint64_t sequence = 0;
+    return ++sequence;
+}
+
+/*  ------------------------------------------------------------ commands  */
+
+static void
+s_print_revision (const s_opts_t *opts, const char *what, uint64_t revision)
+{
+    if (opts->format == FMT_JSON)
+        printf ("{\"%s\":%" PRIu64 "}\n", what, revision);
+    else if (opts->format == FMT_TABLE)
+        printf ("%-10s\n%-10" PRIu64 "\n", "REVISION", revision);
+    else
+        printf ("%" PRIu64 "\n", revision);
+}
+
+/*  Takes VALUE from argv, or from stdin when it is "-".  */
+static int
+s_value_arg (const char *arg, ProtobufCBinaryData *value, uint8_t **owned)
+{
+    *owned = NULL;
+    if (strcmp (arg, "-") == 0) {
+        size_t size;
+        if (s_read_stdin (owned, &size))
+            return EXIT_ERROR;
+        value->data = *owned;
+        value->len = size;
+    }
+    else {
+        value->data = (uint8_t *) arg;
+        value->len = strlen (arg);
+    }
+    return 0;
+}
+
+static ProtobufCBinaryData
+s_key_arg (const char *arg)
+{
+    ProtobufCBinaryData key = { strlen (arg), (uint8_t *) arg };
+    return key;
+}
+
+static int
+s_cmd_put (const s_opts_t *opts, int argc, char **argv)
+{
+    if (argc != 3)
+        return s_usage_error ("put takes KEY VALUE");
+    Titan__V1__PutRequest req = TITAN__V1__PUT_REQUEST__INIT;
+    req.key = s_key_arg (argv [1]);
+    uint8_t *owned;
+    if (s_value_arg (argv [2], &req.value, &owned))
+        return EXIT_ERROR;
+    req.client_id = opts->client_id;
+    req.sequence = s_sequence ();
+    ProtobufCMessage *reply = NULL;
+    int rc = s_call (opts, "/titan.v1.KV/Put", &req.base,
+                     &titan__v1__put_response__descriptor, &reply);
+    free (owned);
+    if (rc)
+        return rc;
+    s_print_revision (opts, "revision", ((Titan__V1__PutResponse *) reply)->revision);
+    protobuf_c_message_free_unpacked (reply, NULL);
+    return EXIT_OK;
+}
+
+static int
+s_cmd_get (const s_opts_t *opts, int argc, char **argv)
+{
+    if (argc != 2)
+        return s_usage_error ("get takes KEY");
+    Titan__V1__GetRequest req = TITAN__V1__GET_REQUEST__INIT;
+    req.key = s_key_arg (argv [1]);
+    if (!opts->consistency || strcmp (opts->consistency, "linearizable") == 0)
+        req.consistency = TITAN__V1__CONSISTENCY__LINEARIZABLE;
+    else if (strcmp (opts->consistency, "local") == 0)
+        req.consistency = TITAN__V1__CONSISTENCY__LOCAL;
+    else
+        return s_usage_error ("--consistency is linearizable or local, not '%s'",
+                              opts->consistency);
+    ProtobufCMessage *reply = NULL;
+    int rc = s_call (opts, "/titan.v1.KV/Get", &req.base,
+                     &titan__v1__get_response__descriptor, &reply);
+    if (rc)
+        return rc;
+    Titan__V1__GetResponse *got = (Titan__V1__GetResponse *) reply;
+    if (opts->format == FMT_JSON) {
+        printf ("{\"key\":");
+        s_base64 (stdout, req.key.data, req.key.len);
+        printf (",\"value\":");
+        s_base64 (stdout, got->value.data, got->value.len);
+        printf (",\"revision\":%" PRIu64 "}\n", got->revision);
+    }
+    else if (opts->format == FMT_TABLE) {
+        printf ("%-20s %-30s %s\n", "KEY", "VALUE", "REVISION");
+        s_escaped (stdout, req.key.data, req.key.len);
+        printf ("\t");
+        s_escaped (stdout, got->value.data, got->value.len);
+        printf ("\t%" PRIu64 "\n", got->revision);
+    }
+    else if (got->value.len
+         &&  fwrite (got->value.data, 1, got->value.len, stdout) != got->value.len) {
+        fprintf (stderr, "titanctl: cannot write the value: %s\n", strerror (errno));
+        rc = EXIT_ERROR;
+    }
+    protobuf_c_message_free_unpacked (reply, NULL);
+    if (fflush (stdout) != 0) {
+        fprintf (stderr, "titanctl: cannot write the value: %s\n", strerror (errno));
+        rc = EXIT_ERROR;
+    }
+    return rc;
+}
+
+static int
+s_cmd_del (const s_opts_t *opts, int argc, char **argv)
+{
+    if (argc != 2)
+        return s_usage_error ("del takes KEY");
+    Titan__V1__DeleteRequest req = TITAN__V1__DELETE_REQUEST__INIT;
+    req.key = s_key_arg (argv [1]);
+    req.client_id = opts->client_id;
+    req.sequence = s_sequence ();
+    ProtobufCMessage *reply = NULL;
+    int rc = s_call (opts, "/titan.v1.KV/Delete", &req.base,
+                     &titan__v1__delete_response__descriptor, &reply);
+    if (rc)
+        return rc;
+    Titan__V1__DeleteResponse *del = (Titan__V1__DeleteResponse *) reply;
+    if (opts->format == FMT_JSON)
+        printf ("{\"deleted\":%" PRIu64 ",\"revision\":%" PRIu64 "}\n",
+                del->deleted, del->revision);
+    else if (opts->format == FMT_TABLE)
+        printf ("%-8s %s\n%-8" PRIu64 " %" PRIu64 "\n", "DELETED", "REVISION",
+                del->deleted, del->revision);
+    else
+        printf ("%" PRIu64 "\n", del->deleted);
+    protobuf_c_message_free_unpacked (reply, NULL);
+    return EXIT_OK;
+}
+
+static int
+s_cmd_cas (const s_opts_t *opts, int argc, char **argv)
+{
+    if (argc != 4)
+        return s_usage_error ("cas takes KEY EXPECTED_REV VALUE");
+    Titan__V1__CompareAndSwapRequest req = TITAN__V1__COMPARE_AND_SWAP_REQUEST__INIT;
+    req.key = s_key_arg (argv [1]);
+    if (s_parse_u64 (argv [2], &req.expected_revision))
+        return s_usage_error ("EXPECTED_REV must be a revision number "
+                              "(0: the key must not exist), not '%s'", argv [2]);
+    uint8_t *owned;
+    if (s_value_arg (argv [3], &req.value, &owned))
+        return EXIT_ERROR;
+    req.client_id = opts->client_id;
+    req.sequence = s_sequence ();
+    ProtobufCMessage *reply = NULL;
+    int rc = s_call (opts, "/titan.v1.KV/CompareAndSwap", &req.base,
+                     &titan__v1__compare_and_swap_response__descriptor, &reply);
+    free (owned);
+    if (rc)
+        return rc;
+    s_print_revision (opts, "revision",
+                      ((Titan__V1__CompareAndSwapResponse *) reply)->revision);
+    protobuf_c_message_free_unpacked (reply, NULL);
+    return EXIT_OK;
+}
+
+static int
+s_cmd_status (const s_opts_t *opts, int argc, char **argv)
+{
+    (void) argv;
+    if (argc != 1)
+        return s_usage_error ("status takes no arguments");
+    Titan__V1__StatusRequest req = TITAN__V1__STATUS_REQUEST__INIT;
+    ProtobufCMessage *reply = NULL;
+    int rc = s_call (opts, "/titan.v1.Cluster/Status", &req.base,
+                     &titan__v1__status_response__descriptor, &reply);
+    if (rc)
+        return rc;
+    Titan__V1__StatusResponse *st = (Titan__V1__StatusResponse *) reply;
+    if (opts->format == FMT_JSON) {
+        printf ("{\"node_id\":");
+        s_json_string (stdout, st->node_id);
+        printf (",\"nodes\":[");
+        for (size_t i = 0; i < st->n_nodes; i++) {
+            printf ("%s{\"id\":", i ? "," : "");
+            s_json_string (stdout, st->nodes [i]->id);
+            printf (",\"client_addr\":");
+            s_json_string (stdout, st->nodes [i]->client_addr);
+            printf (",\"state\":");
+            s_json_string (stdout, st->nodes [i]->state);
+            printf ("}");
+        }
+        printf ("],\"shards\":[");
+        for (size_t i = 0; i < st->n_shards; i++) {
+            Titan__V1__ShardStatus *s = st->shards [i];
+            printf ("%s{\"id\":%" PRIu32 ",\"leader\":", i ? "," : "", s->id);
+            s_json_string (stdout, s->leader);
+            printf (",\"replicas\":[");
+            for (size_t j = 0; j < s->n_replicas; j++) {
+                printf ("%s", j ? "," : "");
+                s_json_string (stdout, s->replicas [j]);
+            }
+            printf ("],\"applied_index\":%" PRIu64 ",\"keys\":%" PRIu64
+                    ",\"last_revision\":%" PRIu64 "}",
+                    s->applied_index, s->keys, s->last_revision);
+        }
+        printf ("]}\n");
+    }
+    else {
+        printf ("%-12s %-22s %s\n", "NODE", "CLIENT_ADDR", "STATE");
+        for (size_t i = 0; i < st->n_nodes; i++)
+            printf ("%-12s %-22s %s\n", st->nodes [i]->id,
+                    st->nodes [i]->client_addr, st->nodes [i]->state);
+        printf ("\n%-6s %-12s %-24s %-14s %-10s %s\n", "SHARD", "LEADER",
+                "REPLICAS", "APPLIED_INDEX", "KEYS", "LAST_REVISION");
+        for (size_t i = 0; i < st->n_shards; i++) {
+            Titan__V1__ShardStatus *s = st->shards [i];
+            char replicas [256] = "";
+            size_t used = 0;
+            for (size_t j = 0; j < s->n_replicas && used < sizeof replicas; j++)
+                used += snprintf (replicas + used, sizeof replicas - used,
+                                  "%s%s", j ? "," : "", s->replicas [j]);
+            printf ("%-6" PRIu32 " %-12s %-24s %-14" PRIu64 " %-10" PRIu64
+                    " %" PRIu64 "\n", s->id, *s->leader ? s->leader : "-",
+                    replicas, s->applied_index, s->keys, s->last_revision);
+        }
+    }
+    protobuf_c_message_free_unpacked (reply, NULL);
+    return EXIT_OK;
+}
+
+static void
+s_print_members (const s_opts_t *opts, Titan__V1__Member **members, size_t n)
+{
+    if (opts->format == FMT_JSON) {
+        printf ("{\"members\":[");
+        for (size_t i = 0; i < n; i++) {
+            printf ("%s{\"id\":", i ? "," : "");
+            s_json_string (stdout, members [i]->id);
+            printf (",\"client_addr\":");
+            s_json_string (stdout, members [i]->client_addr);
+            printf (",\"peer_addr\":");
+            s_json_string (stdout, members [i]->peer_addr);
+            printf (",\"state\":");
+            s_json_string (stdout, members [i]->state);
+            printf ("}");
+        }
+        printf ("]}\n");
+        return;
+    }
+    if (opts->format == FMT_TABLE)
+        printf ("%-12s %-22s %-22s %s\n", "ID", "CLIENT_ADDR", "PEER_ADDR", "STATE");
+    for (size_t i = 0; i < n; i++)
+        printf (opts->format == FMT_TABLE ? "%-12s %-22s %-22s %s\n"
+                                          : "%s, %s, %s, %s\n",
+                members [i]->id, members [i]->client_addr,
+                members [i]->peer_addr, members [i]->state);
+}
+
+static int
+s_cmd_member (const s_opts_t *opts, int argc, char **argv)
+{
+    if (argc < 2)
+        return s_usage_error ("member takes list, add or remove");
+    ProtobufCMessage *reply = NULL;
+    int rc;
+    if (strcmp (argv [1], "list") == 0 && argc == 2) {
+        Titan__V1__MemberListRequest req = TITAN__V1__MEMBER_LIST_REQUEST__INIT;
+        rc = s_call (opts, "/titan.v1.Cluster/MemberList", &req.base,
+                     &titan__v1__member_list_response__descriptor, &reply);
+        if (rc == EXIT_OK) {
+            Titan__V1__MemberListResponse *list = (Titan__V1__MemberListResponse *) reply;
+            s_print_members (opts, list->members, list->n_members);
+        }
+    }
+    else if (strcmp (argv [1], "add") == 0 && argc == 5) {
+        Titan__V1__JoinRequest req = TITAN__V1__JOIN_REQUEST__INIT;
+        req.node_id = argv [2];
+        req.client_addr = argv [3];
+        req.peer_addr = argv [4];
+        rc = s_call (opts, "/titan.v1.Cluster/Join", &req.base,
+                     &titan__v1__join_response__descriptor, &reply);
+        if (rc == EXIT_OK) {
+            Titan__V1__JoinResponse *join = (Titan__V1__JoinResponse *) reply;
+            s_print_members (opts, join->members, join->n_members);
+        }
+    }
+    else if (strcmp (argv [1], "remove") == 0 && argc == 3) {
+        Titan__V1__LeaveRequest req = TITAN__V1__LEAVE_REQUEST__INIT;
+        req.node_id = argv [2];
+        rc = s_call (opts, "/titan.v1.Cluster/Leave", &req.base,
+                     &titan__v1__leave_response__descriptor, &reply);
+        if (rc == EXIT_OK) {
+            Titan__V1__LeaveResponse *leave = (Titan__V1__LeaveResponse *) reply;
+            s_print_members (opts, leave->members, leave->n_members);
+        }
+    }
+    else
+        return s_usage_error ("member takes: list | add ID CLIENT_ADDR PEER_ADDR "
+                              "| remove ID");
+    if (reply)
+        protobuf_c_message_free_unpacked (reply, NULL);
+    return rc;
+}
+
+static int
+s_cmd_module (const s_opts_t *opts, int argc, char **argv)
+{
+    ProtobufCMessage *reply = NULL;
+    int rc;
+    if (argc == 2 && strcmp (argv [1], "list") == 0) {
+        Titan__V1__ListModulesRequest req = TITAN__V1__LIST_MODULES_REQUEST__INIT;
+        rc = s_call (opts, "/titan.v1.Admin/ListModules", &req.base,
+                     &titan__v1__list_modules_response__descriptor, &reply);
+        if (rc)
+            return rc;
+        Titan__V1__ListModulesResponse *list = (Titan__V1__ListModulesResponse *) reply;
+        if (opts->format == FMT_JSON) {
+            printf ("{\"modules\":[");
+            for (size_t i = 0; i < list->n_modules; i++) {
+                Titan__V1__ModuleInfo *m = list->modules [i];
+                printf ("%s{\"name\":", i ? "," : "");
+                s_json_string (stdout, m->name);
+                printf (",\"version\":");
+                s_json_string (stdout, m->version);
+                printf (",\"state\":");
+                s_json_string (stdout, m->state);
+                printf (",\"restarts\":%" PRIu32 ",\"path\":", m->restarts);
+                s_json_string (stdout, m->path);
+                printf (",\"abi_version\":%" PRIu32 ",\"held_messages\":%" PRIu64 "}",
+                        m->abi_version, m->held_messages);
+            }
+            printf ("]}\n");
+        }
+        else {
+            printf ("%-14s %-8s %-11s %-8s %s\n", "NAME", "VERSION", "STATE",
+                    "RESTARTS", "PATH");
+            for (size_t i = 0; i < list->n_modules; i++) {
+                Titan__V1__ModuleInfo *m = list->modules [i];
+                printf ("%-14s %-8s %-11s %-8" PRIu32 " %s\n", m->name,
+                        m->version, m->state, m->restarts, m->path);
+            }
+        }
+    }
+    else if (argc == 3 && (strcmp (argv [1], "restart") == 0
+                       ||  strcmp (argv [1], "reload") == 0)) {
+        Titan__V1__ModuleRequest req = TITAN__V1__MODULE_REQUEST__INIT;
+        req.name = argv [2];
+        rc = s_call (opts, strcmp (argv [1], "restart") == 0
+                           ? "/titan.v1.Admin/RestartModule"
+                           : "/titan.v1.Admin/ReloadModule",
+                     &req.base, &titan__v1__module_response__descriptor, &reply);
+        if (rc)
+            return rc;
+        const char *message = ((Titan__V1__ModuleResponse *) reply)->message;
+        if (opts->format == FMT_JSON) {
+            printf ("{\"message\":");
+            s_json_string (stdout, message);
+            printf ("}\n");
+        }
+        else
+            printf ("%s\n", message);
+    }
+    else
+        return s_usage_error ("module takes: list | restart NAME | reload NAME");
+    protobuf_c_message_free_unpacked (reply, NULL);
+    return EXIT_OK;
+}
+
+static int
+s_cmd_merge (const s_opts_t *opts, int argc, char **argv)
+{
+    (void) argv;
+    if (argc != 1)
+        return s_usage_error ("merge takes no arguments (use --shard=N)");
+    Titan__V1__MergeRequest req = TITAN__V1__MERGE_REQUEST__INIT;
+    req.shard = (uint32_t) opts->shard;
+    ProtobufCMessage *reply = NULL;
+    int rc = s_call (opts, "/titan.v1.Admin/Merge", &req.base,
+                     &titan__v1__merge_response__descriptor, &reply);
+    if (rc)
+        return rc;
+    Titan__V1__MergeResponse *m = (Titan__V1__MergeResponse *) reply;
+    if (opts->format == FMT_JSON)
+        printf ("{\"files_merged\":%" PRIu64 ",\"bytes_reclaimed\":%" PRIu64 "}\n",
+                m->files_merged, m->bytes_reclaimed);
+    else
+        printf ("merged %" PRIu64 " files, reclaimed %" PRIu64 " bytes\n",
+                m->files_merged, m->bytes_reclaimed);
+    protobuf_c_message_free_unpacked (reply, NULL);
+    return EXIT_OK;
+}
+
+/*  ------------------------------------------------------------ main  */
+
+static void
+s_opts_free (s_opts_t *opts)
+{
+    for (size_t i = 0; i < opts->n_endpoints; i++)
+        free (opts->endpoints [i]);
+    free (opts->endpoints);
+}
+
+static int
+s_run (int argc, char **argv, s_opts_t *opts)
+{
+    static const struct option options [] = {
+        { "endpoints",   required_argument, NULL, 'e' },
+        { "timeout",     required_argument, NULL, 't' },
+        { "write-out",   required_argument, NULL, 'w' },
+        { "consistency", required_argument, NULL, 'c' },
+        { "shard",       required_argument, NULL, 's' },
+        { "help",        no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *env = getenv ("TITAN_ENDPOINTS");
+    if (s_parse_endpoints (env && *env ? env : DEFAULT_ENDPOINT, opts))
+        return s_usage_error ("TITAN_ENDPOINTS names no endpoint: '%s'", env);
+    opts->timeout_ms = 5000;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long (argc, argv, "w:h", options, NULL)) != -1) {
+        switch (c) {
+            case 'e':
+                if (s_parse_endpoints (optarg, opts))
+                    return s_usage_error ("--endpoints names no endpoint: '%s'",
+                                          optarg);
+                break;
+            case 't':
+                opts->timeout_ms = s_parse_duration (optarg);
+                if (opts->timeout_ms < 0)
+                    return s_usage_error ("--timeout takes a duration like 500ms, "
+                                          "5s or 1m, not '%s'", optarg);
+                break;
+            case 'w':
+                if (strcmp (optarg, "simple") == 0) opts->format = FMT_SIMPLE;
+                else if (strcmp (optarg, "json") == 0) opts->format = FMT_JSON;
+                else if (strcmp (optarg, "table") == 0) opts->format = FMT_TABLE;
+                else
+                    return s_usage_error ("-w takes simple, json or table, not '%s'",
+                                          optarg);
+                break;
+            case 'c':
+                opts->consistency = optarg;
+                break;
+            case 's': {
+                uint64_t shard;
+                if (s_parse_u64 (optarg, &shard) || shard > UINT32_MAX)
+                    return s_usage_error ("--shard takes a shard number, not '%s'",
+                                          optarg);
+                opts->shard = (long) shard;
+                break;
+            }
+            case 'h':
+                fputs (s_usage, stdout);
+                return EXIT_OK;
+            default:
+                return s_usage_error ("unknown or incomplete option '%s'",
+                                      argv [optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return s_usage_error ("no command given");
+    char **args = argv + optind;
+    int nargs = argc - optind;
+    const char *command = args [0];
+    if (opts->consistency && strcmp (command, "get") != 0)
+        return s_usage_error ("--consistency applies to get only");
+    if (getrandom (&opts->client_id, sizeof opts->client_id, 0)
+        != (ssize_t) sizeof opts->client_id)
+        opts->client_id = ((uint64_t) getpid () << 32) ^ (uint64_t) time (NULL);
+    if (opts->client_id == 0)
+        opts->client_id = 1;
+
+    if (strcmp (command, "put") == 0)    return s_cmd_put (opts, nargs, args);
+    if (strcmp (command, "get") == 0)    return s_cmd_get (opts, nargs, args);
+    if (strcmp (command, "del") == 0)    return s_cmd_del (opts, nargs, args);
+    if (strcmp (command, "cas") == 0)    return s_cmd_cas (opts, nargs, args);
+    if (strcmp (command, "status") == 0) return s_cmd_status (opts, nargs, args);
+    if (strcmp (command, "member") == 0) return s_cmd_member (opts, nargs, args);
+    if (strcmp (command, "module") == 0) return s_cmd_module (opts, nargs, args);
+    if (strcmp (command, "merge") == 0)  return s_cmd_merge (opts, nargs, args);
+    return s_usage_error ("unknown command '%s'", command);
+}
+
+int
+main (int argc, char **argv)
+{
+    s_opts_t opts;
+    memset (&opts, 0, sizeof opts);
+    int rc = s_run (argc, argv, &opts);
+    s_opts_free (&opts);
+    return rc;
+}

@@ -1,0 +1,212 @@
+/*  Titan-KV bus client: a module's connection to its node's bus.
+
+    One DEALER socket whose routing id is the module name, connected to the
+    kernel's ROUTER.  On connect it sends the event "bus.hello" to the
+    kernel, which marks the module as present and flushes whatever it held
+    for it while it was away.  Sends never block, and the pipe towards the
+    kernel has no high-water mark: the kernel never blocks and keeps
+    reading (it bounds what it holds per destination, and refuses requests
+    past that bound with UNAVAILABLE), so a reply or request is never
+    dropped just because the kernel was momentarily behind.  A send fails
+    with -EAGAIN only when the socket has no connection to the kernel.  Correlation ids start from a
+    clock-derived seed, so that a restarted module does not reuse the ids
+    of its previous incarnation, which receivers use to de-duplicate.  */
+#include "titan/bus.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+
+/*  Messages a DEALER may queue from the kernel before the kernel holds
+    further ones on its side.  */
+#define BUS_RCVHWM 10000
+
+struct titan_bus {
+    zsock_t *sock;                         /* DEALER, routing id = name */
+    char name [TITAN_BUS_NAME_MAX + 1];    /* this module's name */
+    uint64_t next_corr;                    /* last correlation id issued */
+};
+
+titan_bus_t *
+titan_bus_connect (const char *endpoint, const char *name)
+{
+    assert (endpoint);
+    size_t len = name ? strlen (name) : 0;
+    if (len == 0 || len > TITAN_BUS_NAME_MAX)
+        return NULL;
+    titan_bus_t *self = (titan_bus_t *) zmalloc (sizeof *self);
+    if (!self)
+        return NULL;
+    memcpy (self->name, name, len + 1);
+    self->next_corr = (uint64_t) zclock_usecs () << 8;
+
+    self->sock = zsock_new (ZMQ_DEALER);
+    if (!self->sock)
+        goto fail;
+    zsock_set_identity (self->sock, name);
+    zsock_set_sndhwm (self->sock, 0);           /* unlimited: see above */
+    zsock_set_rcvhwm (self->sock, BUS_RCVHWM);
+    zsock_set_linger (self->sock, 0);
+    if (zsock_connect (self->sock, "%s", endpoint) != 0)
+        goto fail;
+
+    titan_envelope_t *hello = titan_envelope_new (TITAN_KERNEL_NAME,
+        "bus.hello", TITAN_MSG_EVENT, 0, NULL, 0);
+    if (titan_bus_send (self, &hello) != 0)
+        goto fail;
+    return self;
+
+fail:
+    zsock_destroy (&self->sock);
+    free (self);
+    return NULL;
+}
+
+void
+titan_bus_destroy (titan_bus_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        titan_bus_t *self = *self_p;
+        zsock_destroy (&self->sock);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+zsock_t *
+titan_bus_sock (titan_bus_t *self)
+{
+    assert (self);
+    return self->sock;
+}
+
+const char *
+titan_bus_name (titan_bus_t *self)
+{
+    assert (self);
+    return self->name;
+}
+
+uint64_t
+titan_bus_next_corr (titan_bus_t *self)
+{
+    assert (self);
+    return ++self->next_corr;
+}
+
+int
+titan_bus_send (titan_bus_t *self, titan_envelope_t **env_p)
+{
+    assert (self);
+    assert (env_p);
+    if (!*env_p)
+        return -EINVAL;
+    /* The kernel overwrites `from`; set it anyway so that the wire form is
+       complete when no kernel sits in between (tests, direct sockets). */
+    memcpy ((*env_p)->from, self->name, sizeof self->name);
+    zmsg_t *msg = titan_envelope_encode (env_p);
+    if (!msg)
+        return -ENOMEM;
+
+    void *handle = zsock_resolve (self->sock);
+    int status = 0;
+    size_t count = zmsg_size (msg);
+    size_t index = 0;
+    for (zframe_t *frame = zmsg_first (msg); frame; frame = zmsg_next (msg)) {
+        int flags = ZMQ_DONTWAIT | (++index < count ? ZMQ_SNDMORE : 0);
+        if (zmq_send (handle, zframe_data (frame), zframe_size (frame),
+                      flags) < 0) {
+            /* ZeroMQ accepts all parts of a message once it accepted the
+               first, so only the first part can fail with EAGAIN. */
+            status = -zmq_errno ();
+            break;
+        }
+    }
+    zmsg_destroy (&msg);
+    return status;
+}
+
+int
+titan_bus_request (titan_bus_t *self, const char *to, const char *type,
+                   const void *payload, size_t size, uint64_t *corr_p)
+{
+    assert (self);
+    uint64_t corr = titan_bus_next_corr (self);
+    titan_envelope_t *env = titan_envelope_new (to, type, TITAN_MSG_REQUEST,
+                                                corr, payload, size);
+    if (!env)
+        return -EINVAL;
+    int rc = titan_bus_send (self, &env);
+    if (rc == 0 && corr_p)
+        *corr_p = corr;
+    return rc;
+}
+
+int
+titan_bus_reply (titan_bus_t *self, const titan_envelope_t *request,
+                 const void *payload, size_t size)
+{
+    assert (self);
+    assert (request);
+    titan_envelope_t *env = titan_envelope_new (request->from, request->type,
+        TITAN_MSG_REPLY, request->corr, payload, size);
+    if (!env)
+        return -EINVAL;
+    return titan_bus_send (self, &env);
+}
+
+titan_envelope_t *
+titan_bus_recv (titan_bus_t *self, int timeout_ms)
+{
+    assert (self);
+    /* A message already waiting needs no poll (one syscall less per
+       message when the caller's own poller woke it). */
+    if (!(zsock_events (self->sock) & ZMQ_POLLIN)) {
+        void *handle = zsock_resolve (self->sock);
+        zmq_pollitem_t item = { handle, 0, ZMQ_POLLIN, 0 };
+        int rc = zmq_poll (&item, 1, timeout_ms);
+        if (rc <= 0)
+            return NULL;                /* timeout, interrupt or error */
+    }
+    zmsg_t *msg = zmsg_recv (self->sock);
+    if (!msg)
+        return NULL;
+    titan_envelope_t *env = titan_envelope_decode (&msg);
+    if (!env)
+        zsys_warning ("bus %s: dropped a malformed message", self->name);
+    return env;
+}
+
+titan_envelope_t *
+titan_bus_call (titan_bus_t *self, const char *to, const char *type,
+                const void *payload, size_t size, int timeout_ms,
+                void (*other) (titan_envelope_t **env_p, void *arg),
+                void *arg)
+{
+    assert (self);
+    uint64_t corr = 0;
+    if (titan_bus_request (self, to, type, payload, size, &corr) != 0)
+        return NULL;
+    int64_t deadline = timeout_ms < 0 ? -1 : zclock_mono () + timeout_ms;
+    while (true) {
+        int wait = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - zclock_mono ();
+            if (left <= 0)
+                return NULL;
+            wait = (int) left;
+        }
+        titan_envelope_t *env = titan_bus_recv (self, wait);
+        if (!env) {
+            if (zsys_interrupted)
+                return NULL;
+            continue;                   /* malformed, or woke early */
+        }
+        if (env->kind == TITAN_MSG_REPLY && env->corr == corr)
+            return env;
+        if (other)
+            other (&env, arg);
+        titan_envelope_destroy (&env);
+    }
+}

@@ -1,0 +1,183 @@
+/*  Bitcask storage engine: the public API of one shard's store.
+
+    An engine owns one directory of append-only data files and keeps an
+    in-memory keydir that maps every live key to its latest record.  All
+    entry points are safe to call from many threads at once.  Writes are
+    grouped: concurrent callers queue their batches, one of them (the
+    leader) writes the whole queue with one pwrite and one fdatasync, then
+    publishes the new locations to the keydir and wakes the others; no call
+    returns success before the fsync covering its bytes returned.  Reads see
+    only durable data.
+
+    Revisions: every write records a revision.  A batch either supplies its
+    first revision (a Raft index; op i is recorded at first_revision + i) or
+    passes 0, and the engine assigns last_revision + 1 per op.  Supplied
+    revisions at or below the engine's last revision are replays: those ops
+    are skipped (status -EALREADY) so that a re-delivered write is never
+    applied twice.  The last revision and the shard's last applied index
+    survive restarts (META records, written in the same atomic group and
+    covered by the same fsync as the data).
+
+    Failure: a failed write is undone (the file truncated back) and only
+    its batches fail; a failed fdatasync is never retried: the batches fail
+    and the engine turns failed (every later call returns the error) until
+    it is destroyed and reopened, which recovers from the files.
+*/
+#ifndef BC_ENGINE_H_INCLUDED
+#define BC_ENGINE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bc_file.h"
+
+typedef struct bc_engine bc_engine_t;
+
+typedef struct {
+    uint64_t max_file_bytes;   /* rotate the active file past this (256 MiB) */
+    uint32_t max_value_bytes;  /* largest value accepted (8 MiB) */
+    uint32_t max_open_files;   /* sealed files kept open (LRU, 64) */
+    bool sync;                 /* fdatasync each commit (true) */
+    bc_fault_t *fault;         /* fault injection for tests, or NULL */
+    int test_merge_stop;       /* tests: stop a merge after step N (0: off) */
+} bc_options_t;
+
+/*  Fills `options` with the defaults above.  */
+void bc_options_init (bc_options_t *options);
+
+typedef enum {
+    BC_OP_PUT = 0,
+    BC_OP_DELETE = 1,
+    BC_OP_CAS = 2
+} bc_op_kind_t;
+
+/*  One write.  Inputs first; results are filled by bc_engine_submit.  */
+typedef struct {
+    bc_op_kind_t kind;
+    const void *key;
+    size_t key_len;
+    const void *value;           /* PUT, CAS */
+    size_t value_len;
+    uint64_t expected_revision;  /* CAS: required current revision */
+    bool expect_absent;          /* CAS: key must not exist instead */
+    /* results */
+    int status;                  /* 0, TITAN_EMISMATCH (CAS), -EALREADY */
+    uint64_t revision;           /* revision recorded (or replayed) */
+    uint64_t current_revision;   /* CAS mismatch: key's revision, 0 absent */
+    bool existed;                /* DELETE: the key was present */
+    /* engine private */
+    uint32_t hash_;
+    uint32_t crc_;
+    uint32_t offset_;
+    uint32_t size_;
+    uint8_t type_;
+} bc_op_t;
+
+/*  An atomic group of writes: all of its records reach the disk or none
+    do.  `applied_index` (if not 0) is stored with them.  */
+typedef struct bc_batch {
+    bc_op_t *ops;
+    size_t n_ops;
+    uint64_t first_revision;     /* 0: the engine assigns */
+    uint64_t applied_index;      /* 0: not recorded */
+    /* results */
+    int status;                  /* 0, -EALREADY (whole batch replayed), < 0 */
+    char message [200];          /* why, when status < 0 */
+    /* engine private */
+    struct bc_batch *next_;
+    bool done_;
+    bool rotate_;
+    void *waiter_;               /* the submitting thread's condition */
+    uint32_t file_id_;
+} bc_batch_t;
+
+typedef struct {
+    uint64_t keys;
+    uint64_t live_bytes;
+    uint64_t dead_bytes;
+    uint64_t total_bytes;
+    uint64_t data_files;
+    uint64_t applied_index;
+    uint64_t last_revision;
+    uint64_t merges;
+    uint64_t bytes_reclaimed;
+    uint64_t keydir_bytes;
+    uint64_t commits;            /* fsynced groups */
+    uint64_t batches;            /* batches committed */
+    uint64_t tail_truncated;     /* bytes cut off the active file at open */
+    uint64_t open_files;
+    int failed;                  /* 0, or the error that failed the engine */
+} bc_stats_t;
+
+/*  Opens (creating if needed) the engine in `dir`: loads hint files or
+    scans data files, truncates a torn tail of the active file, finishes
+    an interrupted merge.  `options` may be NULL (defaults).  Returns 0 and
+    *engine_p, or a negative status with a message in err (e.g.
+    TITAN_ECORRUPT naming the file and offset of a bad record in a sealed
+    file, -EINVAL for bad options).  */
+int bc_engine_open (const char *dir, const bc_options_t *options,
+                    bc_engine_t **engine_p, char *err, size_t errlen);
+
+/*  Closes the engine: waits for commits and merges in flight, writes
+    missing hint files, closes files, frees, nulls the pointer.  */
+void bc_engine_destroy (bc_engine_t **self_p);
+
+/*  Commits `n` batches (each atomic, all in one fsync when possible) and
+    returns when all are durable or failed.  Returns 0 when every batch
+    has status 0 or -EALREADY, else the first failing batch's status; each
+    batch's status, message and op results are filled in.  A batch that
+    breaks a limit (key 1..65535 bytes, value <= max_value_bytes, at most
+    one million ops) fails with -EINVAL or TITAN_ETOOBIG and writes nothing.  */
+int bc_engine_submit (bc_engine_t *self, bc_batch_t **batches, size_t n);
+
+/*  Single-op conveniences over bc_engine_submit.  `revision` 0 lets the
+    engine assign it; the revision recorded goes to *rev_out (may be NULL).
+    bc_engine_delete returns TITAN_ENOTFOUND when the key was absent;
+    bc_engine_cas TITAN_EMISMATCH with *rev_out = current revision.  */
+int bc_engine_put (bc_engine_t *self, const void *key, size_t key_len,
+                   const void *value, size_t value_len, uint64_t revision,
+                   uint64_t *rev_out, char *err, size_t errlen);
+int bc_engine_delete (bc_engine_t *self, const void *key, size_t key_len,
+                      uint64_t revision, uint64_t *rev_out,
+                      char *err, size_t errlen);
+int bc_engine_cas (bc_engine_t *self, const void *key, size_t key_len,
+                   const void *value, size_t value_len,
+                   uint64_t expected_revision, bool expect_absent,
+                   uint64_t revision, uint64_t *rev_out,
+                   char *err, size_t errlen);
+
+/*  Commits `ops` at first_revision.. with `applied_index` atomically.  */
+int bc_engine_apply_batch (bc_engine_t *self, bc_op_t *ops, size_t n_ops,
+                           uint64_t first_revision, uint64_t applied_index,
+                           char *err, size_t errlen);
+
+/*  Reads a key.  On success *value_p is a malloc'd copy (the caller's, to
+    free) of *value_len bytes and *rev_p its revision.  Returns 0,
+    TITAN_ENOTFOUND, TITAN_ECORRUPT (naming file and offset) or -errno.  */
+int bc_engine_get (bc_engine_t *self, const void *key, size_t key_len,
+                   uint8_t **value_p, size_t *value_len, uint64_t *rev_p,
+                   char *err, size_t errlen);
+
+/*  Current revision of a key (0 and TITAN_ENOTFOUND when absent).  */
+int bc_engine_revision (bc_engine_t *self, const void *key, size_t key_len,
+                        uint64_t *rev_p);
+
+/*  Fills *stats.  */
+void bc_engine_stats (bc_engine_t *self, bc_stats_t *stats);
+
+/*  Merges every sealed data file into new data and hint files holding
+    only live records, while reads and writes go on.  Reports files merged
+    and bytes reclaimed.  Returns 0 (also when there was nothing to merge)
+    or a negative status with a message.  */
+int bc_engine_merge (bc_engine_t *self, uint64_t *files_merged,
+                     uint64_t *bytes_reclaimed, char *err, size_t errlen);
+
+/*  Seals the active file and starts a new one (tests, benchmarks, and the
+    actor before a scheduled merge).  Returns 0 or a negative status.  */
+int bc_engine_rotate (bc_engine_t *self, char *err, size_t errlen);
+
+/*  The engine's directory (not the caller's).  */
+const char *bc_engine_dir (bc_engine_t *self);
+
+#endif

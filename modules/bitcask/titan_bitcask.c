@@ -1,0 +1,892 @@
+/*  The bitcask module: a CZMQ actor that serves one Bitcask engine per
+    shard directory (<data_dir>/shard-<n>, opened on first use) on the bus.
+
+    Requests: kv.put, kv.delete, kv.cas (KvWrite), kv.apply_batch
+    (KvApplyBatch), kv.get (KvGet), kv.stats, kv.merge.  Group commit at the
+    actor level: on each wake-up the actor drains every ready bus message;
+    consecutive writes are collected and handed to each shard's engine in
+    one bc_engine_submit, so one fdatasync covers them all, and only then
+    are their replies sent.  A read, stats or merge request first flushes
+    the writes received before it, so a sender always reads its own writes.
+
+    Duplicate requests (the kernel re-delivers a request whose reply it has
+    not seen, e.g. after this module restarted) are handled in two ways:
+      - durably, by revision: a write carrying a revision (the Raft index)
+        at or below the engine's last revision, or an apply batch whose
+        applied index is already stored, is not applied again; the reply is
+        OK with that revision.  This is the path Raft uses and it survives
+        restarts, because the revision and applied index are stored with
+        the data;
+      - within one incarnation, by a table of the last 4096 (from, corr)
+        pairs and their encoded replies, which answers a re-sent request
+        with the original reply.  A write without revision re-delivered
+        across a restart of this module is therefore applied twice (same
+        value, a new revision): callers that need exactly-once go through
+        Raft, which always supplies revisions.
+
+    Merges run in a worker thread (one at a time) so that the actor keeps
+    serving: on kv.merge (after sealing the active file) and, checked every
+    merge_check_ms, when a shard's dead bytes exceed merge_min_dead_bytes
+    and merge_dead_percent of its files, or merge_interval_ms passed since
+    its last merge with any dead bytes.
+
+    Settings (module subtree): max_value_bytes (8 MiB), max_file_bytes
+    (256 MiB), max_open_files (64 per shard), max_shards (65536),
+    merge_check_ms (10000), merge_min_dead_bytes (64 MiB),
+    merge_dead_percent (50), merge_interval_ms (0 = off), sync (1).  */
+#include "bc_engine.h"
+
+#include "titan/bus.h"
+#include "titan/bus_types.h"
+#include "titan/module.h"
+#include "titan/status.h"
+#include "bus.pb-c.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RECENT_MAX   4096
+#define DRAIN_MAX    512
+
+typedef struct {
+    uint32_t id;
+    bc_engine_t *engine;
+    int64_t last_merge_ms;
+} s_shard_t;
+
+typedef struct {
+    char from [TITAN_BUS_NAME_MAX + 1];
+    uint64_t corr;
+    uint8_t *reply;
+    size_t len;
+} s_recent_t;
+
+/* A write waiting for its shard's group commit. */
+typedef struct {
+    titan_envelope_t *env;
+    s_shard_t *shard;
+    bool apply;                  /* kv.apply_batch, else a single write */
+    Titan__Bus__KvWrite *write;
+    Titan__Bus__KvApplyBatch *batch_msg;
+    bc_op_t *ops;
+    bc_batch_t batch;
+} s_pending_t;
+
+typedef struct {
+    titan_module_ctx_t *ctx;
+    zsock_t *pipe;
+    titan_bus_t *bus;
+    zpoller_t *poller;
+    bc_options_t opt;
+    int64_t max_shards;
+    int64_t merge_check_ms, merge_min_dead, merge_dead_percent;
+    int64_t merge_interval_ms;
+    s_shard_t **shards;          /* each allocated apart: pointers stay valid */
+    size_t nshards, shards_cap;
+    s_recent_t recent [RECENT_MAX];
+    s_pending_t *pend;
+    size_t npend, pend_cap;
+    /* the merge in flight */
+    zactor_t *merger;
+    s_shard_t *merge_shard;
+    titan_envelope_t *merge_req;   /* kv.merge waiting for the result */
+    int64_t next_check;
+    bool terminated;
+} s_actor_t;
+
+/* ---------------------------------------------------------- helpers */
+
+static Titan__Bus__Code
+s_code (int rc)
+{
+    switch (rc) {
+        case 0:
+        case -EALREADY:       return TITAN__BUS__CODE__OK;
+        case -EINVAL:
+        case TITAN_ETOOBIG:   return TITAN__BUS__CODE__INVALID_ARGUMENT;
+        case TITAN_ENOTFOUND: return TITAN__BUS__CODE__NOT_FOUND;
+        case TITAN_EMISMATCH: return TITAN__BUS__CODE__FAILED_PRECONDITION;
+        case TITAN_ECORRUPT:  return TITAN__BUS__CODE__DATA_LOSS;
+        case TITAN_ECLOSED:   return TITAN__BUS__CODE__UNAVAILABLE;
+        default:              return TITAN__BUS__CODE__INTERNAL;
+    }
+}
+
+/* The table is direct-mapped by (from, corr): O(1) per request; a
+   collision evicts the older entry, which only shortens the window. */
+static s_recent_t *
+s_recent_slot (s_actor_t *self, const titan_envelope_t *env)
+{
+    uint64_t h = env->corr * 0x9E3779B97F4A7C15ull;
+    for (const char *p = env->from; *p; p++)
+        h = (h ^ (uint8_t) *p) * 0x100000001B3ull;
+    return &self->recent [(h >> 32) % RECENT_MAX];
+}
+
+static void
+s_recent_store (s_actor_t *self, const titan_envelope_t *env,
+                const uint8_t *reply, size_t len)
+{
+    s_recent_t *r = s_recent_slot (self, env);
+    free (r->reply);
+    r->reply = malloc (len ? len : 1);
+    if (!r->reply) {
+        r->len = 0;
+        r->from [0] = 0;
+        return;
+    }
+    memcpy (r->reply, reply, len);
+    r->len = len;
+    r->corr = env->corr;
+    snprintf (r->from, sizeof r->from, "%s", env->from);
+}
+
+static s_recent_t *
+s_recent_find (s_actor_t *self, const titan_envelope_t *env)
+{
+    s_recent_t *r = s_recent_slot (self, env);
+    if (r->reply && r->corr == env->corr && strcmp (r->from, env->from) == 0)
+        return r;
+    return NULL;
+}
+
+/* Sends a packed reply; writes are remembered for de-duplication. */
+static void
+s_send (s_actor_t *self, titan_envelope_t **env_p, const uint8_t *buf,
+        size_t len, bool remember)
+{
+    titan_envelope_t *env = *env_p;
+    if (env->kind == TITAN_MSG_REQUEST) {
+        if (remember)
+            s_recent_store (self, env, buf, len);
+        int rc = titan_bus_reply (self->bus, env, buf, len);
+        if (rc)
+            zsys_warning ("bitcask: reply %s to %s failed: %s", env->type,
+                          env->from, strerror (-rc));
+    }
+    titan_envelope_destroy (env_p);
+}
+
+static void
+s_reply_kv (s_actor_t *self, titan_envelope_t **env_p,
+            Titan__Bus__KvReply *reply, bool remember)
+{
+    size_t len = titan__bus__kv_reply__get_packed_size (reply);
+    uint8_t *buf = malloc (len ? len : 1);
+    if (!buf) {
+        titan_envelope_destroy (env_p);
+        return;
+    }
+    titan__bus__kv_reply__pack (reply, buf);
+    s_send (self, env_p, buf, len, remember);
+    free (buf);
+}
+
+static void
+s_reply_error (s_actor_t *self, titan_envelope_t **env_p, int rc,
+               const char *message)
+{
+    titan_envelope_t *env = *env_p;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    Titan__Bus__Code code = rc ? s_code (rc) : TITAN__BUS__CODE__INVALID_ARGUMENT;
+    char *msg = (char *) message;
+    if (streq (env->type, TITAN_T_KV_APPLY_BATCH)) {
+        Titan__Bus__KvApplyBatchReply r = TITAN__BUS__KV_APPLY_BATCH_REPLY__INIT;
+        r.code = code; r.message = msg;
+        len = titan__bus__kv_apply_batch_reply__get_packed_size (&r);
+        if ((buf = malloc (len + 1)))
+            titan__bus__kv_apply_batch_reply__pack (&r, buf);
+    }
+    else
+    if (streq (env->type, TITAN_T_KV_STATS)) {
+        Titan__Bus__KvStatsReply r = TITAN__BUS__KV_STATS_REPLY__INIT;
+        r.code = code; r.message = msg;
+        len = titan__bus__kv_stats_reply__get_packed_size (&r);
+        if ((buf = malloc (len + 1)))
+            titan__bus__kv_stats_reply__pack (&r, buf);
+    }
+    else
+    if (streq (env->type, TITAN_T_KV_MERGE)) {
+        Titan__Bus__KvMergeReply r = TITAN__BUS__KV_MERGE_REPLY__INIT;
+        r.code = code; r.message = msg;
+        len = titan__bus__kv_merge_reply__get_packed_size (&r);
+        if ((buf = malloc (len + 1)))
+            titan__bus__kv_merge_reply__pack (&r, buf);
+    }
+    else {
+        Titan__Bus__KvReply r = TITAN__BUS__KV_REPLY__INIT;
+        r.code = code; r.message = msg;
+        len = titan__bus__kv_reply__get_packed_size (&r);
+        if ((buf = malloc (len + 1)))
+            titan__bus__kv_reply__pack (&r, buf);
+    }
+    if (buf)
+        s_send (self, env_p, buf, len, false);
+    else
+        titan_envelope_destroy (env_p);
+    free (buf);
+}
+
+/* Finds or opens the engine of a shard. */
+static int
+s_shard (s_actor_t *self, uint32_t id, s_shard_t **shard_p, char *err,
+         size_t errlen)
+{
+    for (size_t i = 0; i < self->nshards; i++)
+        if (self->shards [i]->id == id) {
+            *shard_p = self->shards [i];
+            return 0;
+        }
+    if ((int64_t) id >= self->max_shards) {
+        snprintf (err, errlen, "bitcask: shard %u out of range (max_shards "
+                  "%" PRId64 ")", id, self->max_shards);
+        return -EINVAL;
+    }
+    if (self->nshards == self->shards_cap) {
+        size_t cap = self->shards_cap ? self->shards_cap * 2 : 8;
+        s_shard_t **s = realloc (self->shards, cap * sizeof *s);
+        if (!s) {
+            snprintf (err, errlen, "bitcask: out of memory");
+            return -ENOMEM;
+        }
+        self->shards = s;
+        self->shards_cap = cap;
+    }
+    char dir [4096];
+    snprintf (dir, sizeof dir, "%s/shard-%u", self->ctx->data_dir, id);
+    s_shard_t *shard = calloc (1, sizeof *shard);
+    if (!shard) {
+        snprintf (err, errlen, "bitcask: out of memory");
+        return -ENOMEM;
+    }
+    shard->id = id;
+    shard->last_merge_ms = zclock_mono ();
+    int rc = bc_engine_open (dir, &self->opt, &shard->engine, err, errlen);
+    if (rc) {
+        free (shard);
+        return rc;
+    }
+    self->shards [self->nshards++] = shard;
+    *shard_p = shard;
+    return 0;
+}
+
+/* ---------------------------------------------------------- writes */
+
+static void
+s_op_from_proto (bc_op_t *op, const Titan__Bus__KvOp *p)
+{
+    memset (op, 0, sizeof *op);
+    op->kind = p->kind == TITAN__BUS__KV_OP__KIND__DELETE ? BC_OP_DELETE
+             : p->kind == TITAN__BUS__KV_OP__KIND__CAS ? BC_OP_CAS
+             : p->kind == TITAN__BUS__KV_OP__KIND__PUT ? BC_OP_PUT
+             : (bc_op_kind_t) 99;      /* rejected by the engine */
+    op->key = p->key.data;
+    op->key_len = p->key.len;
+    op->value = p->value.data;
+    op->value_len = p->value.len;
+    op->expected_revision = p->expected_revision;
+    op->expect_absent = p->expect_absent;
+}
+
+static void
+s_op_reply (const bc_op_t *op, int batch_status, const char *message,
+            Titan__Bus__KvReply *r)
+{
+    titan__bus__kv_reply__init (r);
+    if (batch_status < 0 && batch_status != -EALREADY) {
+        r->code = s_code (batch_status);
+        r->message = (char *) message;
+        return;
+    }
+    r->revision = op->revision;
+    if (op->status == TITAN_EMISMATCH) {
+        r->code = TITAN__BUS__CODE__FAILED_PRECONDITION;
+        r->message = (char *) "compare-and-swap condition failed";
+        r->current_revision = op->current_revision;
+        r->revision = 0;
+    }
+    else
+    if (op->kind == BC_OP_DELETE)
+        r->deleted = op->existed ? 1 : 0;
+}
+
+static void
+s_pending_free (s_pending_t *p)
+{
+    titan_envelope_destroy (&p->env);
+    if (p->write)
+        titan__bus__kv_write__free_unpacked (p->write, NULL);
+    if (p->batch_msg)
+        titan__bus__kv_apply_batch__free_unpacked (p->batch_msg, NULL);
+    free (p->ops);
+    memset (p, 0, sizeof *p);
+}
+
+/* Commits every pending write (one submit per shard) and replies. */
+static void
+s_flush (s_actor_t *self)
+{
+    if (!self->npend)
+        return;
+    bc_batch_t **list = malloc (self->npend * sizeof *list);
+    for (size_t i = 0; i < self->npend; i++) {
+        s_shard_t *shard = self->pend [i].shard;
+        if (!shard)
+            continue;       /* already done */
+        size_t n = 0;
+        for (size_t j = i; j < self->npend; j++)
+            if (self->pend [j].shard == shard && list)
+                list [n++] = &self->pend [j].batch;
+        if (list)
+            bc_engine_submit (shard->engine, list, n);
+        for (size_t j = i; j < self->npend; j++) {
+            s_pending_t *p = &self->pend [j];
+            if (p->shard != shard)
+                continue;
+            p->shard = NULL;
+            if (!list) {
+                s_reply_error (self, &p->env, -ENOMEM, "bitcask: out of memory");
+                s_pending_free (p);
+                continue;
+            }
+            bc_batch_t *b = &p->batch;
+            if (p->apply) {
+                Titan__Bus__KvApplyBatchReply r =
+                    TITAN__BUS__KV_APPLY_BATCH_REPLY__INIT;
+                Titan__Bus__KvReply *results = calloc (b->n_ops + 1,
+                                                       sizeof *results);
+                Titan__Bus__KvReply **rp = calloc (b->n_ops + 1, sizeof *rp);
+                bc_stats_t st;
+                bc_engine_stats (shard->engine, &st);
+                r.applied_index = st.applied_index;
+                if (b->status < 0 && b->status != -EALREADY) {
+                    r.code = s_code (b->status);
+                    r.message = b->message;
+                }
+                else
+                if (results && rp) {
+                    for (size_t k = 0; k < b->n_ops; k++) {
+                        s_op_reply (&b->ops [k], b->status, b->message,
+                                    &results [k]);
+                        rp [k] = &results [k];
+                    }
+                    r.n_results = b->n_ops;
+                    r.results = rp;
+                }
+                size_t len = titan__bus__kv_apply_batch_reply__get_packed_size (&r);
+                uint8_t *buf = malloc (len + 1);
+                if (buf) {
+                    titan__bus__kv_apply_batch_reply__pack (&r, buf);
+                    s_send (self, &p->env, buf, len, true);
+                }
+                free (buf);
+                free (results);
+                free (rp);
+            }
+            else {
+                Titan__Bus__KvReply r;
+                s_op_reply (&b->ops [0], b->status, b->message, &r);
+                s_reply_kv (self, &p->env, &r, b->status >= 0
+                                                || b->status == -EALREADY);
+            }
+            s_pending_free (p);
+        }
+    }
+    free (list);
+    self->npend = 0;
+}
+
+static s_pending_t *
+s_pending_new (s_actor_t *self)
+{
+    if (self->npend == self->pend_cap) {
+        s_flush (self);
+        if (self->pend_cap == 0) {
+            self->pend = calloc (DRAIN_MAX, sizeof *self->pend);
+            if (!self->pend)
+                return NULL;
+            self->pend_cap = DRAIN_MAX;
+        }
+    }
+    s_pending_t *p = &self->pend [self->npend++];
+    memset (p, 0, sizeof *p);
+    return p;
+}
+
+static void
+s_handle_write (s_actor_t *self, titan_envelope_t **env_p)
+{
+    titan_envelope_t *env = *env_p;
+    char err [256];
+    bool apply = streq (env->type, TITAN_T_KV_APPLY_BATCH);
+    Titan__Bus__KvWrite *w = NULL;
+    Titan__Bus__KvApplyBatch *ab = NULL;
+    uint32_t shard_id;
+    if (apply) {
+        ab = titan__bus__kv_apply_batch__unpack (NULL,
+                titan_envelope_size (env), titan_envelope_data (env));
+        if (!ab) {
+            s_reply_error (self, env_p, -EINVAL, "bitcask: malformed KvApplyBatch");
+            return;
+        }
+        shard_id = ab->shard;
+    }
+    else {
+        w = titan__bus__kv_write__unpack (NULL, titan_envelope_size (env),
+                                          titan_envelope_data (env));
+        Titan__Bus__KvOp__Kind want = streq (env->type, TITAN_T_KV_PUT)
+            ? TITAN__BUS__KV_OP__KIND__PUT
+            : streq (env->type, TITAN_T_KV_DELETE)
+            ? TITAN__BUS__KV_OP__KIND__DELETE : TITAN__BUS__KV_OP__KIND__CAS;
+        if (!w || !w->op || w->op->kind != want) {
+            if (w)
+                titan__bus__kv_write__free_unpacked (w, NULL);
+            s_reply_error (self, env_p, -EINVAL, w
+                ? "bitcask: KvWrite op missing or of the wrong kind for this type"
+                : "bitcask: malformed KvWrite");
+            return;
+        }
+        shard_id = w->shard;
+    }
+    s_shard_t *shard;
+    int rc = s_shard (self, shard_id, &shard, err, sizeof err);
+    if (rc) {
+        if (w)
+            titan__bus__kv_write__free_unpacked (w, NULL);
+        if (ab)
+            titan__bus__kv_apply_batch__free_unpacked (ab, NULL);
+        s_reply_error (self, env_p, rc, err);
+        return;
+    }
+    s_pending_t *p = s_pending_new (self);
+    size_t n = apply ? ab->n_ops : 1;
+    bc_op_t *ops = p ? calloc (n ? n : 1, sizeof *ops) : NULL;
+    if (!ops) {
+        if (p)
+            self->npend--;
+        if (w)
+            titan__bus__kv_write__free_unpacked (w, NULL);
+        if (ab)
+            titan__bus__kv_apply_batch__free_unpacked (ab, NULL);
+        s_reply_error (self, env_p, -ENOMEM, "bitcask: out of memory");
+        return;
+    }
+    p->env = env;
+    *env_p = NULL;
+    p->shard = shard;
+    p->apply = apply;
+    p->write = w;
+    p->batch_msg = ab;
+    p->ops = ops;
+    if (apply) {
+        for (size_t i = 0; i < n; i++)
+            s_op_from_proto (&ops [i], ab->ops [i]);
+        p->batch.first_revision = ab->first_revision;
+        p->batch.applied_index = ab->applied_index;
+    }
+    else {
+        s_op_from_proto (&ops [0], w->op);
+        p->batch.first_revision = w->revision;
+    }
+    p->batch.ops = ops;
+    p->batch.n_ops = n;
+}
+
+/* ---------------------------------------------------------- reads */
+
+static void
+s_handle_get (s_actor_t *self, titan_envelope_t **env_p)
+{
+    titan_envelope_t *env = *env_p;
+    Titan__Bus__KvGet *g = titan__bus__kv_get__unpack (NULL,
+        titan_envelope_size (env), titan_envelope_data (env));
+    if (!g) {
+        s_reply_error (self, env_p, -EINVAL, "bitcask: malformed KvGet");
+        return;
+    }
+    char err [256];
+    s_shard_t *shard;
+    int rc = s_shard (self, g->shard, &shard, err, sizeof err);
+    if (rc) {
+        titan__bus__kv_get__free_unpacked (g, NULL);
+        s_reply_error (self, env_p, rc, err);
+        return;
+    }
+    uint8_t *value = NULL;
+    size_t vlen = 0;
+    uint64_t rev = 0;
+    rc = bc_engine_get (shard->engine, g->key.data, g->key.len, &value, &vlen,
+                        &rev, err, sizeof err);
+    titan__bus__kv_get__free_unpacked (g, NULL);
+    Titan__Bus__KvReply r = TITAN__BUS__KV_REPLY__INIT;
+    r.code = s_code (rc);
+    if (rc)
+        r.message = err;
+    else {
+        r.value.data = value;
+        r.value.len = vlen;
+        r.revision = rev;
+    }
+    s_reply_kv (self, env_p, &r, false);
+    free (value);
+}
+
+static void
+s_handle_stats (s_actor_t *self, titan_envelope_t **env_p)
+{
+    titan_envelope_t *env = *env_p;
+    Titan__Bus__KvStatsRequest *q = titan__bus__kv_stats_request__unpack (
+        NULL, titan_envelope_size (env), titan_envelope_data (env));
+    if (!q) {
+        s_reply_error (self, env_p, -EINVAL, "bitcask: malformed KvStatsRequest");
+        return;
+    }
+    char err [256];
+    s_shard_t *shard;
+    int rc = s_shard (self, q->shard, &shard, err, sizeof err);
+    titan__bus__kv_stats_request__free_unpacked (q, NULL);
+    if (rc) {
+        s_reply_error (self, env_p, rc, err);
+        return;
+    }
+    bc_stats_t st;
+    bc_engine_stats (shard->engine, &st);
+    Titan__Bus__KvStatsReply r = TITAN__BUS__KV_STATS_REPLY__INIT;
+    r.keys = st.keys;
+    r.live_bytes = st.live_bytes;
+    r.dead_bytes = st.dead_bytes;
+    r.data_files = st.data_files;
+    r.applied_index = st.applied_index;
+    r.merges = st.merges;
+    r.last_revision = st.last_revision;
+    if (st.failed) {
+        r.code = s_code (st.failed);
+        r.message = (char *) "bitcask: engine failed; restart the module";
+    }
+    size_t len = titan__bus__kv_stats_reply__get_packed_size (&r);
+    uint8_t *buf = malloc (len + 1);
+    if (buf) {
+        titan__bus__kv_stats_reply__pack (&r, buf);
+        s_send (self, env_p, buf, len, false);
+    }
+    else
+        titan_envelope_destroy (env_p);
+    free (buf);
+}
+
+/* ---------------------------------------------------------- merges */
+
+/* Worker: merges one shard's engine, sends "DONE" rc files bytes msg. */
+static void
+s_merge_worker (zsock_t *pipe, void *arg)
+{
+    bc_engine_t *engine = arg;
+    zsock_signal (pipe, 0);
+    char err [256] = "";
+    uint64_t files = 0, bytes = 0;
+    int rc = bc_engine_rotate (engine, err, sizeof err);
+    if (rc == 0)
+        rc = bc_engine_merge (engine, &files, &bytes, err, sizeof err);
+    zstr_sendm (pipe, "DONE");
+    zsock_send (pipe, "i88s", rc, files, bytes, err);
+    char *cmd;
+    while ((cmd = zstr_recv (pipe))) {       /* wait for $TERM */
+        bool term = streq (cmd, "$TERM");
+        zstr_free (&cmd);
+        if (term)
+            break;
+    }
+}
+
+static int
+s_merge_start (s_actor_t *self, s_shard_t *shard)
+{
+    self->merger = zactor_new (s_merge_worker, shard->engine);
+    if (!self->merger)
+        return -ENOMEM;
+    self->merge_shard = shard;
+    zpoller_add (self->poller, self->merger);
+    return 0;
+}
+
+static void
+s_merge_done (s_actor_t *self)
+{
+    char *done = zstr_recv (self->merger);
+    int rc = -EIO;
+    uint64_t files = 0, bytes = 0;
+    char *err = NULL;
+    if (done && streq (done, "DONE"))
+        zsock_recv (self->merger, "i88s", &rc, &files, &bytes, &err);
+    zstr_free (&done);
+    zpoller_remove (self->poller, self->merger);
+    zactor_destroy (&self->merger);
+    self->merge_shard->last_merge_ms = zclock_mono ();
+    if (rc)
+        zsys_warning ("bitcask: merge of shard %u failed: %s",
+                      self->merge_shard->id, err ? err : "?");
+    else
+        zsys_info ("bitcask: merged %" PRIu64 " files of shard %u, "
+                   "reclaimed %" PRIu64 " bytes", files,
+                   self->merge_shard->id, bytes);
+    self->merge_shard = NULL;
+    if (self->merge_req) {
+        Titan__Bus__KvMergeReply r = TITAN__BUS__KV_MERGE_REPLY__INIT;
+        r.code = s_code (rc);
+        r.message = rc && err ? err : (char *) "";
+        r.files_merged = files;
+        r.bytes_reclaimed = bytes;
+        size_t len = titan__bus__kv_merge_reply__get_packed_size (&r);
+        uint8_t *buf = malloc (len + 1);
+        if (buf) {
+            titan__bus__kv_merge_reply__pack (&r, buf);
+            s_send (self, &self->merge_req, buf, len, false);
+        }
+        else
+            titan_envelope_destroy (&self->merge_req);
+        free (buf);
+    }
+    zstr_free (&err);
+}
+
+static void
+s_handle_merge (s_actor_t *self, titan_envelope_t **env_p)
+{
+    titan_envelope_t *env = *env_p;
+    Titan__Bus__KvMergeRequest *q = titan__bus__kv_merge_request__unpack (
+        NULL, titan_envelope_size (env), titan_envelope_data (env));
+    if (!q) {
+        s_reply_error (self, env_p, -EINVAL, "bitcask: malformed KvMergeRequest");
+        return;
+    }
+    char err [256];
+    s_shard_t *shard;
+    int rc = s_shard (self, q->shard, &shard, err, sizeof err);
+    titan__bus__kv_merge_request__free_unpacked (q, NULL);
+    if (rc) {
+        s_reply_error (self, env_p, rc, err);
+        return;
+    }
+    if (self->merger) {
+        s_reply_error (self, env_p, TITAN_ECLOSED,
+                       "bitcask: a merge is already running; retry later");
+        return;
+    }
+    rc = s_merge_start (self, shard);
+    if (rc) {
+        s_reply_error (self, env_p, rc, "bitcask: cannot start the merge");
+        return;
+    }
+    self->merge_req = env;
+    *env_p = NULL;
+}
+
+/* Scheduled merges: fragmentation threshold or interval. */
+static void
+s_merge_check (s_actor_t *self)
+{
+    if (self->merger)
+        return;
+    int64_t now = zclock_mono ();
+    for (size_t i = 0; i < self->nshards; i++) {
+        s_shard_t *shard = self->shards [i];
+        bc_stats_t st;
+        bc_engine_stats (shard->engine, &st);
+        if (st.failed) {
+            /* A failed engine (fsync error) recovers only by reopening. */
+            char err [256];
+            bc_engine_destroy (&shard->engine);
+            char dir [4096];
+            snprintf (dir, sizeof dir, "%s/shard-%u", self->ctx->data_dir,
+                      shard->id);
+            int rc = bc_engine_open (dir, &self->opt, &shard->engine, err,
+                                     sizeof err);
+            if (rc) {
+                zsys_error ("bitcask: cannot reopen shard %u: %s", shard->id,
+                            err);
+                /* Exit: the supervisor restarts the module, which retries. */
+                self->terminated = true;
+                return;
+            }
+            zsys_info ("bitcask: shard %u reopened after a failure",
+                       shard->id);
+            continue;
+        }
+        if (st.dead_bytes == 0)
+            continue;
+        bool fragmented = (int64_t) st.dead_bytes >= self->merge_min_dead
+            && st.dead_bytes * 100 >= st.total_bytes
+                                      * (uint64_t) self->merge_dead_percent;
+        bool due = self->merge_interval_ms > 0
+            && now - shard->last_merge_ms >= self->merge_interval_ms;
+        if (fragmented || due) {
+            if (s_merge_start (self, shard) == 0)
+                return;
+        }
+    }
+}
+
+/* ---------------------------------------------------------- actor */
+
+static void
+s_dispatch (s_actor_t *self, titan_envelope_t **env_p)
+{
+    titan_envelope_t *env = *env_p;
+    if (env->kind != TITAN_MSG_REQUEST) {
+        titan_envelope_destroy (env_p);      /* events, stray replies */
+        return;
+    }
+    s_recent_t *seen = s_recent_find (self, env);
+    if (seen) {
+        s_flush (self);
+        titan_bus_reply (self->bus, env, seen->reply, seen->len);
+        titan_envelope_destroy (env_p);
+        return;
+    }
+    if (streq (env->type, TITAN_T_KV_PUT) || streq (env->type, TITAN_T_KV_DELETE)
+    ||  streq (env->type, TITAN_T_KV_CAS)
+    ||  streq (env->type, TITAN_T_KV_APPLY_BATCH)) {
+        s_handle_write (self, env_p);
+        return;
+    }
+    s_flush (self);       /* a read sees the writes received before it */
+    if (streq (env->type, TITAN_T_KV_GET))
+        s_handle_get (self, env_p);
+    else
+    if (streq (env->type, TITAN_T_KV_STATS))
+        s_handle_stats (self, env_p);
+    else
+    if (streq (env->type, TITAN_T_KV_MERGE))
+        s_handle_merge (self, env_p);
+    else {
+        char msg [128];
+        snprintf (msg, sizeof msg, "bitcask: unknown request type '%s'",
+                  env->type);
+        Titan__Bus__KvReply r = TITAN__BUS__KV_REPLY__INIT;
+        r.code = TITAN__BUS__CODE__UNIMPLEMENTED;
+        r.message = msg;
+        s_reply_kv (self, env_p, &r, false);
+    }
+}
+
+static int
+s_settings (s_actor_t *self, char *err, size_t errlen)
+{
+    zconfig_t *cfg = self->ctx->settings;
+    int bad = 0, st = 0;
+    bc_options_init (&self->opt);
+#define GET(var, name, def, lo, hi) do { \
+        int64_t v_ = titan_setting_int (cfg, name, def, &st); \
+        if (st || v_ < (lo) || v_ > (hi)) { \
+            snprintf (err, errlen, "bitcask: setting %s must be a whole " \
+                      "number in %lld..%lld", name, (long long) (lo), \
+                      (long long) (hi)); \
+            bad = 1; \
+        } \
+        else var = v_; \
+    } while (0)
+    int64_t v = 0;
+    GET (v, "max_value_bytes", 8 << 20, 0, 1 << 30);
+    self->opt.max_value_bytes = (uint32_t) v;
+    GET (v, "max_file_bytes", 256 << 20, 4096, 0xF0000000ll);
+    self->opt.max_file_bytes = (uint64_t) v;
+    GET (v, "max_open_files", 64, 1, 100000);
+    self->opt.max_open_files = (uint32_t) v;
+    GET (v, "sync", 1, 0, 1);
+    self->opt.sync = v != 0;
+    GET (self->max_shards, "max_shards", 65536, 1, 1 << 24);
+    GET (self->merge_check_ms, "merge_check_ms", 10000, 10, 86400000);
+    GET (self->merge_min_dead, "merge_min_dead_bytes", 64 << 20, 0, INT64_MAX);
+    GET (self->merge_dead_percent, "merge_dead_percent", 50, 1, 100);
+    GET (self->merge_interval_ms, "merge_interval_ms", 0, 0, INT64_MAX);
+#undef GET
+    return bad ? TITAN_ECONFIG : 0;
+}
+
+static void
+s_actor (zsock_t *pipe, void *args)
+{
+    s_actor_t *self = calloc (1, sizeof *self);
+    titan_module_ctx_t *ctx = args;
+    if (!self) {
+        snprintf (ctx->error, sizeof ctx->error, "bitcask: out of memory");
+        zsock_signal (pipe, 1);
+        return;
+    }
+    self->ctx = ctx;
+    self->pipe = pipe;
+    if (s_settings (self, ctx->error, sizeof ctx->error)) {
+        free (self);
+        zsock_signal (pipe, 1);
+        return;
+    }
+    self->bus = titan_bus_connect (ctx->bus_endpoint, ctx->module_name
+                                   ? ctx->module_name : "bitcask");
+    self->poller = self->bus ? zpoller_new (pipe, titan_bus_sock (self->bus),
+                                            NULL) : NULL;
+    if (!self->poller) {
+        snprintf (ctx->error, sizeof ctx->error, "bitcask: cannot connect to "
+                  "the bus at %s", ctx->bus_endpoint);
+        titan_bus_destroy (&self->bus);
+        free (self);
+        zsock_signal (pipe, 1);
+        return;
+    }
+    self->next_check = zclock_mono () + self->merge_check_ms;
+    zsock_signal (pipe, 0);
+
+    while (!self->terminated) {
+        int64_t wait = self->next_check - zclock_mono ();
+        void *which = zpoller_wait (self->poller, wait > 0 ? (int) wait : 0);
+        if (which == pipe) {
+            char *cmd = zstr_recv (pipe);
+            if (!cmd || streq (cmd, "$TERM"))
+                self->terminated = true;
+            else
+            if (streq (cmd, "PING"))
+                zstr_send (pipe, "PONG");
+            zstr_free (&cmd);
+        }
+        else
+        if (which == titan_bus_sock (self->bus)) {
+            /* Drain what is ready, then commit it all at once. */
+            for (int n = 0; n < DRAIN_MAX; n++) {
+                titan_envelope_t *env = titan_bus_recv (self->bus, 0);
+                if (!env)
+                    break;
+                s_dispatch (self, &env);
+            }
+            s_flush (self);
+        }
+        else
+        if (self->merger && which == self->merger)
+            s_merge_done (self);
+        else
+        if (zpoller_terminated (self->poller))
+            self->terminated = true;
+        if (zclock_mono () >= self->next_check) {
+            s_merge_check (self);
+            self->next_check = zclock_mono () + self->merge_check_ms;
+        }
+    }
+    s_flush (self);
+    if (self->merger)
+        s_merge_done (self);       /* waits for the merge to finish */
+    for (size_t i = 0; i < self->nshards; i++) {
+        bc_engine_destroy (&self->shards [i]->engine);
+        free (self->shards [i]);
+    }
+    free (self->shards);
+    free (self->pend);
+    for (size_t i = 0; i < RECENT_MAX; i++)
+        free (self->recent [i].reply);
+    zpoller_destroy (&self->poller);
+    titan_bus_destroy (&self->bus);
+    free (self);
+}
+
+TITAN_MODULE_DEFINE ("bitcask", "0.1.0", s_actor);

@@ -1,0 +1,433 @@
+/*  grpc_gateway module: the client-facing gRPC server of a node (titan.v1,
+    proto/titan.proto) as a module actor.
+
+    The actor thread owns the bus connection.  The server's completion-queue
+    thread (gw_server.c) hands it each received call over an inproc PULL
+    socket; the actor decodes and validates the request (gw_api.c), sends
+    one bus request to the module that serves it (gw_route.h: bitcask for
+    now, raft later), keeps the call in a table keyed by the correlation
+    id, and completes the gRPC call when the reply arrives.  Many calls are
+    in flight at once; nothing blocks the actor.
+
+    Deadlines: each call waits at most until its client's deadline, and at
+    most `request_timeout_ms` (setting, default 10000) when the client set
+    none.  When that passes the call fails with DEADLINE_EXCEEDED (client
+    deadline) or UNAVAILABLE (our own timeout: the module did not answer,
+    safe to retry), and a reply that comes later is dropped.
+
+    Settings (the module's subtree): max_key_bytes (65535) and
+    max_value_bytes (8 MiB), the same names and defaults as the bitcask
+    module's (when only the bitcask module sets them, its values are used),
+    and request_timeout_ms.  The listen address is the node's
+    client_addr.  The actor also answers "PORT" on its pipe with the bound
+    TCP port (tests listen on port 0).
+*/
+#include "gw_api.h"
+#include "gw_server.h"
+#include "titan/bus.h"
+#include "titan/module.h"
+#include "titan/status.h"
+#include "bus.pb-c.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define GW_VERSION "0.1.0"
+#define GW_DEFAULT_REQUEST_TIMEOUT_MS 10000
+
+/*  A call waiting for its bus reply.  */
+typedef struct {
+    gw_call_t *call;
+    gw_method_t method;
+    uint64_t corr;
+    uint64_t expected;
+    int64_t deadline_ms;
+    int client_deadline;         /* the deadline is the client's own */
+    int targets_self;            /* a restart/reload of this gateway */
+    const char *to;
+} s_pending_t;
+
+typedef struct {
+    titan_module_ctx_t *ctx;
+    titan_bus_t *bus;
+    zsock_t *pull;
+    gw_server_t *server;
+    gw_env_t env;
+    zhashx_t *pending;           /* corr -> s_pending_t * */
+    int64_t request_timeout_ms;
+} s_gateway_t;
+
+static size_t
+s_corr_hash (const void *key)
+{
+    uint64_t x = (uint64_t) (uintptr_t) key;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t) x;
+}
+
+static int
+s_corr_cmp (const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) a, y = (uintptr_t) b;
+    return x < y ? -1 : x > y;
+}
+
+static void
+s_finish (gw_call_t **call_p, const gw_result_t *res)
+{
+    gw_server_finish (call_p, res->code, res->message,
+                      res->response, res->response_size);
+}
+
+static void
+s_fail (gw_call_t **call_p, grpc_status_code code, const char *message)
+{
+    gw_server_finish (call_p, code, message, NULL, 0);
+}
+
+/*  Reads a positive size setting; returns -1 with ctx->error set when it is
+    not one.  */
+static int64_t
+s_size_setting (titan_module_ctx_t *ctx, const char *name, int64_t fallback,
+                int64_t max)
+{
+    /* the bitcask module's own setting is the default: one limit per node */
+    zconfig_t *bitcask = ctx->node_config
+                       ? zconfig_locate (ctx->node_config, "modules/bitcask")
+                       : NULL;
+    int status = 0;
+    if (bitcask && strncmp (name, "max_", 4) == 0)
+        fallback = titan_setting_int (bitcask, name, fallback, &status);
+    int64_t value = status ? -1
+                  : titan_setting_int (ctx->settings, name, fallback, &status);
+    if (status || value <= 0 || value > max) {
+        snprintf (ctx->error, sizeof ctx->error,
+                  "grpc_gateway: setting %s must be a whole number from 1 to %"
+                  PRId64, name, max);
+        return -1;
+    }
+    return value;
+}
+
+static void
+s_gateway_destroy (s_gateway_t **self_p)
+{
+    s_gateway_t *self = *self_p;
+    if (!self)
+        return;
+    gw_server_destroy (&self->server);
+    zhashx_destroy (&self->pending);
+    zsock_destroy (&self->pull);
+    titan_bus_destroy (&self->bus);
+    free (self);
+    *self_p = NULL;
+}
+
+static s_gateway_t *
+s_gateway_new (titan_module_ctx_t *ctx)
+{
+    s_gateway_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: out of memory");
+        return NULL;
+    }
+    self->ctx = ctx;
+    int64_t max_key = s_size_setting (ctx, "max_key_bytes",
+                                      GW_DEFAULT_MAX_KEY_BYTES, 1 << 20);
+    int64_t max_value = s_size_setting (ctx, "max_value_bytes",
+                                        GW_DEFAULT_MAX_VALUE_BYTES, 1 << 30);
+    self->request_timeout_ms = s_size_setting (ctx, "request_timeout_ms",
+                                               GW_DEFAULT_REQUEST_TIMEOUT_MS,
+                                               24 * 3600 * 1000);
+    if (max_key < 0 || max_value < 0 || self->request_timeout_ms < 0) {
+        free (self);
+        return NULL;
+    }
+    self->env.node_id = ctx->node_id;
+    self->env.client_addr = ctx->client_addr;
+    self->env.peer_addr = ctx->peer_addr;
+    self->env.module_name = ctx->module_name;
+    self->env.max_key_bytes = (size_t) max_key;
+    self->env.max_value_bytes = (size_t) max_value;
+
+    self->pending = zhashx_new ();
+    assert (self->pending);
+    zhashx_set_key_hasher (self->pending, s_corr_hash);
+    zhashx_set_key_comparator (self->pending, s_corr_cmp);
+    zhashx_set_key_duplicator (self->pending, NULL);
+    zhashx_set_key_destructor (self->pending, NULL);
+
+    self->bus = titan_bus_connect (ctx->bus_endpoint, ctx->module_name);
+    if (!self->bus) {
+        snprintf (ctx->error, sizeof ctx->error,
+                  "grpc_gateway: cannot connect to the bus at %s",
+                  ctx->bus_endpoint);
+        s_gateway_destroy (&self);
+        return NULL;
+    }
+    /* unique per start: the endpoint of a stopped incarnation may not be
+       released yet (inproc names are freed asynchronously on close) */
+    zuuid_t *uuid = zuuid_new ();
+    assert (uuid);
+    char handoff [256];
+    snprintf (handoff, sizeof handoff, "inproc://titan-%.64s-gateway-%s",
+              ctx->node_id, zuuid_str (uuid));
+    zuuid_destroy (&uuid);
+    self->pull = zsock_new (ZMQ_PULL);
+    assert (self->pull);
+    zsock_set_rcvhwm (self->pull, 0);
+    if (zsock_bind (self->pull, "%s", handoff) != 0) {
+        snprintf (ctx->error, sizeof ctx->error,
+                  "grpc_gateway: cannot bind %.200s", handoff);
+        s_gateway_destroy (&self);
+        return NULL;
+    }
+    const char *addr = ctx->client_addr && *ctx->client_addr
+                     ? ctx->client_addr : "127.0.0.1:7400";
+    size_t max_recv = (size_t) max_key + (size_t) max_value + GW_MESSAGE_HEADROOM;
+    char error [200];
+    self->server = gw_server_new (addr, max_recv, handoff, error, sizeof error);
+    if (!self->server) {
+        snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: %s", error);
+        s_gateway_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+/*  A call arrived from the server.  */
+static void
+s_handle_call (s_gateway_t *self, gw_call_t *call)
+{
+    int method = gw_api_method (call->method_path, strlen (call->method_path));
+    if (method < 0) {
+        char message [200];
+        snprintf (message, sizeof message, "unknown method %s (titan.v1 has "
+                  "KV, Cluster and Admin services)", call->method_path);
+        s_fail (&call, GRPC_STATUS_UNIMPLEMENTED, message);
+        return;
+    }
+    if (!call->have_request) {
+        s_fail (&call, GRPC_STATUS_INVALID_ARGUMENT,
+                "the call carried no request message");
+        return;
+    }
+    int64_t now = zclock_mono ();
+    if (call->deadline_ms <= now) {
+        s_fail (&call, GRPC_STATUS_DEADLINE_EXCEEDED,
+                "the deadline passed before the gateway received the request");
+        return;
+    }
+    gw_bus_req_t req;
+    gw_result_t res = { GRPC_STATUS_OK, "", NULL, 0 };
+    if (!gw_api_prepare (&self->env, (gw_method_t) method, call->request,
+                         call->request_size, &req, &res)) {
+        s_finish (&call, &res);
+        gw_result_reset (&res);
+        return;
+    }
+    /* the request bytes are in req.payload now; don't keep a second copy */
+    free (call->request);
+    call->request = NULL;
+
+    uint64_t corr = 0;
+    int rc = titan_bus_request (self->bus, req.to, req.type, req.payload,
+                                req.size, &corr);
+    free (req.payload);
+    if (rc) {
+        char message [200];
+        snprintf (message, sizeof message, "cannot reach the %s module: %s",
+                  req.to, titan_strerror (rc));
+        s_fail (&call, GRPC_STATUS_UNAVAILABLE, message);
+        return;
+    }
+    s_pending_t *p = calloc (1, sizeof *p);
+    if (!p) {
+        s_fail (&call, GRPC_STATUS_RESOURCE_EXHAUSTED, "gateway out of memory");
+        return;
+    }
+    p->call = call;
+    p->method = (gw_method_t) method;
+    p->corr = corr;
+    p->expected = req.expected;
+    p->to = req.to;
+    p->targets_self = req.targets_self;
+    int64_t ours = now + self->request_timeout_ms;
+    p->client_deadline = call->deadline_ms <= ours;
+    p->deadline_ms = p->client_deadline ? call->deadline_ms : ours;
+    zhashx_insert (self->pending, (void *) (uintptr_t) corr, p);
+}
+
+/*  A message arrived on the bus.  */
+static void
+s_handle_bus (s_gateway_t *self)
+{
+    titan_envelope_t *env = titan_bus_recv (self->bus, 0);
+    if (!env)
+        return;
+    if (env->kind == TITAN_MSG_REPLY) {
+        s_pending_t *p = zhashx_lookup (self->pending, (void *) (uintptr_t) env->corr);
+        if (p) {
+            zhashx_delete (self->pending, (void *) (uintptr_t) env->corr);
+            gw_result_t res = { GRPC_STATUS_OK, "", NULL, 0 };
+            gw_api_complete (&self->env, p->method, p->expected,
+                             titan_envelope_data (env),
+                             titan_envelope_size (env), &res);
+            s_finish (&p->call, &res);
+            gw_result_reset (&res);
+            free (p);
+        }
+        /* else: a late reply to a call that already timed out; dropped */
+    }
+    else if (env->kind == TITAN_MSG_REQUEST) {
+        Titan__Bus__AdminReply reply = TITAN__BUS__ADMIN_REPLY__INIT;
+        reply.code = TITAN__BUS__CODE__UNIMPLEMENTED;
+        reply.message = "grpc_gateway serves no bus requests";
+        uint8_t buf [128];
+        size_t size = titan__bus__admin_reply__pack (&reply, buf);
+        titan_bus_reply (self->bus, env, buf, size);
+    }
+    titan_envelope_destroy (&env);
+}
+
+/*  Fails the calls whose deadline has passed; returns the ms until the
+    next deadline (capped at `cap`).  */
+static int
+s_expire (s_gateway_t *self, int cap)
+{
+    int64_t now = zclock_mono ();
+    int64_t next = now + cap;
+    zlistx_t *expired = NULL;
+    for (s_pending_t *p = zhashx_first (self->pending); p;
+         p = zhashx_next (self->pending)) {
+        if (p->deadline_ms <= now) {
+            if (!expired)
+                expired = zlistx_new ();
+            zlistx_add_end (expired, p);
+        }
+        else if (p->deadline_ms < next)
+            next = p->deadline_ms;
+    }
+    if (expired) {
+        for (s_pending_t *p = zlistx_first (expired); p; p = zlistx_next (expired)) {
+            zhashx_delete (self->pending, (void *) (uintptr_t) p->corr);
+            char message [200];
+            if (p->client_deadline) {
+                snprintf (message, sizeof message,
+                          "deadline exceeded waiting for the %s module "
+                          "(%s); the write may or may not have been applied",
+                          p->to, gw_api_method_path (p->method));
+                s_fail (&p->call, GRPC_STATUS_DEADLINE_EXCEEDED, message);
+            }
+            else {
+                snprintf (message, sizeof message,
+                          "the %s module did not answer within %" PRId64
+                          " ms (request_timeout_ms); retry", p->to,
+                          self->request_timeout_ms);
+                s_fail (&p->call, GRPC_STATUS_UNAVAILABLE, message);
+            }
+            free (p);
+        }
+        zlistx_destroy (&expired);
+    }
+    int64_t wait = next - now;
+    return wait < 0 ? 0 : (int) wait;
+}
+
+/*  Shuts down: fails what waits on the bus, stops the server and finishes
+    every call it still hands over, until it reports the queue drained.  */
+static void
+s_stop (s_gateway_t *self)
+{
+    for (s_pending_t *p = zhashx_first (self->pending); p;
+         p = zhashx_next (self->pending)) {
+        if (p->targets_self) {
+            /* the kernel is carrying out this very command: stopping us */
+            gw_result_t res = { GRPC_STATUS_OK, "", NULL, 0 };
+            gw_api_self_command (p->method, &res);
+            s_finish (&p->call, &res);
+            gw_result_reset (&res);
+        }
+        else
+            s_fail (&p->call, GRPC_STATUS_UNAVAILABLE,
+                    "the node's gateway is shutting down; retry");
+        free (p);
+    }
+    zhashx_purge (self->pending);
+    gw_server_shutdown (self->server);
+    while (true) {
+        void *ptr = NULL;
+        if (zsock_recv (self->pull, "p", &ptr) != 0)
+            break;               /* interrupted */
+        if (!ptr)
+            break;               /* the CQ thread is done */
+        gw_call_t *call = ptr;
+        s_fail (&call, GRPC_STATUS_UNAVAILABLE,
+                "the node's gateway is shutting down; retry");
+    }
+}
+
+static void
+s_gateway_actor (zsock_t *pipe, void *args)
+{
+    titan_module_ctx_t *ctx = args;
+    s_gateway_t *self = s_gateway_new (ctx);
+    if (!self) {
+        zsys_error ("%s", ctx->error);
+        zsock_signal (pipe, 1);
+        return;
+    }
+    zsys_info ("grpc_gateway: node %s serving titan.v1 on %s (port %d)",
+               ctx->node_id, ctx->client_addr ? ctx->client_addr : "?",
+               gw_server_port (self->server));
+    zsock_signal (pipe, 0);
+
+    zpoller_t *poller = zpoller_new (pipe, titan_bus_sock (self->bus),
+                                     self->pull, NULL);
+    assert (poller);
+    bool terminated = false;
+    while (!terminated) {
+        int timeout = s_expire (self, 1000);
+        void *which = zpoller_wait (poller, timeout);
+        if (which == pipe) {
+            char *command = zstr_recv (pipe);
+            if (!command || streq (command, "$TERM"))
+                terminated = true;
+            else if (streq (command, "PING"))
+                zstr_send (pipe, "PONG");
+            else if (streq (command, "PORT"))
+                zstr_sendf (pipe, "%d", gw_server_port (self->server));
+            else
+                zsys_warning ("grpc_gateway: unknown command '%s'", command);
+            zstr_free (&command);
+        }
+        else if (which == titan_bus_sock (self->bus)) {
+            /* drain what is there without starving the other sockets */
+            for (int i = 0; i < 64; i++) {
+                s_handle_bus (self);
+                if (!(zsock_events (titan_bus_sock (self->bus)) & ZMQ_POLLIN))
+                    break;
+            }
+        }
+        else if (which == self->pull) {
+            for (int i = 0; i < 64; i++) {
+                void *ptr = NULL;
+                if (zsock_recv (self->pull, "p", &ptr) != 0 || !ptr)
+                    break;
+                s_handle_call (self, ptr);
+                if (!(zsock_events (self->pull) & ZMQ_POLLIN))
+                    break;
+            }
+        }
+        else if (zpoller_terminated (poller))
+            terminated = true;
+    }
+    zpoller_destroy (&poller);
+    s_stop (self);
+    s_gateway_destroy (&self);
+}
+
+TITAN_MODULE_DEFINE ("grpc_gateway", GW_VERSION, s_gateway_actor);

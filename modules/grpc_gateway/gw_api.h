@@ -1,0 +1,115 @@
+/*  grpc_gateway API layer: the titan.v1 methods (proto/titan.proto) as pure
+    functions, with no sockets and no gRPC calls in them.
+
+    For each incoming call the gateway asks gw_api_prepare to decode and
+    validate the request.  Either the answer is known at once (bad input, a
+    cluster operation that needs the raft module, MemberList), or the
+    request becomes one bus request (to, type, payload) whose reply
+    gw_api_complete turns into the gRPC response message and status.  Being
+    pure, both are unit-tested directly, and the gateway actor only moves
+    bytes between gRPC and the bus.
+*/
+#ifndef GW_API_H_INCLUDED
+#define GW_API_H_INCLUDED
+
+#include <grpc/status.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*  The methods of titan.v1, in the order of gw_api_method_path.  */
+typedef enum {
+    GW_M_PUT = 0,
+    GW_M_GET,
+    GW_M_DELETE,
+    GW_M_CAS,
+    GW_M_STATUS,
+    GW_M_MEMBER_LIST,
+    GW_M_JOIN,
+    GW_M_LEAVE,
+    GW_M_TRANSFER_LEADER,
+    GW_M_LIST_MODULES,
+    GW_M_RESTART_MODULE,
+    GW_M_RELOAD_MODULE,
+    GW_M_MERGE,
+    GW_M_COUNT
+} gw_method_t;
+
+/*  What the API layer needs to know about its node; read-only.  */
+typedef struct {
+    const char *node_id;
+    const char *client_addr;
+    const char *peer_addr;
+    const char *module_name;     /* the gateway's own module name */
+    size_t max_key_bytes;        /* setting max_key_bytes */
+    size_t max_value_bytes;      /* setting max_value_bytes */
+} gw_env_t;
+
+/*  The outcome of a call: a status, a message when not OK, and the packed
+    response message (malloc'd, the holder's) when OK.  */
+typedef struct {
+    grpc_status_code code;
+    char message [256];
+    uint8_t *response;
+    size_t response_size;
+} gw_result_t;
+
+/*  One bus request to make for a call.  `payload` is malloc'd (the
+    holder's; may be NULL when size is 0); `to` and `type` are static.
+    `expected` keeps what gw_api_complete needs from the request (the CAS
+    expected revision).  */
+typedef struct {
+    const char *to;
+    const char *type;
+    uint8_t *payload;
+    size_t size;
+    uint64_t expected;
+    int targets_self;            /* restart/reload of the gateway itself */
+} gw_bus_req_t;
+
+/*  Default storage limits: the same settings and defaults as the bitcask
+    module's.  */
+#define GW_DEFAULT_MAX_KEY_BYTES    65535u
+#define GW_DEFAULT_MAX_VALUE_BYTES  (8u * 1024u * 1024u)
+/*  Room for the protobuf framing of a request around its key and value.  */
+#define GW_MESSAGE_HEADROOM         4096u
+
+/*  Returns the method named by a gRPC method path ("/titan.v1.KV/Put"),
+    or -1 when the path names no method of titan.v1.  */
+int gw_api_method (const char *path, size_t len);
+
+/*  Returns the gRPC path of a method (static string).  */
+const char *gw_api_method_path (gw_method_t method);
+
+/*  Decodes and validates the request bytes of `method`.  Returns 1 when
+    *req is a bus request to send (then call gw_api_complete with its
+    reply), or 0 when *res already holds the outcome.  On return the caller
+    owns req->payload (1) or res->response (0).  */
+int gw_api_prepare (const gw_env_t *env, gw_method_t method,
+                    const uint8_t *data, size_t size,
+                    gw_bus_req_t *req, gw_result_t *res);
+
+/*  Turns the payload of the bus reply to a request made for `method` into
+    the call's outcome in *res (res->response is then the caller's).
+    `expected` is req->expected of the request.  A reply that does not
+    decode yields INTERNAL.  */
+void gw_api_complete (const gw_env_t *env, gw_method_t method,
+                      uint64_t expected, const uint8_t *data, size_t size,
+                      gw_result_t *res);
+
+/*  The outcome of a RestartModule / ReloadModule of the gateway itself
+    that was still waiting for the kernel's reply when the gateway was
+    stopped (by that very command): OK, saying so.  */
+void gw_api_self_command (gw_method_t method, gw_result_t *res);
+
+/*  Sets *res to a failure with a printf-style message.  */
+void gw_api_fail (gw_result_t *res, grpc_status_code code,
+                  const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+/*  Frees res->response and resets *res to an empty OK.  */
+void gw_result_reset (gw_result_t *res);
+
+/*  The canonical upper-case name of a gRPC status code ("NOT_FOUND").  */
+const char *gw_status_name (grpc_status_code code);
+
+#endif

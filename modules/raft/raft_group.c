@@ -1,0 +1,535 @@
+/*  raft_group: one Raft group wired to durable storage, the peer transport
+    and the storage module; see raft_group.h and docs/raft.md.  This file
+    opens and closes the group, runs the core's ready loop and reports the
+    status; the apply pipeline is in raft_group_apply.c, the requests in
+    raft_group_requests.c.
+
+    Ready loop.  For each ready of the core: append its entries to the log
+    (raft_log_append: one fdatasync for the batch; this is the durability
+    point of a write), persist the hard state when term or vote changed
+    (the commit index alone is persisted lazily, at most once a second and
+    at close: losing it only makes a restarted node learn it again), then
+    queue its messages on the transport, copy its committed entries to the
+    apply queue and note its read states, then advance.
+*/
+#include "raft_group_impl.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "titan/bus_types.h"
+#include "titan/status.h"
+
+static uint32_t
+s_rand (void *ud, uint32_t bound)
+{
+    raft_group_t *self = ud;
+    /* xorshift32, seeded per group from the clock and the node id */
+    uint32_t x = self->rand_state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    self->rand_state = x;
+    return bound ? x % bound : 0;
+}
+
+int
+rg_fail (raft_group_t *self, int rc, const char *what)
+{
+    if (!self->failed) {
+        self->failed = rc ? rc : -EIO;
+        zsys_error ("raft %s group %u: %s: %s (%d)", self->cfg.self.node_id,
+                    self->cfg.shard, what, titan_strerror (self->failed),
+                    self->failed);
+    }
+    return self->failed;
+}
+
+/*  Scans the log once: member info entries (all of them) into the address
+    book, and writes up to `applied` into the dedup table.  */
+static int
+s_replay (raft_group_t *self, uint64_t applied, char *err, size_t err_size)
+{
+    uint64_t lo = raft_log_first_index (self->log);
+    uint64_t hi = raft_log_last_index (self->log) + 1;
+    while (lo < hi) {
+        raft_log_entry_t *ents = NULL;
+        size_t n = 0;
+        int rc = raft_log_entries (self->log, lo, hi, 4u << 20, &ents, &n);
+        if (rc || n == 0) {
+            snprintf (err, err_size, "%s/log: reading entries from %" PRIu64
+                      ": %s", self->dir, lo, rc ? raft_log_errmsg (self->log)
+                                                : "no entries");
+            free (ents);
+            return rc ? rc : TITAN_ECORRUPT;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const raft_log_entry_t *e = &ents [i];
+            if (e->type != RAFT_ENTRY_NORMAL || e->size == 0)
+                continue;
+            const uint8_t *payload;
+            size_t psize;
+            int kind = raft_wire_command_kind (e->data, e->size, &payload,
+                                               &psize);
+            if (kind == RAFT_CMD_MEMBER) {
+                raft_wire_node_t node;
+                if (raft_wire_decode_member (e->data, e->size, &node) == 0)
+                    rg_note_member (self, &node, true);
+            }
+            else
+            if (kind == RAFT_CMD_WRITE && e->index <= applied) {
+                Titan__Bus__KvWrite *w = titan__bus__kv_write__unpack (NULL,
+                                                               psize, payload);
+                if (w && w->client_id && *w->client_id && w->op) {
+                    bool stale = false;
+                    if (!rg_dedup_find (self, w->client_id, w->sequence, &stale)
+                    &&  !stale)
+                        rg_dedup_note (self, w->client_id, w->sequence,
+                                       e->index,
+                                       w->op->kind != TITAN__BUS__KV_OP__KIND__CAS);
+                }
+                if (w)
+                    titan__bus__kv_write__free_unpacked (w, NULL);
+            }
+        }
+        lo += n;
+        free (ents);
+    }
+    return 0;
+}
+
+int
+raft_group_new (const raft_group_config_t *config, raft_group_t **self_p,
+                char *err, size_t err_size)
+{
+    *self_p = NULL;
+    raft_group_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return -ENOMEM;
+    self->cfg = *config;
+    self->dir = strdup (config->dir);
+    self->storage_module = strdup (config->storage_module);
+    self->cfg.dir = self->dir;
+    self->cfg.storage_module = self->storage_module;
+    self->members = raft_members_new ();
+    self->dedup = zhashx_new ();
+    self->reads = zlistx_new ();
+    self->gets = zlistx_new ();
+    if (!self->dir || !self->storage_module || !self->members || !self->dedup
+    ||  !self->reads || !self->gets) {
+        raft_group_destroy (&self);
+        return -ENOMEM;
+    }
+    zhashx_set_destructor (self->dedup, rg_dedup_destructor);
+    self->id = raft_members_id (config->self.node_id);
+    self->rand_state = (uint32_t) (self->id ^ (self->id >> 32)
+                                   ^ (uint64_t) zclock_usecs ()) | 1u;
+
+    char path [1024];
+    int rc = 0;
+    if (mkdir (self->dir, 0755) && errno != EEXIST) {
+        rc = -errno;
+        snprintf (err, err_size, "cannot create %s: %s", self->dir,
+                  strerror (errno));
+    }
+    if (rc == 0) {
+        snprintf (path, sizeof path, "%s/log", self->dir);
+        rc = raft_log_open (path, NULL, &self->log, err, err_size);
+    }
+    raft_hardstate_t hs = { 0, 0, 0 };
+    if (rc == 0)
+        rc = raft_hardstate_open (self->dir, NULL, &self->hs, &hs, err,
+                                  err_size);
+    if (rc == 0) {
+        snprintf (path, sizeof path, "%s/snapshots", self->dir);
+        rc = raft_snapshot_store_open (path, NULL, &self->snaps, err, err_size);
+    }
+    if (rc == 0)
+        rc = raft_storage_adapter_new (self->log, self->snaps, &self->adapter,
+                                       err, err_size);
+    rg_note_member (self, &config->self, false);
+    if (rc == 0)
+        rc = s_replay (self, config->applied, err, err_size);
+    if (rc) {
+        raft_group_destroy (&self);
+        return rc;
+    }
+    self->saved_hs = hs;
+    self->want_hs = hs;
+    self->hs_saved_at = zclock_mono ();
+
+    raft_snapshot_meta_t snap;
+    raft_storage_adapter_iface (self->adapter)->snapshot_meta (self->adapter,
+                                                               &snap);
+    uint64_t last = raft_log_last_index (self->log);
+    if (config->applied > last && config->applied > snap.index) {
+        snprintf (err, err_size, "raft state lost: applied index %" PRIu64
+                  " is beyond the log in %s (last %" PRIu64 "); wipe the data "
+                  "directory and join again", config->applied, self->dir, last);
+        raft_group_destroy (&self);
+        return TITAN_ECORRUPT;
+    }
+    raft_options_t opts;
+    raft_options_init (&opts);
+    opts.id = self->id;
+    opts.group = config->shard;
+    opts.storage = raft_storage_adapter_iface (self->adapter);
+    opts.hard_state.term = hs.term;
+    opts.hard_state.vote = hs.vote;
+    opts.hard_state.commit = hs.commit;
+    opts.applied = config->applied;
+    opts.election_ticks = config->election_ticks;
+    opts.heartbeat_ticks = config->heartbeat_ticks;
+    opts.rand_fn = s_rand;
+    opts.rand_ud = self;
+    raft_config_t boot;
+    memset (&boot, 0, sizeof boot);
+    bool fresh = raft_log_last_index (self->log) == 0 && hs.term == 0;
+    if (config->bootstrap && fresh) {
+        boot.n_voters = 1;
+        boot.voters [0] = self->id;
+        opts.bootstrap = &boot;
+    }
+    rc = raft_new (&opts, &self->core, err, err_size);
+    if (rc) {
+        raft_group_destroy (&self);
+        return rc;
+    }
+    self->applied = config->applied;
+    self->last_role = raft_role (self->core);
+    *self_p = self;
+    return 0;
+}
+
+void
+rg_entry_free (rg_entry_t *e)
+{
+    free (e->data);
+    free (e->client_id);
+    memset (e, 0, sizeof *e);
+}
+
+void
+raft_group_destroy (raft_group_t **self_p)
+{
+    if (!*self_p)
+        return;
+    raft_group_t *self = *self_p;
+    if (self->hs && !self->failed && self->hs_dirty)
+        raft_hardstate_save (self->hs, &self->want_hs);
+    for (size_t i = 0; i < self->n_waiters; i++)
+        if (self->waiters [i].kind == W_PROPOSE)
+            rg_refuse_kv (self, &self->waiters [i].env,
+                          TITAN__BUS__CODE__UNAVAILABLE,
+                          "raft: shutting down; outcome unknown");
+        else
+            rg_refuse_member (self, &self->waiters [i].env,
+                              TITAN__BUS__CODE__UNAVAILABLE,
+                              "raft: shutting down; outcome unknown");
+    free (self->waiters);
+    if (self->reads) {
+        for (rg_read_t *r = zlistx_first (self->reads); r;
+             r = zlistx_next (self->reads)) {
+            rg_refuse_kv (self, &r->env, TITAN__BUS__CODE__UNAVAILABLE,
+                          "raft: shutting down");
+            free (r);
+        }
+        zlistx_destroy (&self->reads);
+    }
+    if (self->gets) {
+        for (rg_get_t *g = zlistx_first (self->gets); g;
+             g = zlistx_next (self->gets)) {
+            rg_refuse_kv (self, &g->env, TITAN__BUS__CODE__UNAVAILABLE,
+                          "raft: shutting down");
+            free (g);
+        }
+        zlistx_destroy (&self->gets);
+    }
+    for (size_t i = 0; i < self->n_adds; i++)
+        if (self->adds [i].env)
+            rg_refuse_member (self, &self->adds [i].env,
+                              TITAN__BUS__CODE__UNAVAILABLE,
+                              "raft: shutting down");
+    for (size_t i = 0; i < self->q_count; i++)
+        rg_entry_free (&self->queue [(self->q_head + i) % self->q_cap]);
+    free (self->queue);
+    free (self->batch_buf);
+    free (self->split);
+    raft_destroy (&self->core);
+    raft_storage_adapter_destroy (&self->adapter);
+    raft_snapshot_store_destroy (&self->snaps);
+    raft_hardstate_destroy (&self->hs);
+    raft_log_destroy (&self->log);
+    raft_members_destroy (&self->members);
+    zhashx_destroy (&self->dedup);
+    free (self->dir);
+    free (self->storage_module);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+raft_group_tick (raft_group_t *self)
+{
+    if (self->failed)
+        return self->failed;
+    int rc = raft_tick (self->core);
+    return rc ? rg_fail (self, rc, "tick") : 0;
+}
+
+int
+raft_group_step (raft_group_t *self, const raft_msg_t *msg)
+{
+    if (self->failed)
+        return self->failed;
+    if (msg->group != self->cfg.shard || msg->to != self->id)
+        return 0;
+    int rc = raft_step (self->core, msg);
+    if (rc == -EINVAL)
+        return 0;                   /* malformed for the core: dropped */
+    return rc ? rg_fail (self, rc, "step") : 0;
+}
+
+void
+raft_group_learn_peer (raft_group_t *self, const raft_wire_node_t *peer)
+{
+    rg_note_member (self, peer, false);
+}
+
+static int
+s_persist (raft_group_t *self, const raft_ready_t *rd)
+{
+    if (rd->n_entries) {
+        raft_log_entry_t *ents = calloc (rd->n_entries, sizeof *ents);
+        if (!ents)
+            return -ENOMEM;
+        for (size_t i = 0; i < rd->n_entries; i++) {
+            ents [i].index = rd->entries [i].index;
+            ents [i].term = rd->entries [i].term;
+            ents [i].type = (uint8_t) rd->entries [i].type;
+            ents [i].data = rd->entries [i].data;
+            ents [i].size = rd->entries [i].size;
+        }
+        int rc = raft_log_append (self->log, ents, rd->n_entries);
+        free (ents);
+        if (rc) {
+            zsys_error ("raft group %u: log append: %s", self->cfg.shard,
+                        raft_log_errmsg (self->log));
+            return rc;
+        }
+    }
+    if (rd->has_hard_state) {
+        self->want_hs.term = rd->hard_state.term;
+        self->want_hs.vote = rd->hard_state.vote;
+        self->want_hs.commit = rd->hard_state.commit;
+        if (self->want_hs.term != self->saved_hs.term
+        ||  self->want_hs.vote != self->saved_hs.vote
+        ||  self->cfg.sync_hardstate_commit) {
+            int rc = raft_hardstate_save (self->hs, &self->want_hs);
+            if (rc) {
+                zsys_error ("raft group %u: hard state: %s", self->cfg.shard,
+                            raft_hardstate_errmsg (self->hs));
+                return rc;
+            }
+            self->saved_hs = self->want_hs;
+            self->hs_dirty = false;
+            self->hs_saved_at = zclock_mono ();
+        }
+        else
+            self->hs_dirty = true;
+    }
+    return 0;
+}
+
+static void
+s_send_msgs (raft_group_t *self, const raft_ready_t *rd)
+{
+    for (size_t i = 0; i < rd->n_msgs; i++) {
+        const raft_msg_t *m = &rd->msgs [i];
+        const raft_member_t *to = raft_members_get (self->members, m->to);
+        if (!to || !self->cfg.transport || m->to == self->id)
+            continue;                   /* unknown peer: Raft re-sends */
+        uint8_t *buf = NULL;
+        size_t size = 0;
+        if (raft_wire_encode_msg (&self->cfg.self, m, &buf, &size) == 0)
+            raft_transport_queue (self->cfg.transport, to->node_id, buf, size);
+        free (buf);
+    }
+}
+
+static int
+s_drain_ready (raft_group_t *self)
+{
+    while (!self->failed && raft_has_ready (self->core)) {
+        raft_ready_t rd;
+        int rc = raft_ready (self->core, &rd);
+        if (rc)
+            return rg_fail (self, rc, "ready");
+        if (rd.snapshot) {
+            /* InstallSnapshot of the storage module's state is not
+               implemented yet (docs/raft.md); the log is never compacted,
+               so a leader of this version never sends one. */
+            return rg_fail (self, -ENOTSUP, "snapshot installation is not "
+                            "supported yet");
+        }
+        rc = s_persist (self, &rd);
+        if (rc)
+            return rg_fail (self, rc, "persisting a ready");
+        s_send_msgs (self, &rd);
+        for (size_t i = 0; i < rd.n_committed && rc == 0; i++)
+            rc = rg_queue_push (self, &rd.committed [i]);
+        if (rc)
+            return rg_fail (self, rc, "queueing committed entries");
+        for (size_t i = 0; i < rd.n_reads; i++)
+            for (rg_read_t *r = zlistx_first (self->reads); r;
+                 r = zlistx_next (self->reads))
+                if (r->ctx == rd.reads [i].ctx) {
+                    r->index = rd.reads [i].index;
+                    r->ready = true;
+                    break;
+                }
+        rc = raft_advance (self->core, &rd);
+        if (rc)
+            return rg_fail (self, rc, "advance");
+    }
+    return self->failed;
+}
+
+int
+raft_group_process (raft_group_t *self)
+{
+    if (self->failed)
+        return self->failed;
+    for (int round = 0; round < 4; round++) {
+        if (s_drain_ready (self))
+            return self->failed;
+        rg_membership_duties (self);
+        if (!raft_has_ready (self->core))
+            break;
+    }
+    if (s_drain_ready (self))
+        return self->failed;
+    if (self->busy && !self->batch_corr && zclock_mono () >= self->retry_at)
+        rg_send_batch (self);
+    else
+    if (self->busy && self->batch_corr
+    &&  zclock_mono () - self->batch_sent_at >= APPLY_RESEND_MS) {
+        zsys_warning ("raft group %u: no answer from %s to an apply batch in "
+                      "%d ms; sending it again", self->cfg.shard,
+                      self->storage_module, APPLY_RESEND_MS);
+        rg_send_batch (self);
+    }
+    rg_pump_apply (self);
+    rg_serve_reads (self);
+    rg_expire_waiters (self);
+    if (self->hs_dirty && zclock_mono () - self->hs_saved_at >= HARDSTATE_LAZY_MS) {
+        int rc = raft_hardstate_save (self->hs, &self->want_hs);
+        if (rc)
+            return rg_fail (self, rc, "saving the hard state");
+        self->saved_hs = self->want_hs;
+        self->hs_dirty = false;
+        self->hs_saved_at = zclock_mono ();
+    }
+    return self->failed;
+}
+
+int
+raft_group_transfer_out (raft_group_t *self, char *target, size_t target_size)
+{
+    if (self->failed || raft_role (self->core) != RAFT_LEADER)
+        return RAFT_ENOTLEADER;
+    const raft_config_t *cfg = raft_config (self->core);
+    uint64_t best = 0, best_match = 0;
+    for (uint32_t i = 0; i < cfg->n_voters; i++) {
+        uint64_t match = 0;
+        if (cfg->voters [i] != self->id
+        &&  raft_progress (self->core, cfg->voters [i], &match) == 0
+        &&  (best == 0 || match > best_match)) {
+            best = cfg->voters [i];
+            best_match = match;
+        }
+    }
+    if (best == 0)
+        return -ENOENT;
+    int rc = raft_transfer_leadership (self->core, best);
+    if (rc == 0) {
+        const raft_member_t *m = raft_members_get (self->members, best);
+        snprintf (target, target_size, "%s", m ? m->node_id : "?");
+    }
+    return rc;
+}
+
+bool
+raft_group_is_member (raft_group_t *self)
+{
+    const raft_config_t *cfg = raft_config (self->core);
+    return raft_config_is_voter (cfg, self->id)
+        || raft_config_is_learner (cfg, self->id);
+}
+
+static const char *
+s_role_name (raft_role_t role)
+{
+    switch (role) {
+        case RAFT_LEADER:       return "leader";
+        case RAFT_CANDIDATE:    return "candidate";
+        case RAFT_PRECANDIDATE: return "precandidate";
+        default:                return "follower";
+    }
+}
+
+void
+raft_group_status (raft_group_t *self, Titan__Bus__RaftGroupStatus *st)
+{
+    st->shard = self->cfg.shard;
+    st->role = (char *) s_role_name (raft_role (self->core));
+    st->term = raft_term (self->core);
+    const char *lid, *laddr;
+    rg_leader_hint (self, &lid, &laddr);
+    st->leader_id = (char *) lid;
+    st->commit_index = raft_commit_index (self->core);
+    st->applied_index = self->applied;
+    st->last_index = raft_last_index (self->core);
+    raft_snapshot_meta_t meta;
+    raft_storage_adapter_iface (self->adapter)->snapshot_meta (self->adapter,
+                                                               &meta);
+    st->snapshot_index = meta.index;
+    const raft_config_t *cfg = raft_config (self->core);
+    size_t n = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        uint32_t count = pass == 0 ? cfg->n_voters : cfg->n_learners;
+        const uint64_t *ids = pass == 0 ? cfg->voters : cfg->learners;
+        for (uint32_t i = 0; i < count; i++, n++) {
+            Titan__Bus__RaftMember *m = &self->status_members [n];
+            titan__bus__raft_member__init (m);
+            const raft_member_t *info = raft_members_get (self->members, ids [i]);
+            m->node_id = info ? (char *) info->node_id : (char *) "?";
+            m->peer_addr = info ? (char *) info->peer_addr : (char *) "";
+            m->client_addr = info ? (char *) info->client_addr : (char *) "";
+            m->voter = pass == 0;
+            uint64_t match = 0;
+            if (raft_progress (self->core, ids [i], &match) == 0)
+                m->match_index = match;
+            self->status_ptrs [n] = m;
+        }
+    }
+    st->n_members = n;
+    st->members = self->status_ptrs;
+}
+
+const raft_t *
+raft_group_core (raft_group_t *self)
+{
+    return self->core;
+}
+
+uint64_t
+raft_group_applied (raft_group_t *self)
+{
+    return self->applied;
+}

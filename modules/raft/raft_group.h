@@ -1,0 +1,135 @@
+/*  raft_group: one Raft group of the raft module (one shard replica): the
+    pure core, its durable log, hard state and snapshot store, the address
+    book of its members, and the apply pipeline that feeds committed writes
+    to the storage module (bitcask) on the node's bus.
+
+    The group is driven by the raft module's actor thread, which owns the
+    bus connection and the peer transport (both borrowed here):
+      raft_group_tick          every tick (10 ms by default)
+      raft_group_step          for every Raft message from a peer
+      raft_group_propose / _read / _member_change   for bus requests
+      raft_group_on_reply      for every bus reply (kv.apply_batch, kv.get)
+      raft_group_join          for a join request from a peer
+      raft_group_process       after each of these: drains the core's
+                               readies (persist, then send, then queue the
+                               committed entries), pumps the apply pipeline,
+                               serves reads, expires waiters and runs the
+                               leader's membership duties.
+    See docs/raft.md for the design: durability point, apply pipeline,
+    client dedup, the join protocol and timing.
+*/
+#ifndef RAFT_GROUP_H_INCLUDED
+#define RAFT_GROUP_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "titan/bus.h"
+#include "raft_core.h"
+#include "raft_transport.h"
+#include "raft_wire.h"
+#include "bus.pb-c.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct raft_group raft_group_t;
+
+typedef struct {
+    uint32_t shard;                /* group id = shard number */
+    const char *dir;               /* the group's directory (created if missing) */
+    raft_wire_node_t self;         /* this node's id and addresses */
+    bool bootstrap;                /* fresh state: become the sole voter */
+    uint64_t applied;              /* storage module's durable applied index */
+    uint32_t election_ticks;       /* base election timeout in ticks */
+    uint32_t heartbeat_ticks;
+    uint32_t max_value_bytes;      /* largest value accepted in a proposal */
+    uint32_t promote_gap;          /* learner promoted when this close */
+    int64_t propose_timeout_ms;    /* waiter gives up (DEADLINE_EXCEEDED) */
+    int64_t read_timeout_ms;       /* ReadIndex gives up (UNAVAILABLE) */
+    bool sync_hardstate_commit;    /* persist every commit advance at once */
+    const char *storage_module;    /* "bitcask" */
+    titan_bus_t *bus;              /* borrowed */
+    raft_transport_t *transport;   /* borrowed */
+} raft_group_config_t;
+
+/*  Opens (creating if needed) the group in config->dir: log/, hardstate,
+    snapshots/; rebuilds the address book and the client dedup table from
+    the log; creates the core with opts.applied = config->applied.
+    Returns 0 and *self_p, or a negative status with the reason (naming
+    the file) in err.  */
+int raft_group_new (const raft_group_config_t *config, raft_group_t **self_p,
+                    char *err, size_t err_size);
+
+/*  Persists the commit index if it is pending, answers every waiting
+    request with UNAVAILABLE, closes the files and frees the group; nulls
+    the pointer.  */
+void raft_group_destroy (raft_group_t **self_p);
+
+/*  One tick of logical time.  Returns 0 or the core's fatal error.  */
+int raft_group_tick (raft_group_t *self);
+
+/*  Feeds a Raft message from a peer (borrowed).  Messages of another
+    group are ignored.  Returns 0 or a fatal error.  */
+int raft_group_step (raft_group_t *self, const raft_msg_t *msg);
+
+/*  Notes the addresses of a peer seen in a frame header (learned, not
+    replicated) and points the transport at it.  */
+void raft_group_learn_peer (raft_group_t *self, const raft_wire_node_t *peer);
+
+/*  raft.propose: takes the request (*env_p nulled); it is answered once
+    its entry is applied, or refused at once (UNAVAILABLE with the leader
+    hint on a non-leader, INVALID_ARGUMENT for a bad write).  */
+void raft_group_propose (raft_group_t *self, titan_envelope_t **env_p);
+
+/*  raft.read: takes the request; LINEARIZABLE waits for a ReadIndex
+    barrier and the apply of its index, LOCAL reads at once.  */
+void raft_group_read (raft_group_t *self, titan_envelope_t **env_p);
+
+/*  raft.member_add / raft.member_remove / raft.transfer_leader: takes the
+    request; answered with a RaftMemberReply.  */
+void raft_group_member_change (raft_group_t *self, titan_envelope_t **env_p);
+
+/*  A bus reply: returns true (and takes it) when it answers one of the
+    group's requests to the storage module.  */
+bool raft_group_on_reply (raft_group_t *self, titan_envelope_t **env_p);
+
+/*  A join request from a peer: fills *reply (accepted, redirect, retry or
+    refused).  */
+void raft_group_join (raft_group_t *self, const raft_wire_node_t *joiner,
+                      raft_wire_join_reply_t *reply);
+
+/*  Does every pending piece of work (see the top of this file).  Returns
+    0, or a fatal error (storage failure): the group must be destroyed and
+    reopened.  */
+int raft_group_process (raft_group_t *self);
+
+/*  Leader only, before a clean stop: hands leadership to the voter with
+    the highest match index, so that the group does not wait an election
+    timeout.  Returns 0 when a transfer started (its node id in `target`),
+    RAFT_ENOTLEADER, or -ENOENT when there is no other voter.  */
+int raft_group_transfer_out (raft_group_t *self, char *target,
+                             size_t target_size);
+
+/*  True when this node is in the group's configuration (voter or
+    learner).  */
+bool raft_group_is_member (raft_group_t *self);
+
+/*  Fills *st (initialised by the caller) with the group's status; the
+    strings and the member array it points to belong to the group until
+    the next call.  */
+void raft_group_status (raft_group_t *self, Titan__Bus__RaftGroupStatus *st);
+
+/*  The core (read-only accessors only), for tests and the module.  */
+const raft_t *raft_group_core (raft_group_t *self);
+
+/*  Index up to which the storage module has applied (and made durable)
+    the log.  */
+uint64_t raft_group_applied (raft_group_t *self);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,220 @@
+/*  raft_group internals shared by its three files: raft_group.c (open,
+    close, the ready loop, status), raft_group_apply.c (apply pipeline and
+    client dedup) and raft_group_requests.c (bus requests, joins, the
+    leader's membership duties, reads and waiters).  Not a public header:
+    only those files include it.  */
+#ifndef RAFT_GROUP_IMPL_H_INCLUDED
+#define RAFT_GROUP_IMPL_H_INCLUDED
+
+#include "raft_group.h"
+#include "raft_hardstate.h"
+#include "raft_log.h"
+#include "raft_members.h"
+#include "raft_snapshot_store.h"
+#include "raft_storage_adapter.h"
+
+#define BATCH_MAX_OPS        4096
+#define BATCH_MAX_BYTES      (16u << 20)
+#define APPLY_RETRY_MS       200
+#define APPLY_RESEND_MS      5000      /* no reply at all: send again */
+#define HARDSTATE_LAZY_MS    1000
+#define MAX_PENDING_ADDS     RAFT_MAX_MEMBERS
+#define DEDUP_MAX_CLIENTS    20000
+#define DEDUP_WINDOW         16
+#define KEY_MAX              65535u
+
+/*  A committed entry copied out of a ready, waiting to be applied.  */
+typedef struct {
+    uint64_t index;
+    uint64_t term;
+    uint32_t type;
+    uint32_t size;
+    uint8_t *data;
+    int slot;                  /* op number in the in-flight batch, or -1 */
+    bool dup;                  /* a duplicate write (answered from dedup) */
+    uint64_t seq;              /* its client sequence */
+    char *client_id;           /* dup: whose record answers it */
+} rg_entry_t;
+
+/*  The result of one applied write of a client.  */
+typedef struct {
+    uint64_t seq;
+    uint64_t index;
+    bool known;                /* result known (else ABORTED on a retry) */
+    int code;
+    uint64_t current_revision;
+    uint64_t deleted;
+} rg_dedup_rec_t;
+
+/*  A client's DEDUP_WINDOW applied writes of highest sequence, so that a client
+    may have that many writes in flight, in any order, and still have each
+    of them deduplicated.  */
+typedef struct {
+    rg_dedup_rec_t recs [DEDUP_WINDOW];
+    uint32_t count;            /* records held, <= DEDUP_WINDOW */
+    uint64_t last_index;       /* index of its latest write (eviction) */
+} rg_dedup_t;
+
+/*  One op's result while a batch is applied op by op (split mode).  */
+typedef struct {
+    int code;
+    uint64_t revision;
+    uint64_t current_revision;
+    uint64_t deleted;
+    char message [160];
+} rg_result_t;
+
+typedef enum { W_PROPOSE, W_MEMBER } rg_waiter_kind_t;
+
+typedef struct {
+    uint64_t index;
+    uint64_t term;
+    rg_waiter_kind_t kind;
+    titan_envelope_t *env;
+    int64_t deadline;
+} rg_waiter_t;
+
+typedef struct {
+    uint64_t ctx;
+    uint64_t index;
+    bool ready;                /* index known */
+    titan_envelope_t *env;
+    int64_t deadline;
+} rg_read_t;
+
+typedef struct {
+    uint64_t corr;
+    titan_envelope_t *env;
+    int64_t deadline;
+} rg_get_t;
+
+typedef struct {
+    raft_wire_node_t node;
+    uint64_t id;
+    titan_envelope_t *env;     /* raft.member_add waiting, or NULL */
+    uint64_t info_term;        /* term in which its member info was proposed */
+    int64_t deadline;
+} rg_add_t;
+
+struct raft_group {
+    raft_group_config_t cfg;
+    char *dir;
+    char *storage_module;
+    raft_log_t *log;
+    raft_hardstate_file_t *hs;
+    raft_snapshot_store_t *snaps;
+    raft_storage_adapter_t *adapter;
+    raft_t *core;
+    raft_members_t *members;
+    uint64_t id;
+    uint32_t rand_state;
+
+    raft_hardstate_t saved_hs;
+    raft_hardstate_t want_hs;
+    bool hs_dirty;
+    int64_t hs_saved_at;
+
+    rg_entry_t *queue;          /* apply queue: [head, head + count) */
+    size_t q_head, q_count, q_cap;
+    uint64_t applied;          /* applied by the storage module */
+    bool busy;                 /* a batch is in flight */
+    size_t batch_len;          /* entries of the queue it covers */
+    size_t batch_ops;
+    uint64_t batch_corr;
+    int64_t batch_sent_at;
+    uint8_t *batch_buf;
+    size_t batch_size;
+    rg_result_t *split;         /* split mode: results so far, else NULL */
+    size_t split_slot;         /* the op in flight in split mode */
+    int64_t retry_at;
+
+    zhashx_t *dedup;           /* client id -> rg_dedup_t */
+
+    rg_waiter_t *waiters;       /* sorted by index */
+    size_t n_waiters, cap_waiters;
+    zlistx_t *reads;           /* rg_read_t */
+    zlistx_t *gets;            /* rg_get_t */
+    uint64_t next_ctx;
+    rg_add_t adds [MAX_PENDING_ADDS];
+    size_t n_adds;
+    uint64_t self_info_term;   /* term in which we proposed our own info */
+    raft_role_t last_role;
+
+    Titan__Bus__RaftMember status_members [RAFT_MAX_MEMBERS * 2];
+    Titan__Bus__RaftMember *status_ptrs [RAFT_MAX_MEMBERS * 2];
+    int failed;
+};
+
+
+/* ------------------------------------------------------------ shared */
+
+/*  Marks the group failed with `rc` (the first failure wins) and logs
+    `what`; returns the failure status.  */
+int rg_fail (raft_group_t *self, int rc, const char *what);
+
+/*  Sends `reply` as the answer to *env_p, then destroys the request.  */
+void rg_reply_kv (raft_group_t *self, titan_envelope_t **env_p,
+                  const Titan__Bus__KvReply *reply);
+void rg_reply_member (raft_group_t *self, titan_envelope_t **env_p,
+                      const Titan__Bus__RaftMemberReply *reply);
+
+/*  The leader as far as this node knows: its node id and client address
+    (empty strings when unknown).  */
+void rg_leader_hint (raft_group_t *self, const char **id_p,
+                     const char **client_p);
+
+/*  Answers a request with `code` and `message` (and the leader hint when
+    UNAVAILABLE), then destroys it.  */
+void rg_refuse_kv (raft_group_t *self, titan_envelope_t **env_p, int code,
+                   const char *message);
+void rg_refuse_member (raft_group_t *self, titan_envelope_t **env_p, int code,
+                       const char *message);
+
+/*  Records a peer's addresses and points the transport at it.  */
+void rg_note_member (raft_group_t *self, const raft_wire_node_t *node,
+                     bool replicated);
+
+/*  The dedup table's item destructor.  */
+void rg_dedup_destructor (void **item);
+
+/*  Classifies the write (client, seq) about to be applied: returns its
+    record when it was applied already (a duplicate), NULL otherwise; sets
+    *stale when it is older than every write kept for that client with the
+    window full (its fate is unknown: it must not be applied).  */
+rg_dedup_rec_t *rg_dedup_find (raft_group_t *self, const char *client_id,
+                               uint64_t seq, bool *stale);
+
+/*  Notes that the write of (client, seq) was applied at `index` (result
+    known or not yet); evicts the client whose latest write is oldest when
+    the table is full (the same on every replica, since they apply the
+    same log).  NULL when out of memory.  */
+rg_dedup_rec_t *rg_dedup_note (raft_group_t *self, const char *client_id,
+                               uint64_t seq, uint64_t index, bool known);
+
+/*  Frees what an apply queue entry holds.  */
+void rg_entry_free (rg_entry_t *e);
+
+/*  Copies a committed entry to the tail of the apply queue.  Returns 0 or
+    -ENOMEM.  */
+int rg_queue_push (raft_group_t *self, const raft_entry_t *e);
+
+/*  Sends (again) the in-flight batch's bytes to the storage module.
+    Returns 0 or the bus error (then it is retried after APPLY_RETRY_MS).  */
+int rg_send_batch (raft_group_t *self);
+
+/*  Builds the next batch from the head of the apply queue and sends it;
+    a batch without writes completes at once.  */
+void rg_pump_apply (raft_group_t *self);
+
+/*  Leader only: our own member info, the adds in progress, promotions.
+    On a non-leader: refuses the adds in progress.  */
+void rg_membership_duties (raft_group_t *self);
+
+/*  Serves the linearizable reads whose index is applied; times out the
+    others.  */
+void rg_serve_reads (raft_group_t *self);
+
+/*  Answers the proposals, changes and relayed reads that waited too long. */
+void rg_expire_waiters (raft_group_t *self);
+
+#endif

@@ -1,0 +1,909 @@
+/*  Unit test of the grpc_gateway module: the actor is started directly
+    (zactor_new on its descriptor) against a test bus whose ROUTER is played
+    by a fake kernel + bitcask actor in this file, and is called over real
+    gRPC with the project's client library.
+
+    The fake store keeps keys in memory with bitcask's semantics (revisions,
+    CAS, NOT_FOUND), and misbehaves on purpose for some keys: "unavail"
+    answers UNAVAILABLE, "drop" never answers, "late" answers after 600 ms.
+    That covers the status mapping, the validation at the edge, the
+    deadlines (client's and request_timeout_ms), late replies being
+    dropped, concurrency, and stop/start and dlclose/dlopen of the module.
+*/
+#include "gw_api.h"
+#include "tc_client.h"
+#include "titan/bus.h"
+#include "titan/bus_types.h"
+#include "titan/module.h"
+#include "bus.pb-c.h"
+#include "titan.pb-c.h"
+
+#include <check.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const titan_module_descriptor_t titan_module_descriptor;
+
+#define BUS_ENDPOINT "inproc://titan-gwtest-bus"
+#define MAX_KEY 16
+#define MAX_VALUE 1024
+
+/*  ------------------------------------------------------------ fake bus  */
+
+typedef struct {
+    uint8_t *value;
+    size_t size;
+    uint64_t revision;
+} s_item_t;
+
+typedef struct {
+    int64_t due;
+    zmsg_t *msg;
+} s_delayed_t;
+
+static void
+s_item_free (void **item_p)
+{
+    s_item_t *item = *item_p;
+    if (item) {
+        free (item->value);
+        free (item);
+        *item_p = NULL;
+    }
+}
+
+static zmsg_t *
+s_reply_msg (zframe_t *routing, const titan_envelope_t *req,
+             const ProtobufCMessage *payload)
+{
+    size_t size = protobuf_c_message_get_packed_size (payload);
+    uint8_t *buf = malloc (size + 1);
+    protobuf_c_message_pack (payload, buf);
+    titan_envelope_t *reply = titan_envelope_new (req->from, req->type,
+                                                  TITAN_MSG_REPLY, req->corr,
+                                                  buf, size);
+    free (buf);
+    snprintf (reply->from, sizeof reply->from, "%s", req->to);
+    zmsg_t *msg = titan_envelope_encode (&reply);
+    zmsg_pushmem (msg, zframe_data (routing), zframe_size (routing));
+    return msg;
+}
+
+static ProtobufCBinaryData
+s_bin (const char *text)
+{
+    ProtobufCBinaryData b = { strlen (text), (uint8_t *) text };
+    return b;
+}
+
+static int
+s_is (ProtobufCBinaryData key, const char *text)
+{
+    return key.len == strlen (text) && memcmp (key.data, text, key.len) == 0;
+}
+
+/*  Serves one request; returns the reply (or NULL to not answer) and sets
+    *delay_ms when the reply should wait.  */
+static zmsg_t *
+s_serve (zhashx_t *store, uint64_t *last_rev, zframe_t *routing,
+         titan_envelope_t *req, int *delay_ms)
+{
+    const uint8_t *data = titan_envelope_data (req);
+    size_t size = titan_envelope_size (req);
+    *delay_ms = 0;
+    if (streq (req->type, TITAN_T_KV_GET)) {
+        Titan__Bus__KvGet *get = titan__bus__kv_get__unpack (NULL, size, data);
+        ck_assert_ptr_nonnull (get);
+        Titan__Bus__KvReply reply = TITAN__BUS__KV_REPLY__INIT;
+        char hex [2 * MAX_KEY + 1];
+        for (size_t i = 0; i < get->key.len; i++)
+            sprintf (hex + 2 * i, "%02x", get->key.data [i]);
+        hex [2 * get->key.len] = 0;
+        s_item_t *item = zhashx_lookup (store, hex);
+        if (s_is (get->key, "probe")) {
+            /* echoes the consistency level the gateway passed on */
+            reply.value = s_bin (get->consistency == TITAN__BUS__KV_GET__CONSISTENCY__LOCAL
+                                 ? "local" : "linearizable");
+            reply.revision = 1;
+        }
+        else if (item) {
+            reply.value.data = item->value;
+            reply.value.len = item->size;
+            reply.revision = item->revision;
+        }
+        else
+            reply.code = TITAN__BUS__CODE__NOT_FOUND;
+        zmsg_t *msg = s_reply_msg (routing, req, &reply.base);
+        titan__bus__kv_get__free_unpacked (get, NULL);
+        return msg;
+    }
+    if (streq (req->type, TITAN_T_KV_PUT) || streq (req->type, TITAN_T_KV_DELETE)
+    ||  streq (req->type, TITAN_T_KV_CAS)) {
+        Titan__Bus__KvWrite *w = titan__bus__kv_write__unpack (NULL, size, data);
+        ck_assert_ptr_nonnull (w);
+        ck_assert_ptr_nonnull (w->op);
+        ck_assert_uint_eq (w->shard, 0);
+        Titan__Bus__KvReply reply = TITAN__BUS__KV_REPLY__INIT;
+        zmsg_t *msg = NULL;
+        if (s_is (w->op->key, "drop")) {
+            titan__bus__kv_write__free_unpacked (w, NULL);
+            return NULL;
+        }
+        if (s_is (w->op->key, "late"))
+            *delay_ms = 600;
+        if (s_is (w->op->key, "dedup")) {
+            /* echoes the dedup pair: the revision is the sequence, and the
+               value stored is the client id string */
+            reply.revision = w->sequence;
+            ProtobufCBinaryData value = s_bin (w->client_id);
+            reply.value = value;
+            reply.code = streq (w->client_id, "00000000000000ff")
+                       ? TITAN__BUS__CODE__OK : TITAN__BUS__CODE__INTERNAL;
+            reply.message = w->client_id;
+            msg = s_reply_msg (routing, req, &reply.base);
+            titan__bus__kv_write__free_unpacked (w, NULL);
+            return msg;
+        }
+        if (s_is (w->op->key, "unavail")) {
+            reply.code = TITAN__BUS__CODE__UNAVAILABLE;
+            reply.message = "shard 0 has no quorum";
+            msg = s_reply_msg (routing, req, &reply.base);
+            titan__bus__kv_write__free_unpacked (w, NULL);
+            return msg;
+        }
+        char hex [2 * MAX_KEY + 1];
+        for (size_t i = 0; i < w->op->key.len; i++)
+            sprintf (hex + 2 * i, "%02x", w->op->key.data [i]);
+        hex [2 * w->op->key.len] = 0;
+        s_item_t *item = zhashx_lookup (store, hex);
+        if (w->op->kind == TITAN__BUS__KV_OP__KIND__DELETE) {
+            reply.deleted = item ? 1 : 0;
+            if (item) {
+                zhashx_delete (store, hex);
+                reply.revision = ++*last_rev;
+            }
+        }
+        else {
+            if (w->op->kind == TITAN__BUS__KV_OP__KIND__CAS) {
+                uint64_t current = item ? item->revision : 0;
+                int ok = w->op->expect_absent ? !item
+                       : (item && current == w->op->expected_revision);
+                if (!ok) {
+                    reply.code = TITAN__BUS__CODE__FAILED_PRECONDITION;
+                    reply.current_revision = current;
+                    msg = s_reply_msg (routing, req, &reply.base);
+                    titan__bus__kv_write__free_unpacked (w, NULL);
+                    return msg;
+                }
+            }
+            s_item_t *fresh = calloc (1, sizeof *fresh);
+            fresh->size = w->op->value.len;
+            fresh->value = malloc (fresh->size + 1);
+            if (fresh->size)
+                memcpy (fresh->value, w->op->value.data, fresh->size);
+            fresh->revision = ++*last_rev;
+            zhashx_update (store, hex, fresh);
+            reply.revision = fresh->revision;
+        }
+        msg = s_reply_msg (routing, req, &reply.base);
+        titan__bus__kv_write__free_unpacked (w, NULL);
+        return msg;
+    }
+    if (streq (req->type, TITAN_T_KV_STATS)) {
+        Titan__Bus__KvStatsReply reply = TITAN__BUS__KV_STATS_REPLY__INIT;
+        reply.keys = zhashx_size (store);
+        reply.applied_index = *last_rev;
+        reply.last_revision = *last_rev;
+        return s_reply_msg (routing, req, &reply.base);
+    }
+    if (streq (req->type, TITAN_T_KV_MERGE)) {
+        Titan__Bus__KvMergeReply reply = TITAN__BUS__KV_MERGE_REPLY__INIT;
+        reply.files_merged = 2;
+        reply.bytes_reclaimed = 4096;
+        return s_reply_msg (routing, req, &reply.base);
+    }
+    if (streq (req->type, TITAN_T_MODULE_LIST)) {
+        Titan__Bus__ModuleInfo a = TITAN__BUS__MODULE_INFO__INIT;
+        a.name = "bitcask"; a.version = "0.1.0"; a.state = "running";
+        Titan__Bus__ModuleInfo b = TITAN__BUS__MODULE_INFO__INIT;
+        b.name = "grpc_gateway"; b.version = "0.1.0"; b.state = "running";
+        b.restarts = 1;
+        Titan__Bus__ModuleInfo *list [2] = { &a, &b };
+        Titan__Bus__ModuleListReply reply = TITAN__BUS__MODULE_LIST_REPLY__INIT;
+        reply.n_modules = 2;
+        reply.modules = list;
+        return s_reply_msg (routing, req, &reply.base);
+    }
+    if (streq (req->type, TITAN_T_MODULE_RESTART)
+    ||  streq (req->type, TITAN_T_MODULE_RELOAD)) {
+        Titan__Bus__ModuleCommand *cmd =
+            titan__bus__module_command__unpack (NULL, size, data);
+        ck_assert_ptr_nonnull (cmd);
+        Titan__Bus__AdminReply reply = TITAN__BUS__ADMIN_REPLY__INIT;
+        if (!streq (cmd->name, "bitcask")) {
+            reply.code = TITAN__BUS__CODE__NOT_FOUND;
+            reply.message = "no module named that";
+        }
+        zmsg_t *msg = s_reply_msg (routing, req, &reply.base);
+        titan__bus__module_command__free_unpacked (cmd, NULL);
+        return msg;
+    }
+    return NULL;
+}
+
+static void
+s_fake_bus (zsock_t *pipe, void *args)
+{
+    (void) args;
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    ck_assert_ptr_nonnull (router);
+    zsock_set_router_handover (router, 1);   /* a restarted module reuses its id */
+    ck_assert_int_eq (zsock_bind (router, BUS_ENDPOINT), 0);
+    zhashx_t *store = zhashx_new ();
+    zhashx_set_destructor (store, s_item_free);
+    zlistx_t *delayed = zlistx_new ();
+    uint64_t last_rev = 0;
+    zsock_signal (pipe, 0);
+    zpoller_t *poller = zpoller_new (pipe, router, NULL);
+    while (true) {
+        void *which = zpoller_wait (poller, 20);
+        if (which == pipe)
+            break;
+        if (which == router) {
+            zmsg_t *msg = zmsg_recv (router);
+            zframe_t *routing = zmsg_pop (msg);
+            titan_envelope_t *req = titan_envelope_decode (&msg);
+            if (req && req->kind == TITAN_MSG_REQUEST) {
+                int delay = 0;
+                zmsg_t *reply = s_serve (store, &last_rev, routing, req, &delay);
+                if (reply && delay) {
+                    s_delayed_t *d = calloc (1, sizeof *d);
+                    d->due = zclock_mono () + delay;
+                    d->msg = reply;
+                    zlistx_add_end (delayed, d);
+                }
+                else if (reply)
+                    zmsg_send (&reply, router);
+            }
+            titan_envelope_destroy (&req);
+            zframe_destroy (&routing);
+        }
+        s_delayed_t *d = zlistx_first (delayed);
+        while (d) {
+            if (d->due <= zclock_mono ()) {
+                zmsg_send (&d->msg, router);
+                free (d);
+                zlistx_delete (delayed, zlistx_cursor (delayed));
+                d = zlistx_first (delayed);
+            }
+            else
+                d = zlistx_next (delayed);
+        }
+    }
+    for (s_delayed_t *d = zlistx_first (delayed); d; d = zlistx_next (delayed)) {
+        zmsg_destroy (&d->msg);
+        free (d);
+    }
+    zlistx_destroy (&delayed);
+    zpoller_destroy (&poller);
+    zhashx_destroy (&store);
+    zsock_destroy (&router);
+}
+
+/*  ------------------------------------------------------------ fixture  */
+
+static zactor_t *s_bus;
+static zactor_t *s_gateway;
+static zconfig_t *s_settings;
+static titan_module_ctx_t s_ctx;
+static char s_target [64];
+
+static zactor_t *
+s_start_gateway (zactor_fn *actor)
+{
+    memset (&s_ctx, 0, sizeof s_ctx);
+    s_ctx.abi_version = TITAN_MODULE_ABI_VERSION;
+    s_ctx.node_id = "gwtest";
+    s_ctx.module_name = "grpc_gateway";
+    s_ctx.bus_endpoint = BUS_ENDPOINT;
+    s_ctx.data_dir = "/tmp";
+    s_ctx.client_addr = "127.0.0.1:0";
+    s_ctx.peer_addr = "127.0.0.1:0";
+    s_ctx.settings = s_settings;
+    zactor_t *gateway = zactor_new (actor, &s_ctx);
+    ck_assert_msg (gateway, "gateway did not start: %s", s_ctx.error);
+    zstr_send (gateway, "PORT");
+    char *port = zstr_recv (gateway);
+    ck_assert_ptr_nonnull (port);
+    ck_assert_msg (atoi (port) > 0, "gateway did not start: %s", s_ctx.error);
+    snprintf (s_target, sizeof s_target, "127.0.0.1:%s", port);
+    zstr_free (&port);
+    return gateway;
+}
+
+static void
+s_setup (void)
+{
+    s_settings = zconfig_new ("grpc_gateway", NULL);
+    zconfig_put (s_settings, "max_key_bytes", "16");
+    zconfig_put (s_settings, "max_value_bytes", "1024");
+    zconfig_put (s_settings, "request_timeout_ms", "300");
+    s_bus = zactor_new (s_fake_bus, NULL);
+    ck_assert_ptr_nonnull (s_bus);
+    s_gateway = s_start_gateway (titan_module_descriptor.actor);
+}
+
+static void
+s_teardown (void)
+{
+    zactor_destroy (&s_gateway);
+    zactor_destroy (&s_bus);
+    zconfig_destroy (&s_settings);
+}
+
+/*  One call; returns the status, stores the response (to free) and the
+    details.  */
+typedef struct {
+    grpc_status_code code;
+    char details [512];
+    uint8_t *data;
+    size_t size;
+} s_result_t;
+
+static s_result_t
+s_call (const char *method, const ProtobufCMessage *req, int64_t timeout_ms)
+{
+    s_result_t r;
+    memset (&r, 0, sizeof r);
+    size_t size = protobuf_c_message_get_packed_size (req);
+    uint8_t *buf = malloc (size + 1);
+    protobuf_c_message_pack (req, buf);
+    tc_conn_t *conn = tc_conn_new (s_target);
+    r.code = tc_call (conn, method, buf, size, timeout_ms, &r.data, &r.size,
+                      r.details, sizeof r.details);
+    tc_conn_destroy (&conn);
+    free (buf);
+    return r;
+}
+
+static uint64_t
+s_put (const char *key, const char *value, grpc_status_code expect)
+{
+    Titan__V1__PutRequest req = TITAN__V1__PUT_REQUEST__INIT;
+    req.key = s_bin (key);
+    req.value = s_bin (value);
+    s_result_t r = s_call ("/titan.v1.KV/Put", &req.base, 5000);
+    ck_assert_msg (r.code == expect, "put %s: %s %s", key,
+                   tc_status_name (r.code), r.details);
+    uint64_t revision = 0;
+    if (r.code == GRPC_STATUS_OK) {
+        Titan__V1__PutResponse *resp = titan__v1__put_response__unpack (NULL, r.size, r.data);
+        ck_assert_ptr_nonnull (resp);
+        revision = resp->revision;
+        titan__v1__put_response__free_unpacked (resp, NULL);
+    }
+    free (r.data);
+    return revision;
+}
+
+/*  ------------------------------------------------------------ tests  */
+
+START_TEST (test_put_get_delete)
+{
+    uint64_t r1 = s_put ("alpha", "one", GRPC_STATUS_OK);
+    uint64_t r2 = s_put ("alpha", "two", GRPC_STATUS_OK);
+    ck_assert_uint_gt (r1, 0);
+    ck_assert_uint_gt (r2, r1);
+
+    Titan__V1__GetRequest get = TITAN__V1__GET_REQUEST__INIT;
+    get.key = s_bin ("alpha");
+    s_result_t r = s_call ("/titan.v1.KV/Get", &get.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_OK);
+    Titan__V1__GetResponse *got = titan__v1__get_response__unpack (NULL, r.size, r.data);
+    ck_assert_ptr_nonnull (got);
+    ck_assert_uint_eq (got->value.len, 3);
+    ck_assert_mem_eq (got->value.data, "two", 3);
+    ck_assert_uint_eq (got->revision, r2);
+    titan__v1__get_response__free_unpacked (got, NULL);
+    free (r.data);
+
+    get.consistency = TITAN__V1__CONSISTENCY__LOCAL;
+    r = s_call ("/titan.v1.KV/Get", &get.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_OK);
+    free (r.data);
+
+    /* the dedup pair reaches the bus */
+    Titan__V1__PutRequest dedup = TITAN__V1__PUT_REQUEST__INIT;
+    dedup.key = s_bin ("dedup");
+    dedup.client_id = 255;
+    dedup.sequence = 42;
+    r = s_call ("/titan.v1.KV/Put", &dedup.base, 5000);
+    ck_assert_msg (r.code == GRPC_STATUS_OK, "client id on the bus: %s", r.details);
+    Titan__V1__PutResponse *pr = titan__v1__put_response__unpack (NULL, r.size, r.data);
+    ck_assert_uint_eq (pr->revision, 42);
+    titan__v1__put_response__free_unpacked (pr, NULL);
+    free (r.data);
+
+    /* the consistency level reaches the bus */
+    const char *levels [2] = { "linearizable", "local" };
+    for (int i = 0; i < 2; i++) {
+        Titan__V1__GetRequest probe = TITAN__V1__GET_REQUEST__INIT;
+        probe.key = s_bin ("probe");
+        probe.consistency = (Titan__V1__Consistency) i;
+        r = s_call ("/titan.v1.KV/Get", &probe.base, 5000);
+        ck_assert_int_eq (r.code, GRPC_STATUS_OK);
+        got = titan__v1__get_response__unpack (NULL, r.size, r.data);
+        ck_assert_uint_eq (got->value.len, strlen (levels [i]));
+        ck_assert_mem_eq (got->value.data, levels [i], got->value.len);
+        titan__v1__get_response__free_unpacked (got, NULL);
+        free (r.data);
+    }
+
+    Titan__V1__DeleteRequest del = TITAN__V1__DELETE_REQUEST__INIT;
+    del.key = s_bin ("alpha");
+    r = s_call ("/titan.v1.KV/Delete", &del.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_OK);
+    Titan__V1__DeleteResponse *d = titan__v1__delete_response__unpack (NULL, r.size, r.data);
+    ck_assert_uint_eq (d->deleted, 1);
+    ck_assert_uint_gt (d->revision, r2);
+    titan__v1__delete_response__free_unpacked (d, NULL);
+    free (r.data);
+
+    r = s_call ("/titan.v1.KV/Delete", &del.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_OK);
+    d = titan__v1__delete_response__unpack (NULL, r.size, r.data);
+    ck_assert_uint_eq (d->deleted, 0);
+    titan__v1__delete_response__free_unpacked (d, NULL);
+    free (r.data);
+
+    r = s_call ("/titan.v1.KV/Get", &get.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_NOT_FOUND);
+    ck_assert_str_eq (r.details, "key not found");
+}
+END_TEST
+
+START_TEST (test_binary_and_limits)
+{
+    /* a binary key with NULs and a binary value of exactly the limit */
+    uint8_t key [MAX_KEY];
+    for (int i = 0; i < MAX_KEY; i++)
+        key [i] = (uint8_t) (i * 37);
+    key [3] = 0;
+    uint8_t value [MAX_VALUE + 1];
+    for (int i = 0; i <= MAX_VALUE; i++)
+        value [i] = (uint8_t) (255 - i);
+    Titan__V1__PutRequest put = TITAN__V1__PUT_REQUEST__INIT;
+    put.key.data = key;
+    put.key.len = MAX_KEY;
+    put.value.data = value;
+    put.value.len = MAX_VALUE;
+    s_result_t r = s_call ("/titan.v1.KV/Put", &put.base, 5000);
+    ck_assert_msg (r.code == GRPC_STATUS_OK, "%s", r.details);
+    free (r.data);
+
+    Titan__V1__GetRequest get = TITAN__V1__GET_REQUEST__INIT;
+    get.key = put.key;
+    r = s_call ("/titan.v1.KV/Get", &get.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_OK);
+    Titan__V1__GetResponse *got = titan__v1__get_response__unpack (NULL, r.size, r.data);
+    ck_assert_uint_eq (got->value.len, MAX_VALUE);
+    ck_assert_mem_eq (got->value.data, value, MAX_VALUE);
+    titan__v1__get_response__free_unpacked (got, NULL);
+    free (r.data);
+
+    /* one byte over each limit, and an empty key */
+    put.value.len = MAX_VALUE + 1;
+    r = s_call ("/titan.v1.KV/Put", &put.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_INVALID_ARGUMENT);
+    ck_assert_str_eq (r.details, "value is 1025 bytes, over the limit of 1024 (max_value_bytes)");
+
+    uint8_t long_key [MAX_KEY + 1] = { 0 };
+    put.key.data = long_key;
+    put.key.len = MAX_KEY + 1;
+    put.value.len = 1;
+    r = s_call ("/titan.v1.KV/Put", &put.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_INVALID_ARGUMENT);
+    ck_assert_str_eq (r.details, "key is 17 bytes, over the limit of 16 (max_key_bytes)");
+
+    get.key = put.key;
+    r = s_call ("/titan.v1.KV/Get", &get.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_INVALID_ARGUMENT);
+
+    put.key.len = 0;
+    r = s_call ("/titan.v1.KV/Put", &put.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_INVALID_ARGUMENT);
+    ck_assert_str_eq (r.details, "key is empty (a key is 1 to 16 bytes)");
+
+    Titan__V1__DeleteRequest del = TITAN__V1__DELETE_REQUEST__INIT;
+    r = s_call ("/titan.v1.KV/Delete", &del.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_INVALID_ARGUMENT);
+
+    /* an empty value is a value */
+    s_put ("empty", "", GRPC_STATUS_OK);
+}
+END_TEST
+
+START_TEST (test_bad_requests)
+{
+    Titan__V1__GetRequest get = TITAN__V1__GET_REQUEST__INIT;
+    get.key = s_bin ("k");
+    get.consistency = (Titan__V1__Consistency) 7;
+    s_result_t r = s_call ("/titan.v1.KV/Get", &get.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull (strstr (r.details, "consistency 7"));
+
+    Titan__V1__PutRequest put = TITAN__V1__PUT_REQUEST__INIT;
+    put.key = s_bin ("k");
+    put.deferred = 1;
+    r = s_call ("/titan.v1.KV/Put", &put.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull (strstr (r.details, "not supported yet"));
+
+    /* bytes that are not a PutRequest: field 1 as a varint-length overrun */
+    tc_conn_t *conn = tc_conn_new (s_target);
+    uint8_t junk [] = { 0x0a, 0x7f, 0x01 };
+    uint8_t *data;
+    size_t size;
+    char details [256];
+    grpc_status_code code = tc_call (conn, "/titan.v1.KV/Put", junk, sizeof junk,
+                                     5000, &data, &size, details, sizeof details);
+    ck_assert_int_eq (code, GRPC_STATUS_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull (strstr (details, "does not decode"));
+    code = tc_call (conn, "/titan.v1.KV/Nope", junk, sizeof junk,
+                    5000, &data, &size, details, sizeof details);
+    ck_assert_int_eq (code, GRPC_STATUS_UNIMPLEMENTED);
+    ck_assert_ptr_nonnull (strstr (details, "/titan.v1.KV/Nope"));
+    tc_conn_destroy (&conn);
+}
+END_TEST
+
+START_TEST (test_cas)
+{
+    Titan__V1__CompareAndSwapRequest cas = TITAN__V1__COMPARE_AND_SWAP_REQUEST__INIT;
+    cas.key = s_bin ("counter");
+    cas.value = s_bin ("1");
+    cas.expected_revision = 0;             /* create if absent */
+    s_result_t r = s_call ("/titan.v1.KV/CompareAndSwap", &cas.base, 5000);
+    ck_assert_msg (r.code == GRPC_STATUS_OK, "%s", r.details);
+    Titan__V1__CompareAndSwapResponse *resp =
+        titan__v1__compare_and_swap_response__unpack (NULL, r.size, r.data);
+    uint64_t rev = resp->revision;
+    ck_assert_uint_gt (rev, 0);
+    titan__v1__compare_and_swap_response__free_unpacked (resp, NULL);
+    free (r.data);
+
+    r = s_call ("/titan.v1.KV/CompareAndSwap", &cas.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_FAILED_PRECONDITION);
+    char expect [200];
+    snprintf (expect, sizeof expect, "compare-and-swap failed: expected the "
+              "key to be absent, but it exists at revision %lu", (unsigned long) rev);
+    ck_assert_str_eq (r.details, expect);
+
+    cas.expected_revision = rev + 100;
+    r = s_call ("/titan.v1.KV/CompareAndSwap", &cas.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_FAILED_PRECONDITION);
+    snprintf (expect, sizeof expect, "compare-and-swap failed: expected "
+              "revision %lu, current revision is %lu",
+              (unsigned long) rev + 100, (unsigned long) rev);
+    ck_assert_str_eq (r.details, expect);
+
+    cas.expected_revision = rev;
+    cas.value = s_bin ("2");
+    r = s_call ("/titan.v1.KV/CompareAndSwap", &cas.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_OK);
+    free (r.data);
+
+    cas.key = s_bin ("nobody");
+    cas.expected_revision = 5;
+    r = s_call ("/titan.v1.KV/CompareAndSwap", &cas.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_FAILED_PRECONDITION);
+    ck_assert_ptr_nonnull (strstr (r.details, "does not exist"));
+}
+END_TEST
+
+START_TEST (test_unavailable_and_deadlines)
+{
+    s_put ("unavail", "x", GRPC_STATUS_UNAVAILABLE);
+    Titan__V1__PutRequest put = TITAN__V1__PUT_REQUEST__INIT;
+    put.key = s_bin ("unavail");
+    s_result_t r = s_call ("/titan.v1.KV/Put", &put.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_UNAVAILABLE);
+    ck_assert_str_eq (r.details, "shard 0 has no quorum");
+
+    /* no answer, no client deadline to speak of: our own timeout */
+    put.key = s_bin ("drop");
+    int64_t start = zclock_mono ();
+    r = s_call ("/titan.v1.KV/Put", &put.base, 20000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_UNAVAILABLE);
+    ck_assert_str_eq (r.details, "the bitcask module did not answer within "
+                      "300 ms (request_timeout_ms); retry");
+    ck_assert_int_lt (zclock_mono () - start, 15000);
+
+    /* a client deadline shorter than request_timeout_ms */
+    r = s_call ("/titan.v1.KV/Put", &put.base, 150);
+    ck_assert_int_eq (r.code, GRPC_STATUS_DEADLINE_EXCEEDED);
+
+    /* a reply that comes after the timeout is dropped, and the gateway
+       keeps serving */
+    put.key = s_bin ("late");
+    r = s_call ("/titan.v1.KV/Put", &put.base, 20000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_UNAVAILABLE);
+    zclock_sleep (500);
+    uint64_t rev = s_put ("after", "v", GRPC_STATUS_OK);
+    ck_assert_uint_gt (rev, 0);
+}
+END_TEST
+
+START_TEST (test_cluster_and_admin)
+{
+    Titan__V1__JoinRequest join = TITAN__V1__JOIN_REQUEST__INIT;
+    join.node_id = "node2";
+    s_result_t r = s_call ("/titan.v1.Cluster/Join", &join.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_FAILED_PRECONDITION);
+    ck_assert_ptr_nonnull (strstr (r.details, "needs the raft module"));
+    Titan__V1__LeaveRequest leave = TITAN__V1__LEAVE_REQUEST__INIT;
+    r = s_call ("/titan.v1.Cluster/Leave", &leave.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_FAILED_PRECONDITION);
+    Titan__V1__TransferLeaderRequest tl = TITAN__V1__TRANSFER_LEADER_REQUEST__INIT;
+    r = s_call ("/titan.v1.Cluster/TransferLeader", &tl.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_FAILED_PRECONDITION);
+
+    Titan__V1__MemberListRequest ml = TITAN__V1__MEMBER_LIST_REQUEST__INIT;
+    r = s_call ("/titan.v1.Cluster/MemberList", &ml.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_OK);
+    Titan__V1__MemberListResponse *members =
+        titan__v1__member_list_response__unpack (NULL, r.size, r.data);
+    ck_assert_uint_eq (members->n_members, 1);
+    ck_assert_str_eq (members->members [0]->id, "gwtest");
+    titan__v1__member_list_response__free_unpacked (members, NULL);
+    free (r.data);
+
+    s_put ("s1", "v", GRPC_STATUS_OK);
+    Titan__V1__StatusRequest st = TITAN__V1__STATUS_REQUEST__INIT;
+    r = s_call ("/titan.v1.Cluster/Status", &st.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_OK);
+    Titan__V1__StatusResponse *status =
+        titan__v1__status_response__unpack (NULL, r.size, r.data);
+    ck_assert_str_eq (status->node_id, "gwtest");
+    ck_assert_uint_eq (status->n_nodes, 1);
+    ck_assert_uint_eq (status->n_shards, 1);
+    ck_assert_str_eq (status->shards [0]->leader, "gwtest");
+    ck_assert_uint_eq (status->shards [0]->keys, 1);
+    ck_assert_uint_ge (status->shards [0]->applied_index, 1);
+    titan__v1__status_response__free_unpacked (status, NULL);
+    free (r.data);
+
+    Titan__V1__ListModulesRequest lm = TITAN__V1__LIST_MODULES_REQUEST__INIT;
+    r = s_call ("/titan.v1.Admin/ListModules", &lm.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_OK);
+    Titan__V1__ListModulesResponse *mods =
+        titan__v1__list_modules_response__unpack (NULL, r.size, r.data);
+    ck_assert_uint_eq (mods->n_modules, 2);
+    ck_assert_str_eq (mods->modules [1]->name, "grpc_gateway");
+    ck_assert_uint_eq (mods->modules [1]->restarts, 1);
+    titan__v1__list_modules_response__free_unpacked (mods, NULL);
+    free (r.data);
+
+    Titan__V1__ModuleRequest mr = TITAN__V1__MODULE_REQUEST__INIT;
+    mr.name = "bitcask";
+    r = s_call ("/titan.v1.Admin/RestartModule", &mr.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_OK);
+    free (r.data);
+    mr.name = "nosuch";
+    r = s_call ("/titan.v1.Admin/ReloadModule", &mr.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_NOT_FOUND);
+    ck_assert_str_eq (r.details, "no module named that");
+    mr.name = "";
+    r = s_call ("/titan.v1.Admin/ReloadModule", &mr.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_INVALID_ARGUMENT);
+
+    Titan__V1__MergeRequest merge = TITAN__V1__MERGE_REQUEST__INIT;
+    r = s_call ("/titan.v1.Admin/Merge", &merge.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_OK);
+    Titan__V1__MergeResponse *m = titan__v1__merge_response__unpack (NULL, r.size, r.data);
+    ck_assert_uint_eq (m->files_merged, 2);
+    titan__v1__merge_response__free_unpacked (m, NULL);
+    free (r.data);
+    merge.shard = 3;
+    r = s_call ("/titan.v1.Admin/Merge", &merge.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_INVALID_ARGUMENT);
+}
+END_TEST
+
+/*  Several clients at once, each on its own connection.  */
+#define S_CLIENTS 8
+#define S_PUTS 40
+
+static void *
+s_client (void *arg)
+{
+    int id = (int) (intptr_t) arg;
+    tc_conn_t *conn = tc_conn_new (s_target);
+    int ok = 0;
+    for (int i = 0; i < S_PUTS; i++) {
+        char key [16];
+        snprintf (key, sizeof key, "c%d-%d", id, i);
+        Titan__V1__PutRequest put = TITAN__V1__PUT_REQUEST__INIT;
+        put.key = s_bin (key);
+        put.value = s_bin (key);
+        uint8_t buf [64];
+        size_t size = titan__v1__put_request__pack (&put, buf);
+        uint8_t *data;
+        size_t dsize;
+        if (tc_call (conn, "/titan.v1.KV/Put", buf, size, 10000, &data,
+                     &dsize, NULL, 0) == GRPC_STATUS_OK) {
+            ok++;
+            free (data);
+        }
+    }
+    tc_conn_destroy (&conn);
+    return (void *) (intptr_t) ok;
+}
+
+START_TEST (test_concurrent)
+{
+    pthread_t threads [S_CLIENTS];
+    for (int i = 0; i < S_CLIENTS; i++)
+        pthread_create (&threads [i], NULL, s_client, (void *) (intptr_t) i);
+    int total = 0;
+    for (int i = 0; i < S_CLIENTS; i++) {
+        void *ok;
+        pthread_join (threads [i], &ok);
+        total += (int) (intptr_t) ok;
+    }
+    ck_assert_int_eq (total, S_CLIENTS * S_PUTS);
+    uint64_t rev = s_put ("last", "v", GRPC_STATUS_OK);
+    ck_assert_uint_eq (rev, S_CLIENTS * S_PUTS + 1);
+}
+END_TEST
+
+START_TEST (test_restart)
+{
+    /* stop and start the actor, as the supervisor does */
+    for (int i = 0; i < 2; i++) {
+        s_put ("r", "v", GRPC_STATUS_OK);
+        zactor_destroy (&s_gateway);
+        s_gateway = s_start_gateway (titan_module_descriptor.actor);
+    }
+    s_put ("r", "v", GRPC_STATUS_OK);
+
+    /* stop while a call waits on the bus: the client gets UNAVAILABLE */
+    tc_conn_t *conn = tc_conn_new (s_target);
+    Titan__V1__PutRequest put = TITAN__V1__PUT_REQUEST__INIT;
+    put.key = s_bin ("drop");
+    uint8_t buf [64];
+    size_t size = titan__v1__put_request__pack (&put, buf);
+    zactor_destroy (&s_gateway);
+    s_gateway = s_start_gateway (titan_module_descriptor.actor);
+    uint8_t *data;
+    size_t dsize;
+    char details [256];
+    (void) tc_call (conn, "/titan.v1.KV/Put", buf, size, 2000, &data, &dsize,
+                    details, sizeof details);
+    tc_conn_destroy (&conn);
+}
+END_TEST
+
+START_TEST (test_reload_shared_object)
+{
+    /* dlclose + dlopen of the built module, as "module reload" does */
+    const char *path_env = getenv ("TITAN_MODULE_PATH");
+    char path [4096] = "";
+    if (path_env) {
+        char *paths = strdup (path_env);
+        for (char *dir = strtok (paths, ":"); dir; dir = strtok (NULL, ":")) {
+            snprintf (path, sizeof path, "%s/titan_grpc_gateway.so", dir);
+            if (zsys_file_exists (path))
+                break;
+            path [0] = 0;
+        }
+        free (paths);
+    }
+    if (!*path) {
+        fprintf (stderr, "gateway_test: titan_grpc_gateway.so not found in "
+                 "TITAN_MODULE_PATH; skipping the reload check\n");
+        return;
+    }
+    zactor_destroy (&s_gateway);
+    for (int i = 0; i < 3; i++) {
+        void *handle = dlopen (path, RTLD_NOW | RTLD_LOCAL);
+        ck_assert_msg (handle, "dlopen %s: %s", path, dlerror ());
+        const titan_module_descriptor_t *desc =
+            dlsym (handle, TITAN_MODULE_SYMBOL);
+        ck_assert_ptr_nonnull (desc);
+        ck_assert_uint_eq (desc->abi_version, TITAN_MODULE_ABI_VERSION);
+        zactor_t *gateway = s_start_gateway (desc->actor);
+        s_put ("reload", "v", GRPC_STATUS_OK);
+        zactor_destroy (&gateway);
+        ck_assert_int_eq (dlclose (handle), 0);
+    }
+    s_gateway = s_start_gateway (titan_module_descriptor.actor);
+}
+END_TEST
+
+/*  The API layer alone: method paths, and replies that are not what the
+    bus contract says.  */
+START_TEST (test_api_pure)
+{
+    gw_env_t env = { "n1", "127.0.0.1:1", "127.0.0.1:2", "grpc_gateway", 16, 1024 };
+    ck_assert_int_eq (gw_api_method ("/titan.v1.KV/Put", 16), GW_M_PUT);
+    ck_assert_int_eq (gw_api_method ("/titan.v1.Admin/Merge", 21), GW_M_MERGE);
+    ck_assert_int_eq (gw_api_method ("/titan.v1.KV/Pu", 15), -1);
+    ck_assert_int_eq (gw_api_method ("/titan.v1.KV/Putt", 17), -1);
+    for (int m = 0; m < GW_M_COUNT; m++) {
+        const char *path = gw_api_method_path ((gw_method_t) m);
+        ck_assert_int_eq (gw_api_method (path, strlen (path)), m);
+    }
+
+    gw_result_t res = { GRPC_STATUS_OK, "", NULL, 0 };
+    uint8_t junk [] = { 0x0a, 0x7f };
+    gw_api_complete (&env, GW_M_PUT, 0, junk, sizeof junk, &res);
+    ck_assert_int_eq (res.code, GRPC_STATUS_INTERNAL);
+    ck_assert_ptr_nonnull (strstr (res.message, "does not decode"));
+
+    /* a code outside gRPC's range becomes UNKNOWN, with its message kept */
+    Titan__Bus__KvReply kv = TITAN__BUS__KV_REPLY__INIT;
+    kv.code = (Titan__Bus__Code) 99;
+    kv.message = "strange";
+    uint8_t buf [64];
+    size_t size = titan__bus__kv_reply__pack (&kv, buf);
+    gw_api_complete (&env, GW_M_GET, 0, buf, size, &res);
+    ck_assert_int_eq (res.code, GRPC_STATUS_UNKNOWN);
+    ck_assert_str_eq (res.message, "strange");
+
+    /* a failure without a message gets one */
+    kv.code = TITAN__BUS__CODE__INTERNAL;
+    kv.message = "";
+    size = titan__bus__kv_reply__pack (&kv, buf);
+    gw_api_complete (&env, GW_M_PUT, 0, buf, size, &res);
+    ck_assert_int_eq (res.code, GRPC_STATUS_INTERNAL);
+    ck_assert_str_eq (res.message, "storage request failed");
+
+    /* restart of the gateway itself is flagged */
+    Titan__V1__ModuleRequest mr = TITAN__V1__MODULE_REQUEST__INIT;
+    mr.name = "grpc_gateway";
+    size = titan__v1__module_request__pack (&mr, buf);
+    gw_bus_req_t req;
+    ck_assert_int_eq (gw_api_prepare (&env, GW_M_RELOAD_MODULE, buf, size, &req, &res), 1);
+    ck_assert_int_eq (req.targets_self, 1);
+    ck_assert_str_eq (req.to, "kernel");
+    free (req.payload);
+    gw_result_reset (&res);
+}
+END_TEST
+
+static Suite *
+s_suite (void)
+{
+    Suite *suite = suite_create ("grpc_gateway");
+    TCase *tc = tcase_create ("gateway");
+    tcase_add_checked_fixture (tc, s_setup, s_teardown);
+    tcase_set_timeout (tc, 60);
+    tcase_add_test (tc, test_put_get_delete);
+    tcase_add_test (tc, test_binary_and_limits);
+    tcase_add_test (tc, test_bad_requests);
+    tcase_add_test (tc, test_cas);
+    tcase_add_test (tc, test_unavailable_and_deadlines);
+    tcase_add_test (tc, test_cluster_and_admin);
+    tcase_add_test (tc, test_concurrent);
+    tcase_add_test (tc, test_restart);
+    tcase_add_test (tc, test_reload_shared_object);
+    suite_add_tcase (suite, tc);
+    TCase *pure = tcase_create ("api");
+    tcase_add_test (pure, test_api_pure);
+    suite_add_tcase (suite, pure);
+    return suite;
+}
+
+int
+main (void)
+{
+    SRunner *runner = srunner_create (s_suite ());
+    srunner_run_all (runner, CK_NORMAL);
+    int failed = srunner_ntests_failed (runner);
+    srunner_free (runner);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
