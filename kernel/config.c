@@ -35,6 +35,8 @@ static const char s_defaults [] =
     "modules\n"
     "    bitcask\n"
     "        path = titan_bitcask.so\n"
+    "    raft\n"
+    "        path = titan_raft.so\n"
     "    grpc_gateway\n"
     "        path = titan_grpc_gateway.so\n";
 

@@ -327,6 +327,9 @@ s_on_api (titan_node_t *node)
     zmsg_destroy (&msg);
 }
 
+/*  How long a bus bind that finds its name in use is retried.  */
+#define BUS_BIND_RETRY_MS 1000
+
 static void
 s_node_actor (zsock_t *pipe, void *args)
 {
@@ -340,7 +343,17 @@ s_node_actor (zsock_t *pipe, void *args)
         zsock_set_rcvhwm (node->router, 0);   /* modules' sends never fail */
         zsock_set_linger (node->router, 0);
     }
-    if (!node->router || zsock_bind (node->router, "%s", node->endpoint) != 0) {
+    /* ZeroMQ releases an inproc name asynchronously: a node of the same id
+       destroyed a moment ago (a restart within one process) may still hold
+       it, so EADDRINUSE is retried briefly before it is an error. */
+    int bound = node->router ? zsock_bind (node->router, "%s", node->endpoint) : -1;
+    for (int64_t until = zclock_mono () + BUS_BIND_RETRY_MS;
+         bound != 0 && node->router && zmq_errno () == EADDRINUSE
+         && zclock_mono () < until; ) {
+        zclock_sleep (20);
+        bound = zsock_bind (node->router, "%s", node->endpoint);
+    }
+    if (bound != 0) {
         snprintf (node->start_error, sizeof node->start_error,
                   "cannot bind the bus at %s: %s (is another node with id "
                   "'%s' running in this process?)", node->endpoint,

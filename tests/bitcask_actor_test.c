@@ -6,6 +6,7 @@
     de-duplication by revision across an actor restart, and a pipelined
     burst committed in groups.  */
 #include <check.h>
+#include "check_run.h"
 #include <dirent.h>
 #include <dlfcn.h>
 #include <stdio.h>
@@ -468,10 +469,5 @@ main (void)
     TCase *so = tcase_create ("shared_object");
     tcase_add_test (so, test_shared_object);
     suite_add_tcase (s, so);
-    SRunner *sr = srunner_create (s);
-    srunner_set_fork_status (sr, CK_NOFORK);
-    srunner_run_all (sr, CK_NORMAL);
-    int failed = srunner_ntests_failed (sr);
-    srunner_free (sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return titan_check_run (s, true);
 }

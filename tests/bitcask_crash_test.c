@@ -7,6 +7,7 @@
     `make soak-bitcask` runs thousands).  The seed is printed so that a
     failure can be replayed with BITCASK_CRASH_SEED.  */
 #include <check.h>
+#include "check_run.h"
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -210,10 +211,5 @@ main (void)
     tcase_set_timeout (tc, 600);
     tcase_add_test (tc, test_kill9_loop);
     suite_add_tcase (s, tc);
-    SRunner *sr = srunner_create (s);
-    srunner_set_fork_status (sr, CK_NOFORK);
-    srunner_run_all (sr, CK_NORMAL);
-    int failed = srunner_ntests_failed (sr);
-    srunner_free (sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return titan_check_run (s, true);
 }

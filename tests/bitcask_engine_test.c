@@ -5,6 +5,7 @@
     merge while serving and merge crash points.  Each test works in its own
     temporary directory.  */
 #include <check.h>
+#include "check_run.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -841,9 +842,5 @@ s_suite (void)
 int
 main (void)
 {
-    SRunner *sr = srunner_create (s_suite ());
-    srunner_run_all (sr, CK_NORMAL);
-    int failed = srunner_ntests_failed (sr);
-    srunner_free (sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return titan_check_run (s_suite (), false);
 }

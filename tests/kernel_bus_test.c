@@ -8,6 +8,7 @@
 #include "titan/status.h"
 
 #include <check.h>
+#include "check_run.h"
 #include <string.h>
 
 /*  Builds a raw wire message from frames given as (data, size) pairs.  */
@@ -378,9 +379,5 @@ main (void)
     tcase_add_test (tc, test_strerror);
     tcase_add_test (tc, test_settings);
     suite_add_tcase (suite, tc);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed == 0 ? 0 : 1;
+    return titan_check_run (suite, false);
 }

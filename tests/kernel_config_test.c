@@ -2,6 +2,7 @@
     precedence (command line > environment > file > defaults), and errors
     that name the file and line, variable or option, and the key.  Each
     check test runs in its own process, so setenv does not leak.  */
+#include "check_run.h"
 #include "node_config.h"
 #include "kernel_test_util.h"
 #include "titan/status.h"
@@ -74,6 +75,9 @@ START_TEST (test_defaults)
     zconfig_t *module = zconfig_child (zconfig_locate (config, "modules"));
     ck_assert_str_eq (zconfig_name (module), "bitcask");
     ck_assert_str_eq (zconfig_get (module, "path", ""), "titan_bitcask.so");
+    module = zconfig_next (module);
+    ck_assert_str_eq (zconfig_name (module), "raft");
+    ck_assert_str_eq (zconfig_get (module, "path", ""), "titan_raft.so");
     module = zconfig_next (module);
     ck_assert_str_eq (zconfig_name (module), "grpc_gateway");
     ck_assert_str_eq (zconfig_get (module, "path", ""),
@@ -336,9 +340,5 @@ main (void)
     tcase_add_test (tc, test_addresses);
     tcase_add_test (tc, test_module_lookup);
     suite_add_tcase (suite, tc);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed == 0 ? 0 : 1;
+    return titan_check_run (suite, false);
 }

@@ -2,6 +2,7 @@
     per-sender ordering, load errors, supervisor restarts without message
     loss, hang detection, bounded queues, two nodes in one process, admin
     requests on the bus, and titand as a process.  */
+#include "check_run.h"
 #include "kernel_test_util.h"
 #include "titan/bus_types.h"
 #include "titan/status.h"
@@ -814,9 +815,5 @@ main (void)
     tcase_add_test (tc, test_reload_swaps_code);
     tcase_add_test (tc, test_titand_process);
     suite_add_tcase (suite, tc);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed == 0 ? 0 : 1;
+    return titan_check_run (suite, false);
 }

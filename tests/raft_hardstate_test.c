@@ -3,6 +3,7 @@
     atomicity of a save under a crash injected at every file operation
     (torn writes included): after the crash the file holds either the last
     acknowledged state or the one being saved, never anything else.  */
+#include "check_run.h"
 #include <errno.h>
 
 #include "titan/status.h"
@@ -206,9 +207,5 @@ s_suite (void)
 int
 main (void)
 {
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return titan_check_run (s_suite (), false);
 }

@@ -3,6 +3,7 @@
     middle of writing a snapshot (at every file operation, torn writes
     included): an incomplete snapshot is never seen after recovery, the
     previous complete one stays readable, and a committed one is intact.  */
+#include "check_run.h"
 #include <dirent.h>
 #include <errno.h>
 
@@ -324,9 +325,5 @@ s_suite (void)
 int
 main (void)
 {
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return titan_check_run (s_suite (), false);
 }

@@ -12,6 +12,7 @@
       file operation; after dropping unsynced bytes the reopened log must
       lie between the state after the last acknowledged operation and the
       state the interrupted one was heading for.  */
+#include "check_run.h"
 #include <dirent.h>
 #include <errno.h>
 
@@ -600,9 +601,5 @@ s_suite (void)
 int
 main (void)
 {
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return titan_check_run (s_suite (), false);
 }

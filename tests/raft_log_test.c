@@ -3,6 +3,7 @@
     corruption reports (sealed segment, middle of the last segment, missing
     segment, read-back).  Segments are made tiny (4 KiB) so that a few
     hundred entries cross many segment boundaries.  */
+#include "check_run.h"
 #include <dirent.h>
 #include <errno.h>
 
@@ -546,9 +547,5 @@ s_suite (void)
 int
 main (void)
 {
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return titan_check_run (s_suite (), false);
 }

@@ -12,6 +12,7 @@
     writes going on; the old leader restarted from its directory catches
     up).  Every wait polls with a deadline.  */
 #include <check.h>
+#include "check_run.h"
 #include <czmq.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -1192,9 +1193,5 @@ main (void)
     tcase_add_test (tc, test_start_refused);
     tcase_add_test (tc, test_no_stale_read);
     suite_add_tcase (s, tc);
-    SRunner *sr = srunner_create (s);
-    srunner_run_all (sr, CK_NORMAL);
-    int failed = srunner_ntests_failed (sr);
-    srunner_free (sr);
-    return failed ? 1 : 0;
+    return titan_check_run (s, false);
 }

@@ -3,6 +3,7 @@
     that restarts is reached again; malformed inbound batches are refused;
     messages to an unknown or unreachable peer are dropped and counted.  */
 #include <check.h>
+#include "check_run.h"
 #include <czmq.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -275,9 +276,5 @@ main (void)
     tcase_add_test (tc, test_malformed_and_oversized_refused);
     tcase_add_test (tc, test_bind_errors);
     suite_add_tcase (suite, tc);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? 1 : 0;
+    return titan_check_run (suite, false);
 }

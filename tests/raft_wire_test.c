@@ -6,6 +6,7 @@
     checks raft_members (ids, validation, collisions) and the
     configuration codec of raft_storage_adapter.  */
 #include <check.h>
+#include "check_run.h"
 #include <czmq.h>
 #include <string.h>
 
@@ -444,9 +445,5 @@ main (void)
     tcase_add_test (tc, test_members);
     tcase_add_test (tc, test_conf_codec);
     suite_add_tcase (s, tc);
-    SRunner *sr = srunner_create (s);
-    srunner_run_all (sr, CK_NORMAL);
-    int failed = srunner_ntests_failed (sr);
-    srunner_free (sr);
-    return failed ? 1 : 0;
+    return titan_check_run (s, false);
 }

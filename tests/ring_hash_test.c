@@ -7,6 +7,7 @@
     running cluster fails here first.
 */
 #include <check.h>
+#include "check_run.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,9 +115,5 @@ main (void)
     tcase_add_test (tc, test_key_shard_pinned);
     tcase_add_test (tc, test_key_shard_spread);
     suite_add_tcase (suite, tc);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return titan_check_run (suite, false);
 }

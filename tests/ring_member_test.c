@@ -6,6 +6,7 @@
     valid checksum, including 20,000 seeded random mutations).
 */
 #include <check.h>
+#include "check_run.h"
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -427,9 +428,5 @@ main (void)
     tcase_add_test (tc, test_random_mutations);
     tcase_add_test (tc, test_command_codec);
     suite_add_tcase (suite, tc);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return titan_check_run (suite, false);
 }

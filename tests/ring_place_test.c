@@ -19,6 +19,7 @@
     JOINING and ACTIVE members hold replicas.
 */
 #include <check.h>
+#include "check_run.h"
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -351,9 +352,5 @@ main (void)
     tcase_add_test (tc, test_states);
     tcase_add_test (tc, test_small_clusters);
     suite_add_tcase (suite, tc);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return titan_check_run (suite, false);
 }

@@ -5,6 +5,7 @@
     structure behind a valid checksum.
 */
 #include <check.h>
+#include "check_run.h"
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -156,9 +157,5 @@ main (void)
     tcase_add_test (tc, test_round_trip);
     tcase_add_test (tc, test_rejects_damage);
     suite_add_tcase (suite, tc);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return titan_check_run (suite, false);
 }
