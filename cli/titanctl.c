@@ -50,6 +50,8 @@ static const char s_usage [] =
 "  member list                 cluster members\n"
 "  member add ID CLIENT_ADDR PEER_ADDR\n"
 "  member remove ID\n"
+"  leader transfer ID          hand shard 0's leadership to member ID (answers at\n"
+"                              once; watch status)\n"
 "  module list                 modules loaded in the node's kernel\n"
 "  module restart NAME         restart a module's actor\n"
 "  module reload NAME          reload a module's shared object from disk\n"
@@ -630,6 +632,24 @@ s_cmd_member (const s_opts_t *opts, int argc, char **argv)
 }
 
 static int
+s_cmd_leader (const s_opts_t *opts, int argc, char **argv)
+{
+    if (argc != 3 || strcmp (argv [1], "transfer") != 0)
+        return s_usage_error ("leader takes: transfer ID");
+    Titan__V1__TransferLeaderRequest req = TITAN__V1__TRANSFER_LEADER_REQUEST__INIT;
+    req.shard = 0;
+    req.target_node_id = argv [2];
+    ProtobufCMessage *reply = NULL;
+    int rc = s_call (opts, "/titan.v1.Cluster/TransferLeader", &req.base,
+                     &titan__v1__transfer_leader_response__descriptor, &reply);
+    if (rc == EXIT_OK)
+        printf ("transfer to %s started\n", argv [2]);
+    if (reply)
+        protobuf_c_message_free_unpacked (reply, NULL);
+    return rc;
+}
+
+static int
 s_cmd_module (const s_opts_t *opts, int argc, char **argv)
 {
     ProtobufCMessage *reply = NULL;
@@ -804,6 +824,7 @@ s_run (int argc, char **argv, s_opts_t *opts)
     if (strcmp (command, "cas") == 0)    return s_cmd_cas (opts, nargs, args);
     if (strcmp (command, "status") == 0) return s_cmd_status (opts, nargs, args);
     if (strcmp (command, "member") == 0) return s_cmd_member (opts, nargs, args);
+    if (strcmp (command, "leader") == 0) return s_cmd_leader (opts, nargs, args);
     if (strcmp (command, "module") == 0) return s_cmd_module (opts, nargs, args);
     if (strcmp (command, "merge") == 0)  return s_cmd_merge (opts, nargs, args);
     return s_usage_error ("unknown command '%s'", command);

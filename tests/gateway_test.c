@@ -1,16 +1,21 @@
 /*  Unit test of the grpc_gateway module: the actor is started directly
     (zactor_new on its descriptor) against a test bus whose ROUTER is played
-    by a fake kernel + bitcask actor in this file, and is called over real
-    gRPC with the project's client library.
+    by a fake kernel + raft + bitcask actor in this file, and is called over
+    real gRPC with the project's client library.  The fake insists that
+    writes arrive as raft.propose and reads as raft.read, addressed to
+    "raft" (the multi-node behaviour, forwarding included, is in
+    tests/integration_test.c).
 
     The fake store keeps keys in memory with bitcask's semantics (revisions,
     CAS, NOT_FOUND), and misbehaves on purpose for some keys: "unavail"
-    answers UNAVAILABLE, "drop" never answers, "late" answers after 600 ms.
+    answers UNAVAILABLE without a leader (the gateway retries until its
+    deadline), "drop" never answers, "late" answers after 600 ms.
     That covers the status mapping, the validation at the edge, the
     deadlines (client's and request_timeout_ms), late replies being
     dropped, concurrency, and stop/start and dlclose/dlopen of the module.
 */
 #include "gw_api.h"
+#include "gw_forward.h"
 #include "tc_client.h"
 #include "titan/bus.h"
 #include "titan/bus_types.h"
@@ -55,6 +60,10 @@ s_item_free (void **item_p)
     }
 }
 
+/*  How many times the fake was asked to write "unavail" (the gateway
+    retries a write that found no leader).  */
+static _Atomic int s_unavail_seen;
+
 static zmsg_t *
 s_reply_msg (zframe_t *routing, const titan_envelope_t *req,
              const ProtobufCMessage *payload)
@@ -94,7 +103,12 @@ s_serve (zhashx_t *store, uint64_t *last_rev, zframe_t *routing,
     const uint8_t *data = titan_envelope_data (req);
     size_t size = titan_envelope_size (req);
     *delay_ms = 0;
-    if (streq (req->type, TITAN_T_KV_GET)) {
+    if (streq (req->type, TITAN_T_KV_GET) || streq (req->type, TITAN_T_KV_PUT)
+    ||  streq (req->type, TITAN_T_KV_DELETE) || streq (req->type, TITAN_T_KV_CAS))
+        ck_abort_msg ("%s went to the storage module, not through raft",
+                      req->type);
+    if (streq (req->type, TITAN_T_RAFT_READ)) {
+        ck_assert_str_eq (req->to, "raft");
         Titan__Bus__KvGet *get = titan__bus__kv_get__unpack (NULL, size, data);
         ck_assert_ptr_nonnull (get);
         Titan__Bus__KvReply reply = TITAN__BUS__KV_REPLY__INIT;
@@ -120,8 +134,8 @@ s_serve (zhashx_t *store, uint64_t *last_rev, zframe_t *routing,
         titan__bus__kv_get__free_unpacked (get, NULL);
         return msg;
     }
-    if (streq (req->type, TITAN_T_KV_PUT) || streq (req->type, TITAN_T_KV_DELETE)
-    ||  streq (req->type, TITAN_T_KV_CAS)) {
+    if (streq (req->type, TITAN_T_RAFT_PROPOSE)) {
+        ck_assert_str_eq (req->to, "raft");
         Titan__Bus__KvWrite *w = titan__bus__kv_write__unpack (NULL, size, data);
         ck_assert_ptr_nonnull (w);
         ck_assert_ptr_nonnull (w->op);
@@ -148,6 +162,7 @@ s_serve (zhashx_t *store, uint64_t *last_rev, zframe_t *routing,
             return msg;
         }
         if (s_is (w->op->key, "unavail")) {
+            s_unavail_seen++;
             reply.code = TITAN__BUS__CODE__UNAVAILABLE;
             reply.message = "shard 0 has no quorum";
             msg = s_reply_msg (routing, req, &reply.base);
@@ -190,6 +205,56 @@ s_serve (zhashx_t *store, uint64_t *last_rev, zframe_t *routing,
         }
         msg = s_reply_msg (routing, req, &reply.base);
         titan__bus__kv_write__free_unpacked (w, NULL);
+        return msg;
+    }
+    if (streq (req->type, TITAN_T_RAFT_STATUS)) {
+        /* this node leads; "node2" is a learner once it was added */
+        Titan__Bus__RaftMember a = TITAN__BUS__RAFT_MEMBER__INIT;
+        a.node_id = "gwtest"; a.peer_addr = "127.0.0.1:1";
+        a.client_addr = "127.0.0.1:2"; a.voter = 1;
+        Titan__Bus__RaftMember b = TITAN__BUS__RAFT_MEMBER__INIT;
+        b.node_id = "node2"; b.peer_addr = "127.0.0.1:3";
+        b.client_addr = "127.0.0.1:4"; b.voter = 0;
+        Titan__Bus__RaftMember *members [2] = { &a, &b };
+        Titan__Bus__RaftGroupStatus g = TITAN__BUS__RAFT_GROUP_STATUS__INIT;
+        g.role = "leader"; g.leader_id = "gwtest"; g.term = 2;
+        g.applied_index = *last_rev;
+        g.n_members = zhashx_lookup (store, "6e6f646532") ? 2 : 1;
+        g.members = members;
+        Titan__Bus__RaftGroupStatus *groups [1] = { &g };
+        Titan__Bus__RaftStatusReply reply = TITAN__BUS__RAFT_STATUS_REPLY__INIT;
+        reply.node_id = "gwtest";
+        reply.n_groups = 1;
+        reply.groups = groups;
+        return s_reply_msg (routing, req, &reply.base);
+    }
+    if (streq (req->type, TITAN_T_RAFT_ADD) || streq (req->type, TITAN_T_RAFT_REMOVE)
+    ||  streq (req->type, TITAN_T_RAFT_TRANSFER)) {
+        Titan__Bus__RaftMemberChange *c =
+            titan__bus__raft_member_change__unpack (NULL, size, data);
+        ck_assert_ptr_nonnull (c);
+        ck_assert_uint_eq (c->shard, 0);
+        Titan__Bus__RaftMemberReply reply = TITAN__BUS__RAFT_MEMBER_REPLY__INIT;
+        if (!streq (c->node_id, "node2")) {
+            reply.code = TITAN__BUS__CODE__NOT_FOUND;
+            reply.message = "no member named that";
+        }
+        else if (streq (req->type, TITAN_T_RAFT_ADD)) {
+            ck_assert_str_eq (c->peer_addr, "127.0.0.1:3");
+            ck_assert_str_eq (c->client_addr, "127.0.0.1:4");
+            /* remembered as a key "node2" so that raft.status lists it */
+            s_item_t *item = calloc (1, sizeof *item);
+            item->value = malloc (1);
+            item->revision = ++*last_rev;
+            zhashx_update (store, "6e6f646532", item);
+            reply.index = item->revision;
+        }
+        else if (streq (req->type, TITAN_T_RAFT_REMOVE)) {
+            zhashx_delete (store, "6e6f646532");
+            reply.index = ++*last_rev;
+        }
+        zmsg_t *msg = s_reply_msg (routing, req, &reply.base);
+        titan__bus__raft_member_change__free_unpacked (c, NULL);
         return msg;
     }
     if (streq (req->type, TITAN_T_KV_STATS)) {
@@ -606,19 +671,24 @@ END_TEST
 
 START_TEST (test_unavailable_and_deadlines)
 {
+    s_unavail_seen = 0;
     s_put ("unavail", "x", GRPC_STATUS_UNAVAILABLE);
+    ck_assert_int_ge (s_unavail_seen, 3);          /* retried with backoff */
     Titan__V1__PutRequest put = TITAN__V1__PUT_REQUEST__INIT;
     put.key = s_bin ("unavail");
     s_result_t r = s_call ("/titan.v1.KV/Put", &put.base, 5000);
     ck_assert_int_eq (r.code, GRPC_STATUS_UNAVAILABLE);
-    ck_assert_str_eq (r.details, "shard 0 has no quorum");
+    ck_assert_msg (strstr (r.details, "no leader for shard 0 (no quorum?)"),
+                   "%s", r.details);
+    ck_assert_msg (strstr (r.details, "(last answer: shard 0 has no quorum)"),
+                   "%s", r.details);
 
     /* no answer, no client deadline to speak of: our own timeout */
     put.key = s_bin ("drop");
     int64_t start = zclock_mono ();
     r = s_call ("/titan.v1.KV/Put", &put.base, 20000);
     ck_assert_int_eq (r.code, GRPC_STATUS_UNAVAILABLE);
-    ck_assert_str_eq (r.details, "the bitcask module did not answer within "
+    ck_assert_str_eq (r.details, "the raft module did not answer within "
                       "300 ms (request_timeout_ms); retry");
     ck_assert_int_lt (zclock_mono () - start, 15000);
 
@@ -639,27 +709,57 @@ END_TEST
 
 START_TEST (test_cluster_and_admin)
 {
+    /* membership goes to raft; Join and Leave answer with the members */
     Titan__V1__JoinRequest join = TITAN__V1__JOIN_REQUEST__INIT;
     join.node_id = "node2";
     s_result_t r = s_call ("/titan.v1.Cluster/Join", &join.base, 5000);
-    ck_assert_int_eq (r.code, GRPC_STATUS_FAILED_PRECONDITION);
-    ck_assert_ptr_nonnull (strstr (r.details, "needs the raft module"));
-    Titan__V1__LeaveRequest leave = TITAN__V1__LEAVE_REQUEST__INIT;
-    r = s_call ("/titan.v1.Cluster/Leave", &leave.base, 5000);
-    ck_assert_int_eq (r.code, GRPC_STATUS_FAILED_PRECONDITION);
-    Titan__V1__TransferLeaderRequest tl = TITAN__V1__TRANSFER_LEADER_REQUEST__INIT;
-    r = s_call ("/titan.v1.Cluster/TransferLeader", &tl.base, 5000);
-    ck_assert_int_eq (r.code, GRPC_STATUS_FAILED_PRECONDITION);
+    ck_assert_int_eq (r.code, GRPC_STATUS_INVALID_ARGUMENT);   /* no addresses */
+    ck_assert_ptr_nonnull (strstr (r.details, "peer_addr"));
+    join.peer_addr = "127.0.0.1:3";
+    join.client_addr = "127.0.0.1:4";
+    r = s_call ("/titan.v1.Cluster/Join", &join.base, 5000);
+    ck_assert_msg (r.code == GRPC_STATUS_OK, "%s", r.details);
+    Titan__V1__JoinResponse *joined =
+        titan__v1__join_response__unpack (NULL, r.size, r.data);
+    ck_assert_ptr_nonnull (joined);
+    ck_assert_uint_eq (joined->n_members, 2);
+    ck_assert_str_eq (joined->members [1]->id, "node2");
+    ck_assert_str_eq (joined->members [1]->state, "joining");
+    ck_assert_str_eq (joined->members [1]->peer_addr, "127.0.0.1:3");
+    titan__v1__join_response__free_unpacked (joined, NULL);
+    free (r.data);
 
     Titan__V1__MemberListRequest ml = TITAN__V1__MEMBER_LIST_REQUEST__INIT;
     r = s_call ("/titan.v1.Cluster/MemberList", &ml.base, 5000);
     ck_assert_int_eq (r.code, GRPC_STATUS_OK);
     Titan__V1__MemberListResponse *members =
         titan__v1__member_list_response__unpack (NULL, r.size, r.data);
-    ck_assert_uint_eq (members->n_members, 1);
+    ck_assert_uint_eq (members->n_members, 2);
     ck_assert_str_eq (members->members [0]->id, "gwtest");
+    ck_assert_str_eq (members->members [0]->state, "up");
+    ck_assert_str_eq (members->members [0]->client_addr, "127.0.0.1:2");
     titan__v1__member_list_response__free_unpacked (members, NULL);
     free (r.data);
+
+    Titan__V1__TransferLeaderRequest tl = TITAN__V1__TRANSFER_LEADER_REQUEST__INIT;
+    r = s_call ("/titan.v1.Cluster/TransferLeader", &tl.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_INVALID_ARGUMENT);   /* no target */
+    tl.target_node_id = "node2";
+    tl.shard = 4;
+    r = s_call ("/titan.v1.Cluster/TransferLeader", &tl.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_INVALID_ARGUMENT);   /* no shard 4 */
+    tl.shard = 0;
+    r = s_call ("/titan.v1.Cluster/TransferLeader", &tl.base, 5000);
+    ck_assert_msg (r.code == GRPC_STATUS_OK, "%s", r.details);
+    free (r.data);
+
+    Titan__V1__LeaveRequest leave = TITAN__V1__LEAVE_REQUEST__INIT;
+    r = s_call ("/titan.v1.Cluster/Leave", &leave.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_INVALID_ARGUMENT);   /* no id */
+    leave.node_id = "node9";
+    r = s_call ("/titan.v1.Cluster/Leave", &leave.base, 5000);
+    ck_assert_int_eq (r.code, GRPC_STATUS_NOT_FOUND);
+    ck_assert_str_eq (r.details, "no member named that");
 
     s_put ("s1", "v", GRPC_STATUS_OK);
     Titan__V1__StatusRequest st = TITAN__V1__STATUS_REQUEST__INIT;
@@ -668,12 +768,22 @@ START_TEST (test_cluster_and_admin)
     Titan__V1__StatusResponse *status =
         titan__v1__status_response__unpack (NULL, r.size, r.data);
     ck_assert_str_eq (status->node_id, "gwtest");
-    ck_assert_uint_eq (status->n_nodes, 1);
+    ck_assert_uint_eq (status->n_nodes, 2);
     ck_assert_uint_eq (status->n_shards, 1);
     ck_assert_str_eq (status->shards [0]->leader, "gwtest");
-    ck_assert_uint_eq (status->shards [0]->keys, 1);
+    ck_assert_uint_eq (status->shards [0]->n_replicas, 2);
+    ck_assert_uint_eq (status->shards [0]->keys, 2);    /* s1 and the fake's node2 */
     ck_assert_uint_ge (status->shards [0]->applied_index, 1);
     titan__v1__status_response__free_unpacked (status, NULL);
+    free (r.data);
+
+    leave.node_id = "node2";
+    r = s_call ("/titan.v1.Cluster/Leave", &leave.base, 5000);
+    ck_assert_msg (r.code == GRPC_STATUS_OK, "%s", r.details);
+    Titan__V1__LeaveResponse *left =
+        titan__v1__leave_response__unpack (NULL, r.size, r.data);
+    ck_assert_uint_eq (left->n_members, 1);
+    titan__v1__leave_response__free_unpacked (left, NULL);
     free (r.data);
 
     Titan__V1__ListModulesRequest lm = TITAN__V1__LIST_MODULES_REQUEST__INIT;
@@ -840,7 +950,7 @@ START_TEST (test_api_pure)
 
     gw_result_t res = { GRPC_STATUS_OK, "", NULL, 0 };
     uint8_t junk [] = { 0x0a, 0x7f };
-    gw_api_complete (&env, GW_M_PUT, 0, junk, sizeof junk, &res);
+    gw_api_complete (GW_M_PUT, 0, junk, sizeof junk, &res);
     ck_assert_int_eq (res.code, GRPC_STATUS_INTERNAL);
     ck_assert_ptr_nonnull (strstr (res.message, "does not decode"));
 
@@ -850,7 +960,7 @@ START_TEST (test_api_pure)
     kv.message = "strange";
     uint8_t buf [64];
     size_t size = titan__bus__kv_reply__pack (&kv, buf);
-    gw_api_complete (&env, GW_M_GET, 0, buf, size, &res);
+    gw_api_complete (GW_M_GET, 0, buf, size, &res);
     ck_assert_int_eq (res.code, GRPC_STATUS_UNKNOWN);
     ck_assert_str_eq (res.message, "strange");
 
@@ -858,9 +968,70 @@ START_TEST (test_api_pure)
     kv.code = TITAN__BUS__CODE__INTERNAL;
     kv.message = "";
     size = titan__bus__kv_reply__pack (&kv, buf);
-    gw_api_complete (&env, GW_M_PUT, 0, buf, size, &res);
+    gw_api_complete (GW_M_PUT, 0, buf, size, &res);
     ck_assert_int_eq (res.code, GRPC_STATUS_INTERNAL);
     ck_assert_str_eq (res.message, "storage request failed");
+
+    /* no raft module on the node: the kernel's UNIMPLEMENTED, explained */
+    kv.code = TITAN__BUS__CODE__UNIMPLEMENTED;
+    kv.message = "raft: no module or client of that name";
+    size = titan__bus__kv_reply__pack (&kv, buf);
+    gw_api_complete (GW_M_PUT, 0, buf, size, &res);
+    ck_assert_int_eq (res.code, GRPC_STATUS_UNIMPLEMENTED);
+    ck_assert_ptr_nonnull (strstr (res.message, "does not run the raft module"));
+    gw_bus_req_t next;
+    Titan__Bus__RaftStatusReply rs = TITAN__BUS__RAFT_STATUS_REPLY__INIT;
+    rs.code = TITAN__BUS__CODE__UNIMPLEMENTED;
+    size = titan__bus__raft_status_reply__pack (&rs, buf);
+    ck_assert_int_eq (gw_api_step (&env, GW_M_MEMBER_LIST, 0, 0, NULL, 0,
+                                   buf, size, &next, &res), 0);
+    ck_assert_int_eq (res.code, GRPC_STATUS_OK);       /* itself, alone */
+    Titan__V1__MemberListResponse *ml =
+        titan__v1__member_list_response__unpack (NULL, res.response_size,
+                                                 res.response);
+    ck_assert_uint_eq (ml->n_members, 1);
+    ck_assert_str_eq (ml->members [0]->id, "n1");
+    titan__v1__member_list_response__free_unpacked (ml, NULL);
+    Titan__Bus__RaftMemberReply mrep = TITAN__BUS__RAFT_MEMBER_REPLY__INIT;
+    mrep.code = TITAN__BUS__CODE__UNIMPLEMENTED;
+    size = titan__bus__raft_member_reply__pack (&mrep, buf);
+    ck_assert_int_eq (gw_api_step (&env, GW_M_LEAVE, 0, 0, NULL, 0,
+                                   buf, size, &next, &res), 0);
+    ck_assert_int_eq (res.code, GRPC_STATUS_UNIMPLEMENTED);
+
+    /* redirects: a non-leader's refusal names the leader */
+    char id [64], addr [64];
+    kv.code = TITAN__BUS__CODE__UNAVAILABLE;
+    kv.message = "not the leader";
+    kv.leader_id = "n2";
+    kv.leader_client_addr = "127.0.0.1:9";
+    size = titan__bus__kv_reply__pack (&kv, buf);
+    char why [64];
+    ck_assert_int_eq (gw_api_redirect (GW_M_CAS, 0, buf, size, id, sizeof id,
+                                       addr, sizeof addr, why, sizeof why), 1);
+    ck_assert_str_eq (why, "not the leader");
+    ck_assert_str_eq (id, "n2");
+    ck_assert_str_eq (addr, "127.0.0.1:9");
+    ck_assert_int_eq (gw_api_redirect (GW_M_MERGE, 0, buf, size, id, sizeof id,
+                                       addr, sizeof addr, why, sizeof why), 0);
+    kv.code = TITAN__BUS__CODE__NOT_FOUND;
+    size = titan__bus__kv_reply__pack (&kv, buf);
+    ck_assert_int_eq (gw_api_redirect (GW_M_GET, 0, buf, size, id, sizeof id,
+                                       addr, sizeof addr, why, sizeof why), 0);
+
+    /* the hop counter of a forwarded call */
+    grpc_metadata_array md;
+    grpc_metadata_array_init (&md);
+    ck_assert_int_eq (gw_forward_hops (&md), 0);
+    grpc_metadata one = { .key = grpc_slice_from_static_string ("titan-hops"),
+                          .value = grpc_slice_from_static_string ("2") };
+    md.metadata = &one;
+    md.count = 1;
+    ck_assert_int_eq (gw_forward_hops (&md), 2);
+    one.value = grpc_slice_from_static_string ("x");
+    ck_assert_int_gt (gw_forward_hops (&md), GW_MAX_HOPS);
+    one.value = grpc_slice_from_static_string ("");
+    ck_assert_int_gt (gw_forward_hops (&md), GW_MAX_HOPS);
 
     /* restart of the gateway itself is flagged */
     Titan__V1__ModuleRequest mr = TITAN__V1__MODULE_REQUEST__INIT;

@@ -140,11 +140,11 @@ assert status.shards[0].leader == status.node_id, status
 assert list(status.shards[0].replicas) == [status.node_id], status
 members = method("Cluster", "MemberList")().members
 assert [m.id for m in members] == [status.node_id], members
-expect_error(grpc.StatusCode.FAILED_PRECONDITION, "needs the raft module",
-             method("Cluster", "Join"), node_id="n2", client_addr="a:1", peer_addr="a:2")
-expect_error(grpc.StatusCode.FAILED_PRECONDITION, "needs the raft module",
+expect_error(grpc.StatusCode.INVALID_ARGUMENT, "is not host:port",
+             method("Cluster", "Join"), node_id="n2", client_addr="a", peer_addr="a:2")
+expect_error(grpc.StatusCode.FAILED_PRECONDITION, "not a member",
              method("Cluster", "Leave"), node_id="n2")
-expect_error(grpc.StatusCode.FAILED_PRECONDITION, "needs the raft module",
+expect_error(grpc.StatusCode.FAILED_PRECONDITION, "not a voter",
              method("Cluster", "TransferLeader"), shard=0, target_node_id="n2")
 modules = {m.name for m in method("Admin", "ListModules")().modules}
 assert {"bitcask", "grpc_gateway"} <= modules, modules

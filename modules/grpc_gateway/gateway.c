@@ -4,10 +4,24 @@
     The actor thread owns the bus connection.  The server's completion-queue
     thread (gw_server.c) hands it each received call over an inproc PULL
     socket; the actor decodes and validates the request (gw_api.c), sends
-    one bus request to the module that serves it (gw_route.h: bitcask for
-    now, raft later), keeps the call in a table keyed by the correlation
-    id, and completes the gRPC call when the reply arrives.  Many calls are
-    in flight at once; nothing blocks the actor.
+    a bus request to the module that serves it (gw_route.h: raft for
+    reads, writes and membership), keeps the call in a table keyed by the
+    correlation id, and completes the gRPC call when the reply arrives (or
+    sends the next request of a two-step method).  Many calls are in
+    flight at once; nothing blocks the actor.
+
+    Leader forwarding: when the raft module refuses a write, a linearizable
+    read or a membership change with UNAVAILABLE and names the leader, the
+    call is forwarded over gRPC to the leader's client address
+    (gw_forward.h: asynchronous, its own completion-queue thread) with the
+    metadata `titan-hops` counting the gateways it went through; a call
+    that arrives having taken GW_MAX_HOPS (3) hops is refused instead of
+    forwarded again.  When no leader is known (an election is running, or
+    no quorum), or the forwarded call failed with UNAVAILABLE (the leader
+    just died), the bus request is sent again after a short backoff (20 ms
+    doubling to 50 ms) until the call's deadline; then the call fails with
+    UNAVAILABLE "no leader for shard 0 (no quorum?)".  So a failover costs
+    latency, not errors.  LOCAL reads never leave the node.
 
     Deadlines: each call waits at most until its client's deadline, and at
     most `request_timeout_ms` (setting, default 10000) when the client set
@@ -23,6 +37,8 @@
     TCP port (tests listen on port 0).
 */
 #include "gw_api.h"
+#include "gw_forward.h"
+#include "gw_route.h"
 #include "gw_server.h"
 #include "titan/bus.h"
 #include "titan/module.h"
@@ -33,7 +49,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define GW_VERSION "0.1.0"
+#define GW_VERSION "0.2.0"
+#define GW_RETRY_MIN_MS 20
+#define GW_RETRY_MAX_MS 50
 #define GW_DEFAULT_REQUEST_TIMEOUT_MS 10000
 
 /*  A call waiting for its bus reply.  */
@@ -46,6 +64,21 @@ typedef struct {
     int client_deadline;         /* the deadline is the client's own */
     int targets_self;            /* a restart/reload of this gateway */
     const char *to;
+    const char *type;
+    int step;                    /* bus requests answered so far */
+    uint8_t *prev;               /* the reply to step 0 (two-step methods) */
+    size_t prev_size;
+    uint8_t *payload;            /* the current bus request, for retries */
+    size_t payload_size;
+    uint8_t *request;            /* the gRPC request bytes, for forwarding */
+    size_t request_size;
+    int hops;                    /* gateways the call came through */
+    int forwarding;              /* a forwarded call is in flight */
+    char forwarded_to [128];
+    int64_t retry_at;            /* 0, or when to send the request again */
+    int backoff_ms;
+    int no_leader;               /* the last refusal named no leader */
+    char refusal [160];          /* the last refusal's message */
 } s_pending_t;
 
 typedef struct {
@@ -56,6 +89,8 @@ typedef struct {
     gw_env_t env;
     zhashx_t *pending;           /* corr -> s_pending_t * */
     int64_t request_timeout_ms;
+    zsock_t *done;               /* forwarded-call results (PULL) */
+    gw_forward_t *forward;
 } s_gateway_t;
 
 static size_t
@@ -73,6 +108,19 @@ s_corr_cmp (const void *a, const void *b)
 {
     uintptr_t x = (uintptr_t) a, y = (uintptr_t) b;
     return x < y ? -1 : x > y;
+}
+
+static void
+s_pending_free (s_pending_t **p_p)
+{
+    s_pending_t *p = *p_p;
+    if (!p)
+        return;
+    free (p->prev);
+    free (p->payload);
+    free (p->request);
+    free (p);
+    *p_p = NULL;
 }
 
 static void
@@ -119,6 +167,17 @@ s_gateway_destroy (s_gateway_t **self_p)
     if (!self)
         return;
     gw_server_destroy (&self->server);
+    gw_forward_destroy (&self->forward);
+    if (self->done) {
+        /* results pushed before the forwarder stopped */
+        void *ptr = NULL;
+        while ((zsock_events (self->done) & ZMQ_POLLIN)
+        &&     zsock_recv (self->done, "p", &ptr) == 0 && ptr) {
+            gw_fwd_result_t *res = ptr;
+            gw_fwd_result_destroy (&res);
+        }
+    }
+    zsock_destroy (&self->done);
     zhashx_destroy (&self->pending);
     zsock_destroy (&self->pull);
     titan_bus_destroy (&self->bus);
@@ -172,10 +231,28 @@ s_gateway_new (titan_module_ctx_t *ctx)
        released yet (inproc names are freed asynchronously on close) */
     zuuid_t *uuid = zuuid_new ();
     assert (uuid);
-    char handoff [256];
+    char handoff [256], done [256];
     snprintf (handoff, sizeof handoff, "inproc://titan-%.64s-gateway-%s",
               ctx->node_id, zuuid_str (uuid));
+    snprintf (done, sizeof done, "inproc://titan-%.64s-gwforward-%s",
+              ctx->node_id, zuuid_str (uuid));
     zuuid_destroy (&uuid);
+    self->done = zsock_new (ZMQ_PULL);
+    assert (self->done);
+    zsock_set_rcvhwm (self->done, 0);
+    if (zsock_bind (self->done, "%s", done) != 0) {
+        snprintf (ctx->error, sizeof ctx->error,
+                  "grpc_gateway: cannot bind %.200s", done);
+        s_gateway_destroy (&self);
+        return NULL;
+    }
+    char ferror [200];
+    self->forward = gw_forward_new (done, ferror, sizeof ferror);
+    if (!self->forward) {
+        snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: %s", ferror);
+        s_gateway_destroy (&self);
+        return NULL;
+    }
     self->pull = zsock_new (ZMQ_PULL);
     assert (self->pull);
     zsock_set_rcvhwm (self->pull, 0);
@@ -221,6 +298,14 @@ s_handle_call (s_gateway_t *self, gw_call_t *call)
                 "the deadline passed before the gateway received the request");
         return;
     }
+    int hops = gw_forward_hops (&call->request_md);
+    if (hops > GW_MAX_HOPS) {
+        char message [200];
+        snprintf (message, sizeof message, "refused: the call was forwarded "
+                  "more than %d times (metadata %s)", GW_MAX_HOPS, GW_HOPS_KEY);
+        s_fail (&call, GRPC_STATUS_UNAVAILABLE, message);
+        return;
+    }
     gw_bus_req_t req;
     gw_result_t res = { GRPC_STATUS_OK, "", NULL, 0 };
     if (!gw_api_prepare (&self->env, (gw_method_t) method, call->request,
@@ -229,36 +314,203 @@ s_handle_call (s_gateway_t *self, gw_call_t *call)
         gw_result_reset (&res);
         return;
     }
-    /* the request bytes are in req.payload now; don't keep a second copy */
-    free (call->request);
-    call->request = NULL;
-
-    uint64_t corr = 0;
-    int rc = titan_bus_request (self->bus, req.to, req.type, req.payload,
-                                req.size, &corr);
-    free (req.payload);
-    if (rc) {
-        char message [200];
-        snprintf (message, sizeof message, "cannot reach the %s module: %s",
-                  req.to, titan_strerror (rc));
-        s_fail (&call, GRPC_STATUS_UNAVAILABLE, message);
-        return;
-    }
     s_pending_t *p = calloc (1, sizeof *p);
     if (!p) {
+        free (req.payload);
         s_fail (&call, GRPC_STATUS_RESOURCE_EXHAUSTED, "gateway out of memory");
         return;
     }
+    /* the gRPC request is kept for forwarding, the bus payload for
+       retries; both only as long as the call lives */
+    p->request = call->request;
+    p->request_size = call->request_size;
+    call->request = NULL;
+    p->payload = req.payload;
+    p->payload_size = req.size;
     p->call = call;
     p->method = (gw_method_t) method;
-    p->corr = corr;
     p->expected = req.expected;
     p->to = req.to;
+    p->type = req.type;
+    p->hops = hops;
     p->targets_self = req.targets_self;
     int64_t ours = now + self->request_timeout_ms;
     p->client_deadline = call->deadline_ms <= ours;
     p->deadline_ms = p->client_deadline ? call->deadline_ms : ours;
+
+    uint64_t corr = 0;
+    int rc = titan_bus_request (self->bus, p->to, p->type, p->payload,
+                                p->payload_size, &corr);
+    if (rc) {
+        char message [200];
+        snprintf (message, sizeof message, "cannot reach the %s module: %s",
+                  p->to, titan_strerror (rc));
+        s_fail (&p->call, GRPC_STATUS_UNAVAILABLE, message);
+        s_pending_free (&p);
+        return;
+    }
+    p->corr = corr;
     zhashx_insert (self->pending, (void *) (uintptr_t) corr, p);
+}
+
+/*  Fails a pending call that found no leader: UNAVAILABLE.  Takes it out
+    of the table (the caller did, or it is not in it).  */
+static void
+s_fail_no_leader (s_pending_t **p_p)
+{
+    s_pending_t *p = *p_p;
+    char message [400];
+    snprintf (message, sizeof message, "no leader for shard %u (no quorum?): "
+              "%s found none before the deadline; retry%s%s%s", GW_ROUTE_SHARD,
+              gw_api_method_path (p->method), *p->refusal ? " (last answer: " : "",
+              p->refusal, *p->refusal ? ")" : "");
+    s_fail (&p->call, GRPC_STATUS_UNAVAILABLE, message);
+    s_pending_free (p_p);
+}
+
+/*  Schedules the bus request of a pending call (out of the table) to be
+    sent again after a backoff, or fails it when the deadline is too near.
+    Reinserts it under its old corr: s_expire rekeys it when resending.  */
+static void
+s_schedule_retry (s_gateway_t *self, s_pending_t *p)
+{
+    int64_t now = zclock_mono ();
+    p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : GW_RETRY_MIN_MS;
+    if (p->backoff_ms > GW_RETRY_MAX_MS)
+        p->backoff_ms = GW_RETRY_MAX_MS;
+    /* give up a little before the client's deadline, so that it sees why */
+    if (now + p->backoff_ms >= p->deadline_ms - 10) {
+        s_fail_no_leader (&p);
+        return;
+    }
+    p->retry_at = now + p->backoff_ms;
+    zhashx_insert (self->pending, (void *) (uintptr_t) p->corr, p);
+}
+
+/*  Sends the bus request of a call again (its retry time came).  The call
+    is out of the table; it goes back in under the new corr.  */
+static void
+s_retry (s_gateway_t *self, s_pending_t *p)
+{
+    p->retry_at = 0;
+    uint64_t corr = 0;
+    int rc = titan_bus_request (self->bus, p->to, p->type, p->payload,
+                                p->payload_size, &corr);
+    if (rc) {
+        char message [200];
+        snprintf (message, sizeof message, "cannot reach the %s module: %s",
+                  p->to, titan_strerror (rc));
+        s_fail (&p->call, GRPC_STATUS_UNAVAILABLE, message);
+        s_pending_free (&p);
+        return;
+    }
+    p->corr = corr;
+    zhashx_insert (self->pending, (void *) (uintptr_t) corr, p);
+}
+
+/*  The raft module refused a call (out of the table) with UNAVAILABLE:
+    forward it to the leader it named, or retry.  */
+static void
+s_redirect (s_gateway_t *self, s_pending_t *p, const char *leader_id,
+            const char *leader_addr)
+{
+    int is_self = streq (leader_id, self->env.node_id);
+    if (!*leader_addr || !*leader_id || is_self) {
+        /* no leader known (or we are a leader that cannot commit) */
+        p->no_leader = 1;
+        s_schedule_retry (self, p);
+        return;
+    }
+    p->no_leader = 0;
+    if (p->hops >= GW_MAX_HOPS) {
+        char message [320];
+        snprintf (message, sizeof message, "not forwarded: the call already "
+                  "took %d hops and this node is not the leader (the leader "
+                  "is %.60s at %.100s)", p->hops, leader_id, leader_addr);
+        s_fail (&p->call, GRPC_STATUS_UNAVAILABLE, message);
+        s_pending_free (&p);
+        return;
+    }
+    int rc = gw_forward_start (self->forward, leader_addr,
+                               gw_api_method_path (p->method), p->request,
+                               p->request_size, p->deadline_ms, p->hops + 1,
+                               p->corr);
+    if (rc) {
+        zsys_warning ("grpc_gateway: cannot forward to %s: %s", leader_addr,
+                      titan_strerror (rc));
+        s_schedule_retry (self, p);
+        return;
+    }
+    p->forwarding = 1;
+    snprintf (p->forwarded_to, sizeof p->forwarded_to, "%.127s", leader_addr);
+    zhashx_insert (self->pending, (void *) (uintptr_t) p->corr, p);
+}
+
+/*  A forwarded call completed.  */
+static void
+s_handle_forwarded (s_gateway_t *self, gw_fwd_result_t *res)
+{
+    s_pending_t *p = zhashx_lookup (self->pending, (void *) (uintptr_t) res->corr);
+    if (!p || !p->forwarding)
+        return;                  /* the call timed out meanwhile */
+    zhashx_delete (self->pending, (void *) (uintptr_t) res->corr);
+    p->forwarding = 0;
+    if (res->code == GRPC_STATUS_UNAVAILABLE) {
+        /* the leader we knew is gone or has no quorum: ask raft again */
+        snprintf (p->refusal, sizeof p->refusal, "%.60s: %.90s",
+                  res->target, res->details);
+        s_schedule_retry (self, p);
+        return;
+    }
+    gw_server_finish (&p->call, res->code, res->details,
+                      res->response, res->size);
+    s_pending_free (&p);
+}
+
+/*  The bus reply to a pending call (out of the table) arrived.  */
+static void
+s_handle_reply (s_gateway_t *self, s_pending_t *p, titan_envelope_t *env)
+{
+    const uint8_t *data = titan_envelope_data (env);
+    size_t size = titan_envelope_size (env);
+    char leader_id [128], leader_addr [256];
+    if (gw_api_redirect (p->method, p->step, data, size, leader_id,
+                         sizeof leader_id, leader_addr, sizeof leader_addr,
+                         p->refusal, sizeof p->refusal)) {
+        s_redirect (self, p, leader_id, leader_addr);
+        return;
+    }
+    gw_bus_req_t req;
+    gw_result_t res = { GRPC_STATUS_OK, "", NULL, 0 };
+    if (gw_api_step (&self->env, p->method, p->expected, p->step, p->prev,
+                     p->prev_size, data, size, &req, &res)) {
+        /* the next request of a two-step method */
+        if (p->step == 0) {
+            p->prev = malloc (size ? size : 1);
+            if (!p->prev) {
+                free (req.payload);
+                s_fail (&p->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                        "gateway out of memory");
+                s_pending_free (&p);
+                return;
+            }
+            if (size)
+                memcpy (p->prev, data, size);
+            p->prev_size = size;
+        }
+        p->step++;
+        free (p->payload);
+        p->payload = req.payload;
+        p->payload_size = req.size;
+        p->to = req.to;
+        p->type = req.type;
+        p->backoff_ms = 0;
+        s_retry (self, p);
+        return;
+    }
+    s_finish (&p->call, &res);
+    gw_result_reset (&res);
+    s_pending_free (&p);
 }
 
 /*  A message arrived on the bus.  */
@@ -270,15 +522,9 @@ s_handle_bus (s_gateway_t *self)
         return;
     if (env->kind == TITAN_MSG_REPLY) {
         s_pending_t *p = zhashx_lookup (self->pending, (void *) (uintptr_t) env->corr);
-        if (p) {
+        if (p && !p->forwarding && !p->retry_at) {
             zhashx_delete (self->pending, (void *) (uintptr_t) env->corr);
-            gw_result_t res = { GRPC_STATUS_OK, "", NULL, 0 };
-            gw_api_complete (&self->env, p->method, p->expected,
-                             titan_envelope_data (env),
-                             titan_envelope_size (env), &res);
-            s_finish (&p->call, &res);
-            gw_result_reset (&res);
-            free (p);
+            s_handle_reply (self, p, env);
         }
         /* else: a late reply to a call that already timed out; dropped */
     }
@@ -301,6 +547,7 @@ s_expire (s_gateway_t *self, int cap)
     int64_t now = zclock_mono ();
     int64_t next = now + cap;
     zlistx_t *expired = NULL;
+    zlistx_t *due = NULL;
     for (s_pending_t *p = zhashx_first (self->pending); p;
          p = zhashx_next (self->pending)) {
         if (p->deadline_ms <= now) {
@@ -308,14 +555,45 @@ s_expire (s_gateway_t *self, int cap)
                 expired = zlistx_new ();
             zlistx_add_end (expired, p);
         }
-        else if (p->deadline_ms < next)
-            next = p->deadline_ms;
+        else if (p->retry_at && p->retry_at <= now) {
+            if (!due)
+                due = zlistx_new ();
+            zlistx_add_end (due, p);
+        }
+        else {
+            if (p->deadline_ms < next)
+                next = p->deadline_ms;
+            if (p->retry_at && p->retry_at < next)
+                next = p->retry_at;
+        }
+    }
+    if (due) {
+        for (s_pending_t *p = zlistx_first (due); p; p = zlistx_next (due)) {
+            zhashx_delete (self->pending, (void *) (uintptr_t) p->corr);
+            s_retry (self, p);
+        }
+        zlistx_destroy (&due);
+        next = now;              /* the new requests' times: look again */
     }
     if (expired) {
         for (s_pending_t *p = zlistx_first (expired); p; p = zlistx_next (expired)) {
             zhashx_delete (self->pending, (void *) (uintptr_t) p->corr);
-            char message [200];
-            if (p->client_deadline) {
+            char message [256];
+            if (p->no_leader) {
+                s_fail_no_leader (&p);
+                continue;
+            }
+            if (p->forwarding) {
+                snprintf (message, sizeof message,
+                          "deadline exceeded waiting for the leader at %s "
+                          "(forwarded %s); a write may or may not have been "
+                          "applied", p->forwarded_to,
+                          gw_api_method_path (p->method));
+                s_fail (&p->call, p->client_deadline
+                        ? GRPC_STATUS_DEADLINE_EXCEEDED
+                        : GRPC_STATUS_UNAVAILABLE, message);
+            }
+            else if (p->client_deadline) {
                 snprintf (message, sizeof message,
                           "deadline exceeded waiting for the %s module "
                           "(%s); the write may or may not have been applied",
@@ -329,7 +607,7 @@ s_expire (s_gateway_t *self, int cap)
                           self->request_timeout_ms);
                 s_fail (&p->call, GRPC_STATUS_UNAVAILABLE, message);
             }
-            free (p);
+            s_pending_free (&p);
         }
         zlistx_destroy (&expired);
     }
@@ -354,9 +632,10 @@ s_stop (s_gateway_t *self)
         else
             s_fail (&p->call, GRPC_STATUS_UNAVAILABLE,
                     "the node's gateway is shutting down; retry");
-        free (p);
+        s_pending_free (&p);
     }
     zhashx_purge (self->pending);
+    gw_forward_destroy (&self->forward);
     gw_server_shutdown (self->server);
     while (true) {
         void *ptr = NULL;
@@ -386,7 +665,7 @@ s_gateway_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
 
     zpoller_t *poller = zpoller_new (pipe, titan_bus_sock (self->bus),
-                                     self->pull, NULL);
+                                     self->pull, self->done, NULL);
     assert (poller);
     bool terminated = false;
     while (!terminated) {
@@ -419,6 +698,18 @@ s_gateway_actor (zsock_t *pipe, void *args)
                     break;
                 s_handle_call (self, ptr);
                 if (!(zsock_events (self->pull) & ZMQ_POLLIN))
+                    break;
+            }
+        }
+        else if (which == self->done) {
+            for (int i = 0; i < 64; i++) {
+                void *ptr = NULL;
+                if (zsock_recv (self->done, "p", &ptr) != 0 || !ptr)
+                    break;
+                gw_fwd_result_t *res = ptr;
+                s_handle_forwarded (self, res);
+                gw_fwd_result_destroy (&res);
+                if (!(zsock_events (self->done) & ZMQ_POLLIN))
                     break;
             }
         }

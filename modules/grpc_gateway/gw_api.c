@@ -228,7 +228,7 @@ s_prepare_write (const gw_env_t *env, const char *type,
     Titan__Bus__KvWrite write = TITAN__BUS__KV_WRITE__INIT;
     write.shard = GW_ROUTE_SHARD;
     write.op = &op;
-    write.revision = 0;          /* the engine assigns it (until Raft) */
+    write.revision = 0;          /* Raft assigns it: the entry's index */
     /* write dedup: the bus names a client by a string; ours is a number */
     char client [17] = "";
     if (client_id)
@@ -240,30 +240,51 @@ s_prepare_write (const gw_env_t *env, const char *type,
                   &write.base, res);
 }
 
-/*  Answers Join, Leave and TransferLeader: they need the raft module.  */
+/*  A membership request to the raft module.  */
 static int
-s_needs_raft (gw_result_t *res, const char *what)
+s_member_change (const char *type, const char *node_id, const char *peer,
+                 const char *client, gw_bus_req_t *req, gw_result_t *res)
 {
-    gw_api_fail (res, GRPC_STATUS_FAILED_PRECONDITION,
-                 "single-node store: %s needs the raft module, "
-                 "which this node does not run", what);
+    Titan__Bus__RaftMemberChange change = TITAN__BUS__RAFT_MEMBER_CHANGE__INIT;
+    change.shard = GW_ROUTE_SHARD;
+    change.node_id = (char *) node_id;
+    change.peer_addr = (char *) (peer ? peer : "");
+    change.client_addr = (char *) (client ? client : "");
+    return s_bus (req, GW_ROUTE_REPLICATION, type, &change.base, res);
+}
+
+/*  Checks a node id field: 1..63 bytes.  */
+static int
+s_check_node_id (const char *field, const char *id, gw_result_t *res)
+{
+    size_t len = id ? strlen (id) : 0;
+    if (len == 0 || len > 63) {
+        gw_api_fail (res, GRPC_STATUS_INVALID_ARGUMENT,
+                     "%s is %zu bytes (a node id is 1 to 63 bytes)", field, len);
+        return -1;
+    }
+    return 0;
+}
+
+/*  Checks an address field: host:port with a port.  */
+static int
+s_check_addr (const char *field, const char *addr, gw_result_t *res)
+{
+    const char *colon = addr ? strrchr (addr, ':') : NULL;
+    if (!addr || !*addr || !colon || colon == addr || !colon [1]
+    ||  strlen (addr) > 255) {
+        gw_api_fail (res, GRPC_STATUS_INVALID_ARGUMENT,
+                     "%s \"%.100s\" is not host:port", field, addr ? addr : "");
+        return -1;
+    }
     return 0;
 }
 
 static int
-s_member_list (const gw_env_t *env, gw_result_t *res)
+s_raft_status (gw_bus_req_t *req, gw_result_t *res)
 {
-    Titan__V1__Member member = TITAN__V1__MEMBER__INIT;
-    member.id = (char *) env->node_id;
-    member.client_addr = (char *) env->client_addr;
-    member.peer_addr = (char *) (env->peer_addr ? env->peer_addr : "");
-    member.state = "up";
-    Titan__V1__Member *members [1] = { &member };
-    Titan__V1__MemberListResponse reply = TITAN__V1__MEMBER_LIST_RESPONSE__INIT;
-    reply.n_members = 1;
-    reply.members = members;
-    s_succeed (res, &reply.base);
-    return 0;
+    Titan__Bus__RaftStatusRequest st = TITAN__BUS__RAFT_STATUS_REQUEST__INIT;
+    return s_bus (req, GW_ROUTE_REPLICATION, TITAN_T_RAFT_STATUS, &st.base, res);
 }
 
 int
@@ -333,24 +354,43 @@ gw_api_prepare (const gw_env_t *env, gw_method_t method, const uint8_t *data,
             rc = s_bus (req, GW_ROUTE_READS, GW_ROUTE_READ_TYPE, &kv.base, res);
             break;
         }
-        case GW_M_STATUS: {
-            Titan__Bus__KvStatsRequest stats = TITAN__BUS__KV_STATS_REQUEST__INIT;
-            stats.shard = GW_ROUTE_SHARD;
-            rc = s_bus (req, GW_ROUTE_STORAGE, TITAN_T_KV_STATS, &stats.base, res);
+        case GW_M_STATUS:
+        case GW_M_MEMBER_LIST:
+            rc = s_raft_status (req, res);
+            break;
+        case GW_M_JOIN: {
+            Titan__V1__JoinRequest *join = (Titan__V1__JoinRequest *) msg;
+            if (s_check_node_id ("node_id", join->node_id, res)
+            ||  s_check_addr ("peer_addr", join->peer_addr, res)
+            ||  s_check_addr ("client_addr", join->client_addr, res))
+                break;
+            rc = s_member_change (TITAN_T_RAFT_ADD, join->node_id,
+                                  join->peer_addr, join->client_addr, req, res);
             break;
         }
-        case GW_M_MEMBER_LIST:
-            rc = s_member_list (env, res);
+        case GW_M_LEAVE: {
+            Titan__V1__LeaveRequest *leave = (Titan__V1__LeaveRequest *) msg;
+            if (s_check_node_id ("node_id", leave->node_id, res))
+                break;
+            rc = s_member_change (TITAN_T_RAFT_REMOVE, leave->node_id,
+                                  NULL, NULL, req, res);
             break;
-        case GW_M_JOIN:
-            rc = s_needs_raft (res, "adding a member (Join)");
+        }
+        case GW_M_TRANSFER_LEADER: {
+            Titan__V1__TransferLeaderRequest *tl =
+                (Titan__V1__TransferLeaderRequest *) msg;
+            if (tl->shard != GW_ROUTE_SHARD) {
+                gw_api_fail (res, GRPC_STATUS_INVALID_ARGUMENT,
+                             "shard %" PRIu32 " does not exist (this store has "
+                             "shard %u only)", tl->shard, GW_ROUTE_SHARD);
+                break;
+            }
+            if (s_check_node_id ("target_node_id", tl->target_node_id, res))
+                break;
+            rc = s_member_change (TITAN_T_RAFT_TRANSFER, tl->target_node_id,
+                                  NULL, NULL, req, res);
             break;
-        case GW_M_LEAVE:
-            rc = s_needs_raft (res, "removing a member (Leave)");
-            break;
-        case GW_M_TRANSFER_LEADER:
-            rc = s_needs_raft (res, "leadership transfer");
-            break;
+        }
         case GW_M_LIST_MODULES: {
             Titan__Bus__ModuleListRequest list = TITAN__BUS__MODULE_LIST_REQUEST__INIT;
             rc = s_bus (req, GW_ROUTE_ADMIN, TITAN_T_MODULE_LIST, &list.base, res);
@@ -441,6 +481,13 @@ s_complete_kv (gw_method_t method, uint64_t expected,
                          expected, kv->current_revision);
         return;
     }
+    if (kv->code == TITAN__BUS__CODE__UNIMPLEMENTED) {
+        gw_api_fail (res, GRPC_STATUS_UNIMPLEMENTED,
+                     "this node does not run the raft module, which serves "
+                     "%s (%s)", gw_api_method_path (method),
+                     kv->message && *kv->message ? kv->message : "no reason given");
+        return;
+    }
     if (method == GW_M_GET && kv->code == TITAN__BUS__CODE__NOT_FOUND) {
         gw_api_fail (res, GRPC_STATUS_NOT_FOUND, "key not found");
         return;
@@ -481,22 +528,109 @@ s_complete_kv (gw_method_t method, uint64_t expected,
     }
 }
 
+/*  The group of our shard in a raft.status reply, or NULL.  */
+static const Titan__Bus__RaftGroupStatus *
+s_group (const Titan__Bus__RaftStatusReply *st)
+{
+    for (size_t i = 0; st && i < st->n_groups; i++)
+        if (st->groups [i] && st->groups [i]->shard == GW_ROUTE_SHARD)
+            return st->groups [i];
+    return NULL;
+}
+
+/*  What a client sees of a member: voters are "up", learners (being
+    added, catching up) "joining".  */
+static const char *
+s_member_state (const Titan__Bus__RaftMember *m)
+{
+    return m->voter ? "up" : "joining";
+}
+
+/*  The members after MemberList, Join or Leave, from a raft.status reply
+    (NULL: the node runs no raft module, so it is its own only member).
+    MemberListResponse, JoinResponse and LeaveResponse are the same
+    message on the wire (`repeated Member members = 1`), so one is packed
+    for all three.  */
 static void
-s_complete_status (const gw_env_t *env, const Titan__Bus__KvStatsReply *st,
-                   gw_result_t *res)
+s_complete_members (const gw_env_t *env, const Titan__Bus__RaftStatusReply *st,
+                    gw_result_t *res)
+{
+    const Titan__Bus__RaftGroupStatus *g = s_group (st);
+    size_t n = g ? g->n_members : 1;
+    Titan__V1__Member *members = calloc (n + 1, sizeof *members);
+    Titan__V1__Member **ptrs = calloc (n + 1, sizeof *ptrs);
+    if (!members || !ptrs) {
+        free (members);
+        free (ptrs);
+        gw_api_fail (res, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                     "out of memory listing %zu members", n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        titan__v1__member__init (&members [i]);
+        if (g) {
+            const Titan__Bus__RaftMember *m = g->members [i];
+            members [i].id = m->node_id;
+            members [i].client_addr = m->client_addr;
+            members [i].peer_addr = m->peer_addr;
+            members [i].state = (char *) s_member_state (m);
+        }
+        else {
+            members [i].id = (char *) env->node_id;
+            members [i].client_addr = (char *) env->client_addr;
+            members [i].peer_addr = (char *) (env->peer_addr ? env->peer_addr : "");
+            members [i].state = "up";
+        }
+        ptrs [i] = &members [i];
+    }
+    Titan__V1__MemberListResponse out = TITAN__V1__MEMBER_LIST_RESPONSE__INIT;
+    out.n_members = n;
+    out.members = ptrs;
+    s_succeed (res, &out.base);
+    free (members);
+    free (ptrs);
+}
+
+/*  Cluster.Status from raft.status (NULL without a raft module: a
+    single-node answer) and the storage engine's kv.stats.  */
+static void
+s_complete_status (const gw_env_t *env, const Titan__Bus__RaftStatusReply *raft,
+                   const Titan__Bus__KvStatsReply *st, gw_result_t *res)
 {
     if (s_reply_status (st->code, st->message, "storage statistics failed", res))
         return;
-    Titan__V1__NodeStatus node = TITAN__V1__NODE_STATUS__INIT;
-    node.id = (char *) env->node_id;
-    node.client_addr = (char *) env->client_addr;
-    node.state = "up";
-    Titan__V1__NodeStatus *nodes [1] = { &node };
-    char *replicas [1] = { (char *) env->node_id };
+    const Titan__Bus__RaftGroupStatus *g = s_group (raft);
+    size_t n = g ? g->n_members : 1;
+    Titan__V1__NodeStatus *nodes = calloc (n + 1, sizeof *nodes);
+    Titan__V1__NodeStatus **node_ptrs = calloc (n + 1, sizeof *node_ptrs);
+    char **replicas = calloc (n + 1, sizeof *replicas);
+    if (!nodes || !node_ptrs || !replicas) {
+        free (nodes);
+        free (node_ptrs);
+        free (replicas);
+        gw_api_fail (res, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                     "out of memory reporting %zu nodes", n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        titan__v1__node_status__init (&nodes [i]);
+        if (g) {
+            nodes [i].id = g->members [i]->node_id;
+            nodes [i].client_addr = g->members [i]->client_addr;
+            nodes [i].state = (char *) s_member_state (g->members [i]);
+        }
+        else {
+            nodes [i].id = (char *) env->node_id;
+            nodes [i].client_addr = (char *) env->client_addr;
+            nodes [i].state = "up";
+        }
+        node_ptrs [i] = &nodes [i];
+        replicas [i] = nodes [i].id;
+    }
     Titan__V1__ShardStatus shard = TITAN__V1__SHARD_STATUS__INIT;
     shard.id = GW_ROUTE_SHARD;
-    shard.leader = (char *) env->node_id;
-    shard.n_replicas = 1;
+    shard.leader = g ? g->leader_id : (char *) env->node_id;
+    shard.n_replicas = n;
     shard.replicas = replicas;
     shard.applied_index = st->applied_index;
     shard.keys = st->keys;
@@ -504,11 +638,14 @@ s_complete_status (const gw_env_t *env, const Titan__Bus__KvStatsReply *st,
     Titan__V1__ShardStatus *shards [1] = { &shard };
     Titan__V1__StatusResponse out = TITAN__V1__STATUS_RESPONSE__INIT;
     out.node_id = (char *) env->node_id;
-    out.n_nodes = 1;
-    out.nodes = nodes;
+    out.n_nodes = n;
+    out.nodes = node_ptrs;
     out.n_shards = 1;
     out.shards = shards;
     s_succeed (res, &out.base);
+    free (nodes);
+    free (node_ptrs);
+    free (replicas);
 }
 
 static void
@@ -551,8 +688,6 @@ s_reply_desc (gw_method_t method)
     switch (method) {
         case GW_M_PUT: case GW_M_GET: case GW_M_DELETE: case GW_M_CAS:
             return &titan__bus__kv_reply__descriptor;
-        case GW_M_STATUS:
-            return &titan__bus__kv_stats_reply__descriptor;
         case GW_M_LIST_MODULES:
             return &titan__bus__module_list_reply__descriptor;
         case GW_M_RESTART_MODULE: case GW_M_RELOAD_MODULE:
@@ -565,7 +700,7 @@ s_reply_desc (gw_method_t method)
 }
 
 void
-gw_api_complete (const gw_env_t *env, gw_method_t method, uint64_t expected,
+gw_api_complete (gw_method_t method, uint64_t expected,
                  const uint8_t *data, size_t size, gw_result_t *res)
 {
     gw_result_reset (res);
@@ -585,9 +720,6 @@ gw_api_complete (const gw_env_t *env, gw_method_t method, uint64_t expected,
     switch (method) {
         case GW_M_PUT: case GW_M_GET: case GW_M_DELETE: case GW_M_CAS:
             s_complete_kv (method, expected, (Titan__Bus__KvReply *) msg, res);
-            break;
-        case GW_M_STATUS:
-            s_complete_status (env, (Titan__Bus__KvStatsReply *) msg, res);
             break;
         case GW_M_LIST_MODULES:
             s_complete_modules ((Titan__Bus__ModuleListReply *) msg, res);
@@ -619,4 +751,161 @@ gw_api_complete (const gw_env_t *env, gw_method_t method, uint64_t expected,
             break;
     }
     protobuf_c_message_free_unpacked (msg, NULL);
+}
+
+/*  ------------------------------------------------------------ steps  */
+
+/*  Fails *res with the refusal in a raft.status / raft.member_* reply;
+    returns 0 when the reply is OK.  */
+static int
+s_raft_refusal (gw_method_t method, int code, const char *message,
+                gw_result_t *res)
+{
+    if (code == TITAN__BUS__CODE__UNIMPLEMENTED) {
+        gw_api_fail (res, GRPC_STATUS_UNIMPLEMENTED,
+                     "this node does not run the raft module, which serves "
+                     "%s (%s)", gw_api_method_path (method),
+                     message && *message ? message : "no reason given");
+        return -1;
+    }
+    return s_reply_status (code, message, "the raft module refused", res);
+}
+
+int
+gw_api_step (const gw_env_t *env, gw_method_t method, uint64_t expected,
+             int step, const uint8_t *prev, size_t prev_size,
+             const uint8_t *data, size_t size, gw_bus_req_t *req,
+             gw_result_t *res)
+{
+    memset (req, 0, sizeof *req);
+    gw_result_reset (res);
+    int rc = 0;
+    switch (method) {
+        case GW_M_STATUS:
+        case GW_M_MEMBER_LIST: {
+            /* step 0: raft.status; Status then asks for kv.stats */
+            const uint8_t *raft_data = step == 0 ? data : prev;
+            size_t raft_size = step == 0 ? size : prev_size;
+            Titan__Bus__RaftStatusReply *raft =
+                titan__bus__raft_status_reply__unpack (NULL, raft_size, raft_data);
+            if (!raft) {
+                gw_api_fail (res, GRPC_STATUS_INTERNAL, "raft.status reply "
+                             "does not decode (%zu bytes)", raft_size);
+                return 0;
+            }
+            int no_raft = raft->code == TITAN__BUS__CODE__UNIMPLEMENTED;
+            if (!no_raft && s_reply_status (raft->code, raft->message,
+                                            "raft status failed", res)) {
+                titan__bus__raft_status_reply__free_unpacked (raft, NULL);
+                return 0;
+            }
+            if (method == GW_M_MEMBER_LIST)
+                s_complete_members (env, no_raft ? NULL : raft, res);
+            else if (step == 0) {
+                Titan__Bus__KvStatsRequest stats = TITAN__BUS__KV_STATS_REQUEST__INIT;
+                stats.shard = GW_ROUTE_SHARD;
+                rc = s_bus (req, GW_ROUTE_STORAGE, TITAN_T_KV_STATS,
+                            &stats.base, res);
+            }
+            else {
+                Titan__Bus__KvStatsReply *st =
+                    titan__bus__kv_stats_reply__unpack (NULL, size, data);
+                if (st) {
+                    s_complete_status (env, no_raft ? NULL : raft, st, res);
+                    titan__bus__kv_stats_reply__free_unpacked (st, NULL);
+                }
+                else
+                    gw_api_fail (res, GRPC_STATUS_INTERNAL, "kv.stats reply "
+                                 "does not decode (%zu bytes)", size);
+            }
+            titan__bus__raft_status_reply__free_unpacked (raft, NULL);
+            return rc;
+        }
+        case GW_M_JOIN:
+        case GW_M_LEAVE:
+        case GW_M_TRANSFER_LEADER: {
+            if (step == 1) {
+                /* the membership after the change */
+                Titan__Bus__RaftStatusReply *raft =
+                    titan__bus__raft_status_reply__unpack (NULL, size, data);
+                if (!raft)
+                    gw_api_fail (res, GRPC_STATUS_INTERNAL, "raft.status reply "
+                                 "does not decode (%zu bytes)", size);
+                else if (!s_raft_refusal (method, raft->code, raft->message, res))
+                    s_complete_members (env, raft, res);
+                if (raft)
+                    titan__bus__raft_status_reply__free_unpacked (raft, NULL);
+                return 0;
+            }
+            Titan__Bus__RaftMemberReply *reply =
+                titan__bus__raft_member_reply__unpack (NULL, size, data);
+            if (!reply) {
+                gw_api_fail (res, GRPC_STATUS_INTERNAL, "raft member reply "
+                             "does not decode (%zu bytes)", size);
+                return 0;
+            }
+            if (!s_raft_refusal (method, reply->code, reply->message, res)) {
+                if (method == GW_M_TRANSFER_LEADER) {
+                    Titan__V1__TransferLeaderResponse out =
+                        TITAN__V1__TRANSFER_LEADER_RESPONSE__INIT;
+                    s_succeed (res, &out.base);
+                }
+                else
+                    rc = s_raft_status (req, res);
+            }
+            titan__bus__raft_member_reply__free_unpacked (reply, NULL);
+            return rc;
+        }
+        default:
+            gw_api_complete (method, expected, data, size, res);
+            return 0;
+    }
+}
+
+int
+gw_api_redirect (gw_method_t method, int step, const uint8_t *data,
+                 size_t size, char *leader_id, size_t id_size,
+                 char *leader_addr, size_t addr_size,
+                 char *message, size_t message_size)
+{
+    int unavailable = 0;
+    const char *id = "", *addr = "", *why = "";
+    ProtobufCMessage *msg = NULL;
+    switch (method) {
+        case GW_M_PUT: case GW_M_GET: case GW_M_DELETE: case GW_M_CAS: {
+            Titan__Bus__KvReply *kv = titan__bus__kv_reply__unpack (NULL, size, data);
+            if (kv && kv->code == TITAN__BUS__CODE__UNAVAILABLE) {
+                unavailable = 1;
+                id = kv->leader_id;
+                addr = kv->leader_client_addr;
+                why = kv->message;
+            }
+            msg = (ProtobufCMessage *) kv;
+            break;
+        }
+        case GW_M_JOIN: case GW_M_LEAVE: case GW_M_TRANSFER_LEADER: {
+            if (step != 0)
+                return 0;
+            Titan__Bus__RaftMemberReply *r =
+                titan__bus__raft_member_reply__unpack (NULL, size, data);
+            if (r && r->code == TITAN__BUS__CODE__UNAVAILABLE) {
+                unavailable = 1;
+                id = r->leader_id;
+                addr = r->leader_client_addr;
+                why = r->message;
+            }
+            msg = (ProtobufCMessage *) r;
+            break;
+        }
+        default:
+            return 0;
+    }
+    if (unavailable) {
+        snprintf (leader_id, id_size, "%s", id ? id : "");
+        snprintf (leader_addr, addr_size, "%s", addr ? addr : "");
+        snprintf (message, message_size, "%s", why ? why : "");
+    }
+    if (msg)
+        protobuf_c_message_free_unpacked (msg, NULL);
+    return unavailable;
 }

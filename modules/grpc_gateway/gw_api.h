@@ -2,10 +2,10 @@
     functions, with no sockets and no gRPC calls in them.
 
     For each incoming call the gateway asks gw_api_prepare to decode and
-    validate the request.  Either the answer is known at once (bad input, a
-    cluster operation that needs the raft module, MemberList), or the
-    request becomes one bus request (to, type, payload) whose reply
-    gw_api_complete turns into the gRPC response message and status.  Being
+    validate the request.  Either the answer is known at once (bad input),
+    or the request becomes a bus request (to, type, payload) whose reply
+    gw_api_step turns into the gRPC response message and status, or into
+    the next bus request (Status, MemberList, Join and Leave take two).  Being
     pure, both are unit-tested directly, and the gateway actor only moves
     bytes between gRPC and the bus.
 */
@@ -81,20 +81,42 @@ int gw_api_method (const char *path, size_t len);
 const char *gw_api_method_path (gw_method_t method);
 
 /*  Decodes and validates the request bytes of `method`.  Returns 1 when
-    *req is a bus request to send (then call gw_api_complete with its
+    *req is a bus request to send (then call gw_api_step with its
     reply), or 0 when *res already holds the outcome.  On return the caller
     owns req->payload (1) or res->response (0).  */
 int gw_api_prepare (const gw_env_t *env, gw_method_t method,
                     const uint8_t *data, size_t size,
                     gw_bus_req_t *req, gw_result_t *res);
 
-/*  Turns the payload of the bus reply to a request made for `method` into
-    the call's outcome in *res (res->response is then the caller's).
-    `expected` is req->expected of the request.  A reply that does not
-    decode yields INTERNAL.  */
-void gw_api_complete (const gw_env_t *env, gw_method_t method,
-                      uint64_t expected, const uint8_t *data, size_t size,
-                      gw_result_t *res);
+/*  Turns the payload of the bus reply to a one-step method's request
+    (KV, admin, merge) into the call's outcome in *res (res->response is
+    then the caller's).  `expected` is req->expected of the request.  A
+    reply that does not decode yields INTERNAL.  */
+void gw_api_complete (gw_method_t method, uint64_t expected,
+                      const uint8_t *data, size_t size, gw_result_t *res);
+
+/*  Continues a call after the reply to its bus request number `step`
+    (0 first).  Status and MemberList ask raft.status first (Status then
+    kv.stats); Join and Leave ask raft.status after the change, for the
+    membership they return; every other method has one step and this is
+    gw_api_complete.  Returns 1 when *req is the next bus request to make
+    (the caller then keeps this reply, passed as `prev` with step + 1), or
+    0 when *res is the outcome.  */
+int gw_api_step (const gw_env_t *env, gw_method_t method, uint64_t expected,
+                 int step, const uint8_t *prev, size_t prev_size,
+                 const uint8_t *data, size_t size, gw_bus_req_t *req,
+                 gw_result_t *res);
+
+/*  Says whether the reply to step `step` of `method` is the raft module's
+    UNAVAILABLE (this node is not the leader, or no leader is known), in
+    which case the call may be forwarded or retried: returns 1 and copies
+    the leader hint (empty strings when unknown) and the refusal's
+    message.  Returns 0 for any other reply, and for methods that are
+    never redirected.  */
+int gw_api_redirect (gw_method_t method, int step, const uint8_t *data,
+                     size_t size, char *leader_id, size_t id_size,
+                     char *leader_addr, size_t addr_size,
+                     char *message, size_t message_size);
 
 /*  The outcome of a RestartModule / ReloadModule of the gateway itself
     that was still waiting for the kernel's reply when the gateway was

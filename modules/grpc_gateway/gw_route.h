@@ -1,29 +1,35 @@
 /*  grpc_gateway routing: which module on the node's bus serves each kind
     of request.  This is the one place that decides where writes go.
 
-    Today a single node has no Raft module, so writes and reads go straight
-    to the bitcask module (shard 0), which assigns revisions itself.  When
-    the raft module lands, writes (and linearizable reads, via ReadIndex)
-    are proposed to it instead: change GW_ROUTE_WRITES / GW_ROUTE_READS and
-    nothing else in the gateway needs to know.
+    Writes (Put, Delete, CompareAndSwap) are proposed to the raft module,
+    which answers once the entry is committed by a majority and applied to
+    the local storage engine; the revision of a write is its Raft index.
+    Reads go to the raft module too: LINEARIZABLE ones pass a ReadIndex
+    barrier (on a follower the core asks the leader), LOCAL ones are served
+    by the local replica at once.  A non-leader refuses a proposal with
+    UNAVAILABLE and the leader's addresses; the gateway then forwards the
+    call (gateway.c, gw_forward.h).  Storage statistics and merge stay on
+    the local storage engine; cluster status and membership come from the
+    raft module.
 */
 #ifndef GW_ROUTE_H_INCLUDED
 #define GW_ROUTE_H_INCLUDED
 
 /*  Put, Delete, CompareAndSwap: the module, and the bus type of a write
-    whose storage-level type is `kv_type` (TITAN_T_KV_PUT, _DELETE, _CAS).
-    With raft: "raft" and TITAN_T_RAFT_PROPOSE for all three.  */
-#define GW_ROUTE_WRITES              "bitcask"
-#define GW_ROUTE_WRITE_TYPE(kv_type) (kv_type)
-/*  Get, both consistency levels (one replica: LOCAL is linearizable).
-    With raft: "raft" and TITAN_T_RAFT_READ.  */
-#define GW_ROUTE_READS               "bitcask"
-#define GW_ROUTE_READ_TYPE           TITAN_T_KV_GET
+    whose storage-level type is `kv_type` (TITAN_T_KV_PUT, _DELETE, _CAS):
+    raft.propose for all three (the KvOp kind says which).  */
+#define GW_ROUTE_WRITES              "raft"
+#define GW_ROUTE_WRITE_TYPE(kv_type) ((void) (kv_type), TITAN_T_RAFT_PROPOSE)
+/*  Get, both consistency levels (KvGet.consistency says which).  */
+#define GW_ROUTE_READS               "raft"
+#define GW_ROUTE_READ_TYPE           TITAN_T_RAFT_READ
+/*  Cluster status, membership, leadership.  */
+#define GW_ROUTE_REPLICATION         "raft"
 /*  Storage statistics and merge: always the local storage engine.  */
 #define GW_ROUTE_STORAGE  "bitcask"
 /*  Module list / restart / reload.  */
 #define GW_ROUTE_ADMIN    "kernel"
-/*  The only shard of a single-node store.  */
+/*  The only shard today (one Raft group).  */
 #define GW_ROUTE_SHARD    0u
 
 #endif

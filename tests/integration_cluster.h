@@ -1,0 +1,88 @@
+/*  TestCluster: N full Titan-KV nodes (kernel + bitcask + raft +
+    grpc_gateway) inside one test process, for the integration tests.
+
+    Each node has its own temporary data directory and free loopback ports
+    (found by binding port 0; a start that finds its ports taken picks new
+    ones while the node is fresh).  Node 0 bootstraps the group; the others
+    join it.  A node can be stopped (titan_node_destroy: its gRPC server,
+    Raft and storage stop; the clean stop of a leader hands leadership
+    over first) and started again from the same directory and ports.
+    Clients talk to the nodes over gRPC (cli/tc_client.h).  Modules are
+    found along TITAN_MODULE_PATH (set by `make check`).  Every wait polls
+    with a deadline; failures are check assertions.
+*/
+#ifndef INTEGRATION_CLUSTER_H_INCLUDED
+#define INTEGRATION_CLUSTER_H_INCLUDED
+
+#include <grpc/status.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TC_MAX_NODES 8
+
+typedef struct tc_cluster tc_cluster_t;
+
+/*  Starts `n` nodes (1..TC_MAX_NODES) and waits until all are voters and
+    one leads.  Aborts the test on failure.  */
+tc_cluster_t *tc_new (int n);
+
+/*  Stops every node, removes the directories, frees; nulls the pointer.  */
+void tc_destroy (tc_cluster_t **self_p);
+
+/*  Number of nodes (running or not).  */
+int tc_size (tc_cluster_t *self);
+
+/*  Adds one node that joins the group through node 0's peer address and
+    waits until it is a voter; returns its index.  */
+int tc_add_node (tc_cluster_t *self);
+
+/*  Starts one more node that neither bootstraps nor finds a node to join
+    (its join address has no listener), so it waits to be added with
+    Cluster.Join; returns its index at once.  */
+int tc_add_waiting_node (tc_cluster_t *self);
+
+/*  Polls the leader's Cluster.Status until `count` members are voters
+    ("up"); fails the test after 20 s.  */
+void tc_wait_voters (tc_cluster_t *self, int count);
+
+/*  Stops node `i` (a crash as far as its clients can tell).  */
+void tc_stop_node (tc_cluster_t *self, int i);
+
+/*  Starts node `i` again from its directory and ports.  */
+void tc_start_node (tc_cluster_t *self, int i);
+
+/*  Whether node `i` runs.  */
+bool tc_running (tc_cluster_t *self, int i);
+
+/*  Node i's id ("n0") and client (gRPC) address.  */
+const char *tc_node_id (tc_cluster_t *self, int i);
+const char *tc_client_addr (tc_cluster_t *self, int i);
+const char *tc_peer_addr (tc_cluster_t *self, int i);
+
+/*  The index of the node that leads, as the running nodes report it over
+    Cluster.Status (a running leader that a running node names), polling
+    up to `timeout_ms`; -1 when none was found in time.  */
+int tc_get_leader (tc_cluster_t *self, int timeout_ms);
+
+/*  A running node other than `not_this` (-1: any), or -1.  */
+int tc_other (tc_cluster_t *self, int not_this);
+
+/*  Put over gRPC to node i.  Returns the status; *revision (when not NULL)
+    gets the revision on OK; details gets the server's message.  */
+grpc_status_code tc_put (tc_cluster_t *self, int i, const char *key,
+                         const char *value, int64_t timeout_ms,
+                         uint64_t *revision, char *details, size_t details_size);
+
+/*  Get over gRPC from node i (LOCAL or LINEARIZABLE).  On OK, *value_p is
+    the value as a malloc'd C string (the caller's).  */
+grpc_status_code tc_get (tc_cluster_t *self, int i, const char *key,
+                         bool local, int64_t timeout_ms, char **value_p,
+                         uint64_t *revision, char *details, size_t details_size);
+
+/*  Polls a LOCAL read of `key` on node i until it equals `value`, up to
+    `timeout_ms`.  Returns true when it did.  */
+bool tc_wait_value (tc_cluster_t *self, int i, const char *key,
+                    const char *value, int timeout_ms);
+
+#endif
