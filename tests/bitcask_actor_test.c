@@ -3,8 +3,10 @@
     a module context, and exchanges envelopes with it: put/get/delete/cas,
     apply batches with applied index, stats, merge, precise error codes,
     limits from the settings, de-duplication of a re-sent request, durable
-    de-duplication by revision across an actor restart, and a pipelined
-    burst committed in groups.  */
+    de-duplication by revision across an actor restart, a pipelined
+    burst committed in groups, and snapshots: export, install into an
+    empty and a populated shard, corrupt or oversized chunks, release and
+    idle expiry.  */
 #include <check.h>
 #include "check_run.h"
 #include <dirent.h>
@@ -94,6 +96,8 @@ s_setup (void)
     zsock_set_router_handover (s_router, 1);
     s_settings = zconfig_new ("bitcask", NULL);
     zconfig_put (s_settings, "max_value_bytes", "1000");
+    zconfig_put (s_settings, "snapshot_chunk_bytes", "65536");
+    zconfig_put (s_settings, "snapshot_idle_ms", "1500");
     s_start ();
 }
 
@@ -432,6 +436,294 @@ START_TEST (test_scheduled_merge)
 END_TEST
 
 /* The built shared object exports one descriptor the kernel accepts. */
+/* ---------------------------------------------------------- snapshots */
+
+static Titan__Bus__KvSnapshotInfo *
+s_snap_begin (uint32_t shard)
+{
+    Titan__Bus__KvSnapshotBegin q = TITAN__BUS__KV_SNAPSHOT_BEGIN__INIT;
+    q.shard = shard;
+    uint8_t buf [64];
+    size_t len = titan__bus__kv_snapshot_begin__pack (&q, buf);
+    s_send (TITAN_T_KV_SNAPSHOT_BEGIN, buf, len, ++s_corr, "raft");
+    titan_envelope_t *env = s_recv ();
+    Titan__Bus__KvSnapshotInfo *r = titan__bus__kv_snapshot_info__unpack (
+        NULL, titan_envelope_size (env), titan_envelope_data (env));
+    titan_envelope_destroy (&env);
+    ck_assert_ptr_nonnull (r);
+    return r;
+}
+
+static Titan__Bus__KvSnapshotChunk *
+s_snap_read (uint64_t id, uint64_t offset, uint32_t max_bytes)
+{
+    Titan__Bus__KvSnapshotRead q = TITAN__BUS__KV_SNAPSHOT_READ__INIT;
+    q.snapshot_id = id;
+    q.offset = offset;
+    q.max_bytes = max_bytes;
+    uint8_t buf [64];
+    size_t len = titan__bus__kv_snapshot_read__pack (&q, buf);
+    s_send (TITAN_T_KV_SNAPSHOT_READ, buf, len, ++s_corr, "raft");
+    titan_envelope_t *env = s_recv ();
+    Titan__Bus__KvSnapshotChunk *r = titan__bus__kv_snapshot_chunk__unpack (
+        NULL, titan_envelope_size (env), titan_envelope_data (env));
+    titan_envelope_destroy (&env);
+    ck_assert_ptr_nonnull (r);
+    return r;
+}
+
+static Titan__Bus__KvSnapshotInstallReply *
+s_snap_install (uint32_t shard, uint64_t applied, uint64_t offset,
+                const uint8_t *data, size_t n, bool done)
+{
+    Titan__Bus__KvSnapshotInstall q = TITAN__BUS__KV_SNAPSHOT_INSTALL__INIT;
+    q.shard = shard;
+    q.applied_index = applied;
+    q.offset = offset;
+    q.data.data = (uint8_t *) data;
+    q.data.len = n;
+    q.done = done;
+    size_t len = titan__bus__kv_snapshot_install__get_packed_size (&q);
+    uint8_t *buf = malloc (len + 1);
+    ck_assert_ptr_nonnull (buf);
+    titan__bus__kv_snapshot_install__pack (&q, buf);
+    s_send (TITAN_T_KV_SNAPSHOT_INSTALL, buf, len, ++s_corr, "raft");
+    free (buf);
+    titan_envelope_t *env = s_recv ();
+    Titan__Bus__KvSnapshotInstallReply *r =
+        titan__bus__kv_snapshot_install_reply__unpack (NULL,
+            titan_envelope_size (env), titan_envelope_data (env));
+    titan_envelope_destroy (&env);
+    ck_assert_ptr_nonnull (r);
+    return r;
+}
+
+static Titan__Bus__KvReply *
+s_get_shard (uint32_t shard, const char *key)
+{
+    Titan__Bus__KvGet g = TITAN__BUS__KV_GET__INIT;
+    g.shard = shard;
+    g.key.data = (uint8_t *) key;
+    g.key.len = strlen (key);
+    uint8_t buf [1024];
+    size_t len = titan__bus__kv_get__pack (&g, buf);
+    s_send (TITAN_T_KV_GET, buf, len, ++s_corr, "tester");
+    titan_envelope_t *env = s_recv ();
+    return s_kv_reply (&env);
+}
+
+/* Reads a whole snapshot through the bus into one buffer. */
+static uint8_t *
+s_snap_fetch (uint64_t id, uint64_t total, uint32_t max_bytes)
+{
+    uint8_t *all = malloc (total + 1);
+    ck_assert_ptr_nonnull (all);
+    uint64_t off = 0;
+    bool done = false;
+    while (!done) {
+        Titan__Bus__KvSnapshotChunk *c = s_snap_read (id, off, max_bytes);
+        ck_assert_int_eq (c->code, TITAN__BUS__CODE__OK);
+        ck_assert_uint_eq (c->offset, off);
+        ck_assert_uint_le (c->data.len, 65536);        /* the module's cap */
+        if (max_bytes)
+            ck_assert_uint_le (c->data.len, max_bytes);
+        ck_assert (c->data.len > 0 || c->done);
+        ck_assert_uint_le (off + c->data.len, total);
+        memcpy (all + off, c->data.data, c->data.len);
+        off += c->data.len;
+        done = c->done;
+        titan__bus__kv_snapshot_chunk__free_unpacked (c, NULL);
+    }
+    ck_assert_uint_eq (off, total);
+    return all;
+}
+
+/* Streams `all` into `shard` in chunks of `chunk`; returns the last
+   reply (the caller frees it).  A bit at `flip` is inverted. */
+static Titan__Bus__KvSnapshotInstallReply *
+s_snap_push (uint32_t shard, uint64_t applied, const uint8_t *all,
+             uint64_t total, size_t chunk, uint64_t flip)
+{
+    uint8_t *copy = malloc (total);
+    ck_assert_ptr_nonnull (copy);
+    memcpy (copy, all, total);
+    if (flip < total)
+        copy [flip] ^= 0x01;
+    Titan__Bus__KvSnapshotInstallReply *r = NULL;
+    for (uint64_t off = 0; off < total; off += chunk) {
+        size_t n = total - off < chunk ? (size_t) (total - off) : chunk;
+        if (r)
+            titan__bus__kv_snapshot_install_reply__free_unpacked (r, NULL);
+        r = s_snap_install (shard, applied, off, copy + off, n,
+                            off + n == total);
+        if (r->code != TITAN__BUS__CODE__OK)
+            break;
+        ck_assert_uint_eq (r->received, off + n);
+    }
+    free (copy);
+    return r;
+}
+
+/* Export shard 0 through the bus and install it into shards 1 and 2 (2
+   had data of its own); a corrupted stream, an oversized chunk, a stale
+   snapshot id and an idle snapshot are each refused. */
+START_TEST (test_snapshot_bus)
+{
+    char key [32];
+    for (int i = 0; i < 200; i++) {
+        snprintf (key, sizeof key, "key-%03d", i);
+        Titan__Bus__KvReply *w = s_write (TITAN_T_KV_PUT, PUT, key, key, 0, 0,
+                                          false);
+        ck_assert_int_eq (w->code, TITAN__BUS__CODE__OK);
+        titan__bus__kv_reply__free_unpacked (w, NULL);
+    }
+    Titan__Bus__KvOp op = TITAN__BUS__KV_OP__INIT;
+    op.kind = PUT;
+    op.key.data = (uint8_t *) "raft-key"; op.key.len = 8;
+    op.value.data = (uint8_t *) "v"; op.value.len = 1;
+    Titan__Bus__KvOp *ops [] = { &op };
+    Titan__Bus__KvApplyBatch ab = TITAN__BUS__KV_APPLY_BATCH__INIT;
+    ab.n_ops = 1;
+    ab.ops = ops;
+    ab.first_revision = 1000;
+    ab.applied_index = 1000;
+    uint8_t buf [256];
+    size_t len = titan__bus__kv_apply_batch__pack (&ab, buf);
+    s_send (TITAN_T_KV_APPLY_BATCH, buf, len, ++s_corr, "raft");
+    titan_envelope_t *env = s_recv ();
+    titan_envelope_destroy (&env);
+    /* shard 2 has old contents of its own */
+    Titan__Bus__KvWrite w2 = TITAN__BUS__KV_WRITE__INIT;
+    Titan__Bus__KvOp op2 = TITAN__BUS__KV_OP__INIT;
+    op2.kind = PUT;
+    op2.key.data = (uint8_t *) "old"; op2.key.len = 3;
+    op2.value.data = (uint8_t *) "x"; op2.value.len = 1;
+    w2.op = &op2;
+    w2.shard = 2;
+    len = titan__bus__kv_write__pack (&w2, buf);
+    s_send (TITAN_T_KV_PUT, buf, len, ++s_corr, "tester");
+    env = s_recv ();
+    titan_envelope_destroy (&env);
+
+    Titan__Bus__KvSnapshotInfo *info = s_snap_begin (0);
+    ck_assert_int_eq (info->code, TITAN__BUS__CODE__OK);
+    ck_assert_uint_eq (info->applied_index, 1000);
+    ck_assert_uint_eq (info->last_revision, 1000);
+    uint64_t id = info->snapshot_id, total = info->total_bytes;
+    titan__bus__kv_snapshot_info__free_unpacked (info, NULL);
+    /* a write after the snapshot is not in it */
+    Titan__Bus__KvReply *wr = s_write (TITAN_T_KV_PUT, PUT, "later", "l", 0,
+                                       0, false);
+    titan__bus__kv_reply__free_unpacked (wr, NULL);
+    uint8_t *all = s_snap_fetch (id, total, 1000);
+    uint8_t *again = s_snap_fetch (id, total, 0xFFFFFFFFu);   /* clamped */
+    ck_assert (memcmp (all, again, total) == 0);
+    free (again);
+    Titan__Bus__KvSnapshotChunk *c = s_snap_read (id, total + 1, 10);
+    ck_assert_int_eq (c->code, TITAN__BUS__CODE__INVALID_ARGUMENT);
+    titan__bus__kv_snapshot_chunk__free_unpacked (c, NULL);
+
+    for (uint32_t shard = 1; shard <= 2; shard++) {
+        Titan__Bus__KvSnapshotInstallReply *r =
+            s_snap_push (shard, 1000, all, total, 4096, UINT64_MAX);
+        ck_assert_msg (r->code == TITAN__BUS__CODE__OK, "install: %s",
+                       r->message);
+        ck_assert_uint_eq (r->applied_index, 1000);
+        ck_assert_uint_eq (r->last_revision, 1000);
+        titan__bus__kv_snapshot_install_reply__free_unpacked (r, NULL);
+        for (int i = 0; i < 200; i += 7) {
+            snprintf (key, sizeof key, "key-%03d", i);
+            Titan__Bus__KvReply *g = s_get_shard (shard, key);
+            ck_assert_int_eq (g->code, TITAN__BUS__CODE__OK);
+            ck_assert_uint_eq (g->revision, (uint64_t) i + 1);
+            titan__bus__kv_reply__free_unpacked (g, NULL);
+        }
+        Titan__Bus__KvReply *g = s_get_shard (shard, "later");
+        ck_assert_int_eq (g->code, TITAN__BUS__CODE__NOT_FOUND);
+        titan__bus__kv_reply__free_unpacked (g, NULL);
+        g = s_get_shard (shard, "old");
+        ck_assert_int_eq (g->code, TITAN__BUS__CODE__NOT_FOUND);
+        titan__bus__kv_reply__free_unpacked (g, NULL);
+    }
+    /* A flipped bit: refused on the last chunk, shard 1 unchanged. */
+    titan__bus__kv_reply__free_unpacked (
+        s_write (TITAN_T_KV_PUT, PUT, "x", "x", 0, 0, false), NULL);
+    Titan__Bus__KvSnapshotInstallReply *r =
+        s_snap_push (1, 1000, all, total, 4096, total - 3);
+    ck_assert_int_eq (r->code, TITAN__BUS__CODE__DATA_LOSS);
+    titan__bus__kv_snapshot_install_reply__free_unpacked (r, NULL);
+    Titan__Bus__KvReply *g = s_get_shard (1, "key-005");
+    ck_assert_int_eq (g->code, TITAN__BUS__CODE__OK);
+    titan__bus__kv_reply__free_unpacked (g, NULL);
+    /* The announced applied index must match the stream's. */
+    r = s_snap_push (1, 999, all, total, 1 << 16, UINT64_MAX);
+    ck_assert_int_eq (r->code, TITAN__BUS__CODE__FAILED_PRECONDITION);
+    titan__bus__kv_snapshot_install_reply__free_unpacked (r, NULL);
+    /* A chunk above snapshot_chunk_bytes; a chunk without a start. */
+    uint8_t *big = calloc (1, 70000);
+    r = s_snap_install (1, 1000, 0, big, 70000, false);
+    ck_assert_int_eq (r->code, TITAN__BUS__CODE__INVALID_ARGUMENT);
+    titan__bus__kv_snapshot_install_reply__free_unpacked (r, NULL);
+    free (big);
+    r = s_snap_install (1, 1000, 100, all + 100, 10, false);
+    ck_assert_int_eq (r->code, TITAN__BUS__CODE__NOT_FOUND);
+    titan__bus__kv_snapshot_install_reply__free_unpacked (r, NULL);
+    /* Another stream at offset 0 (same applied index, later revision)
+       replaces a half-sent one. */
+    r = s_snap_install (1, 1000, 0, all, 100, false);
+    ck_assert_int_eq (r->code, TITAN__BUS__CODE__OK);
+    titan__bus__kv_snapshot_install_reply__free_unpacked (r, NULL);
+    r = s_snap_install (1, 1000, 0, all, 100, false);     /* re-sent */
+    ck_assert_int_eq (r->code, TITAN__BUS__CODE__OK);
+    ck_assert_uint_eq (r->received, 100);
+    titan__bus__kv_snapshot_install_reply__free_unpacked (r, NULL);
+    Titan__Bus__KvSnapshotInfo *info2 = s_snap_begin (0);
+    ck_assert_int_eq (info2->code, TITAN__BUS__CODE__OK);
+    ck_assert_uint_gt (info2->last_revision, 1000);
+    uint8_t *all2 = s_snap_fetch (info2->snapshot_id, info2->total_bytes, 0);
+    r = s_snap_push (1, 1000, all2, info2->total_bytes, 4096, UINT64_MAX);
+    ck_assert_msg (r->code == TITAN__BUS__CODE__OK, "install: %s", r->message);
+    ck_assert_uint_eq (r->last_revision, info2->last_revision);
+    titan__bus__kv_snapshot_install_reply__free_unpacked (r, NULL);
+    g = s_get_shard (1, "later");
+    ck_assert_int_eq (g->code, TITAN__BUS__CODE__OK);
+    titan__bus__kv_reply__free_unpacked (g, NULL);
+    free (all2);
+    free (all);
+    titan__bus__kv_snapshot_info__free_unpacked (info2, NULL);
+
+    /* Release; a stale id is NOT_FOUND. */
+    Titan__Bus__KvSnapshotEnd e = TITAN__BUS__KV_SNAPSHOT_END__INIT;
+    e.snapshot_id = id;
+    len = titan__bus__kv_snapshot_end__pack (&e, buf);
+    s_send (TITAN_T_KV_SNAPSHOT_END, buf, len, ++s_corr, "raft");
+    Titan__Bus__KvReply *er = (env = s_recv (), s_kv_reply (&env));
+    ck_assert_int_eq (er->code, TITAN__BUS__CODE__OK);
+    titan__bus__kv_reply__free_unpacked (er, NULL);
+    c = s_snap_read (id, 0, 10);
+    ck_assert_int_eq (c->code, TITAN__BUS__CODE__NOT_FOUND);
+    titan__bus__kv_snapshot_chunk__free_unpacked (c, NULL);
+    /* An idle snapshot is released (snapshot_idle_ms is 1500 here). */
+    info = s_snap_begin (0);
+    ck_assert_int_eq (info->code, TITAN__BUS__CODE__OK);
+    id = info->snapshot_id;
+    titan__bus__kv_snapshot_info__free_unpacked (info, NULL);
+    int64_t deadline = zclock_mono () + 10000;
+    for (;;) {
+        zclock_sleep (200);
+        /* other requests do not keep the snapshot alive */
+        titan__bus__kv_stats_reply__free_unpacked (s_stats (), NULL);
+        c = s_snap_read (id, 0, 10);
+        int code = c->code;
+        titan__bus__kv_snapshot_chunk__free_unpacked (c, NULL);
+        if (code == TITAN__BUS__CODE__NOT_FOUND)
+            break;
+        ck_assert_msg (zclock_mono () < deadline, "snapshot never expired");
+        zclock_sleep (1800);  /* longer than the idle limit */
+    }
+}
+END_TEST
+
 START_TEST (test_shared_object)
 {
     const char *builddir = getenv ("TITAN_BUILDDIR");
@@ -465,6 +757,7 @@ main (void)
     tcase_add_test (tc, test_apply_batch_and_replays);
     tcase_add_test (tc, test_pipelined_group_commit_and_merge);
     tcase_add_test (tc, test_scheduled_merge);
+    tcase_add_test (tc, test_snapshot_bus);
     suite_add_tcase (s, tc);
     TCase *so = tcase_create ("shared_object");
     tcase_add_test (so, test_shared_object);

@@ -20,6 +20,10 @@
 #define TITAN_T_KV_APPLY_BATCH "kv.apply_batch" /* KvApplyBatch -> KvApplyBatchReply */
 #define TITAN_T_KV_STATS       "kv.stats"       /* KvStatsRequest -> KvStatsReply */
 #define TITAN_T_KV_MERGE       "kv.merge"       /* KvMergeRequest -> KvMergeReply */
+#define TITAN_T_KV_SNAPSHOT_BEGIN   "kv.snapshot_begin"   /* KvSnapshotBegin -> KvSnapshotInfo */
+#define TITAN_T_KV_SNAPSHOT_READ    "kv.snapshot_read"    /* KvSnapshotRead -> KvSnapshotChunk */
+#define TITAN_T_KV_SNAPSHOT_END     "kv.snapshot_end"     /* KvSnapshotEnd -> KvReply */
+#define TITAN_T_KV_SNAPSHOT_INSTALL "kv.snapshot_install" /* KvSnapshotInstall -> KvSnapshotInstallReply */
 
 /* replication (to "raft") */
 #define TITAN_T_RAFT_PROPOSE   "raft.propose"   /* KvWrite -> KvReply, after commit + apply */

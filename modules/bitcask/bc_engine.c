@@ -12,6 +12,7 @@
     never see bytes that are not durable.  Files rotate between batches, so
     an atomic group never spans two files.  */
 #include "bc_internal.h"
+#include "bc_snapshot.h"
 
 #include "titan/status.h"
 
@@ -243,6 +244,10 @@ bc_engine_open (const char *dir, const bc_options_t *options,
     if (opt.max_open_files < 1)
         return bc_err (err, errlen, -EINVAL,
                        "bitcask: max_open_files must be at least 1");
+    /* A restore interrupted by a crash is finished or undone first. */
+    int rrc = bc_snapshot_recover (dir, opt.fault, false, err, errlen);
+    if (rrc)
+        return rrc;
     if (mkdir (dir, 0755) != 0 && errno != EEXIST)
         return bc_err (err, errlen, -errno, "bitcask: cannot create %s: %s",
                        dir, strerror (errno));
@@ -727,8 +732,14 @@ s_commit (bc_engine_t *self, bc_batch_t *group)
                 snprintf (b->message, sizeof b->message, "%s", msg);
                 continue;
             }
-            if (b->rotate_)
+            if (b->rotate_) {
+                /* Everything staged so far was flushed into the sealed
+                   files: this is the state a snapshot covers. */
+                b->sealed_applied_ = self->applied_index;
+                b->sealed_revision_ = self->last_revision;
+                b->sealed_active_ = self->active_id;
                 continue;
+            }
         }
         int rc = s_stage (self, &w, b);
         if (rc) {
@@ -973,6 +984,24 @@ bc_engine_rotate (bc_engine_t *self, char *err, size_t errlen)
     bc_batch_t *bp = &b;
     int rc = bc_engine_submit (self, &bp, 1);
     return rc ? bc_err (err, errlen, rc, "%s", b.message) : 0;
+}
+
+int
+bc_engine_seal (bc_engine_t *self, uint64_t *applied_index,
+                uint64_t *last_revision, uint32_t *active_id,
+                char *err, size_t errlen)
+{
+    bc_batch_t b;
+    memset (&b, 0, sizeof b);
+    b.rotate_ = true;
+    bc_batch_t *bp = &b;
+    int rc = bc_engine_submit (self, &bp, 1);
+    if (rc)
+        return bc_err (err, errlen, rc, "%s", b.message);
+    *applied_index = b.sealed_applied_;
+    *last_revision = b.sealed_revision_;
+    *active_id = b.sealed_active_;
+    return 0;
 }
 
 /* ---------------------------------------------------------- reads */

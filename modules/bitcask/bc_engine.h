@@ -90,6 +90,9 @@ typedef struct bc_batch {
     bool rotate_;
     void *waiter_;               /* the submitting thread's condition */
     uint32_t file_id_;
+    uint64_t sealed_applied_;    /* rotation: applied index at the seal */
+    uint64_t sealed_revision_;   /* rotation: last revision at the seal */
+    uint32_t sealed_active_;     /* rotation: id of the new active file */
 } bc_batch_t;
 
 typedef struct {
@@ -176,6 +179,15 @@ int bc_engine_merge (bc_engine_t *self, uint64_t *files_merged,
 /*  Seals the active file and starts a new one (tests, benchmarks, and the
     actor before a scheduled merge).  Returns 0 or a negative status.  */
 int bc_engine_rotate (bc_engine_t *self, char *err, size_t errlen);
+
+/*  Seals the active file like bc_engine_rotate and reports the state at
+    the seal: every write with a revision at or below *last_revision (and
+    the applied index *applied_index) is in a file whose id is below
+    *active_id, and every later write is in *active_id or above.  Returns 0
+    or a negative status with a message.  */
+int bc_engine_seal (bc_engine_t *self, uint64_t *applied_index,
+                    uint64_t *last_revision, uint32_t *active_id,
+                    char *err, size_t errlen);
 
 /*  The engine's directory (not the caller's).  */
 const char *bc_engine_dir (bc_engine_t *self);

@@ -30,11 +30,23 @@
     and merge_dead_percent of its files, or merge_interval_ms passed since
     its last merge with any dead bytes.
 
+    Snapshots (the storage side of Raft snapshots, bc_snapshot.h):
+    kv.snapshot_begin pins a point-in-time snapshot of a shard, read in
+    chunks of at most snapshot_chunk_bytes by kv.snapshot_read and
+    released by kv.snapshot_end, or after snapshot_idle_ms without a
+    request (at most snapshot_max_open at once).  kv.snapshot_install takes
+    a stream in order; its last chunk verifies it, closes the shard's
+    engine, swaps the directory and reopens it.  An install idle for
+    snapshot_idle_ms is aborted.
+
     Settings (module subtree): max_value_bytes (8 MiB), max_file_bytes
     (256 MiB), max_open_files (64 per shard), max_shards (65536),
     merge_check_ms (10000), merge_min_dead_bytes (64 MiB),
-    merge_dead_percent (50), merge_interval_ms (0 = off), sync (1).  */
+    merge_dead_percent (50), merge_interval_ms (0 = off), sync (1),
+    snapshot_chunk_bytes (1 MiB, at most 16 MiB), snapshot_idle_ms
+    (60000), snapshot_max_open (16).  */
 #include "bc_engine.h"
+#include "bc_snapshot.h"
 
 #include "titan/bus.h"
 #include "titan/bus_types.h"
@@ -62,6 +74,24 @@ typedef struct {
     uint8_t *reply;
     size_t len;
 } s_recent_t;
+
+/* An exported snapshot, pinned until released or idle. */
+typedef struct {
+    uint64_t id;
+    uint32_t shard;
+    bc_snapshot_t *snap;
+    int64_t used_ms;
+} s_export_t;
+
+/* An install in progress (one per shard). */
+typedef struct {
+    uint32_t shard;
+    uint64_t applied_index;      /* as requested at offset 0 */
+    bc_restore_t *restore;
+    int64_t used_ms;
+} s_install_t;
+
+#define SNAP_CHUNK_HARD_MAX (16u << 20)
 
 /* A write waiting for its shard's group commit. */
 typedef struct {
@@ -94,6 +124,13 @@ typedef struct {
     titan_envelope_t *merge_req;   /* kv.merge waiting for the result */
     int64_t next_check;
     bool terminated;
+    /* snapshots */
+    int64_t snap_chunk, snap_idle_ms, snap_max_open;
+    s_export_t *exports;
+    size_t nexports;
+    s_install_t *installs;
+    size_t ninstalls;
+    uint64_t next_snap_id;
 } s_actor_t;
 
 /* ---------------------------------------------------------- helpers */
@@ -110,6 +147,9 @@ s_code (int rc)
         case TITAN_EMISMATCH: return TITAN__BUS__CODE__FAILED_PRECONDITION;
         case TITAN_ECORRUPT:  return TITAN__BUS__CODE__DATA_LOSS;
         case TITAN_ECLOSED:   return TITAN__BUS__CODE__UNAVAILABLE;
+        case -EBUSY:          return TITAN__BUS__CODE__UNAVAILABLE;
+        case -ENOENT:         return TITAN__BUS__CODE__NOT_FOUND;
+        case -EMFILE:         return TITAN__BUS__CODE__RESOURCE_EXHAUSTED;
         default:              return TITAN__BUS__CODE__INTERNAL;
     }
 }
@@ -215,6 +255,31 @@ s_reply_error (s_actor_t *self, titan_envelope_t **env_p, int rc,
         len = titan__bus__kv_merge_reply__get_packed_size (&r);
         if ((buf = malloc (len + 1)))
             titan__bus__kv_merge_reply__pack (&r, buf);
+    }
+    else
+    if (streq (env->type, TITAN_T_KV_SNAPSHOT_BEGIN)) {
+        Titan__Bus__KvSnapshotInfo r = TITAN__BUS__KV_SNAPSHOT_INFO__INIT;
+        r.code = code; r.message = msg;
+        len = titan__bus__kv_snapshot_info__get_packed_size (&r);
+        if ((buf = malloc (len + 1)))
+            titan__bus__kv_snapshot_info__pack (&r, buf);
+    }
+    else
+    if (streq (env->type, TITAN_T_KV_SNAPSHOT_READ)) {
+        Titan__Bus__KvSnapshotChunk r = TITAN__BUS__KV_SNAPSHOT_CHUNK__INIT;
+        r.code = code; r.message = msg;
+        len = titan__bus__kv_snapshot_chunk__get_packed_size (&r);
+        if ((buf = malloc (len + 1)))
+            titan__bus__kv_snapshot_chunk__pack (&r, buf);
+    }
+    else
+    if (streq (env->type, TITAN_T_KV_SNAPSHOT_INSTALL)) {
+        Titan__Bus__KvSnapshotInstallReply r =
+            TITAN__BUS__KV_SNAPSHOT_INSTALL_REPLY__INIT;
+        r.code = code; r.message = msg;
+        len = titan__bus__kv_snapshot_install_reply__get_packed_size (&r);
+        if ((buf = malloc (len + 1)))
+            titan__bus__kv_snapshot_install_reply__pack (&r, buf);
     }
     else {
         Titan__Bus__KvReply r = TITAN__BUS__KV_REPLY__INIT;
@@ -730,6 +795,378 @@ s_merge_check (s_actor_t *self)
     }
 }
 
+/* ---------------------------------------------------------- snapshots */
+
+static s_export_t *
+s_export_find (s_actor_t *self, uint32_t shard, uint64_t id)
+{
+    for (size_t i = 0; i < self->nexports; i++)
+        if (self->exports [i].id == id && self->exports [i].shard == shard)
+            return &self->exports [i];
+    return NULL;
+}
+
+static void
+s_export_remove (s_actor_t *self, s_export_t *x)
+{
+    bc_snapshot_end (&x->snap);
+    *x = self->exports [--self->nexports];
+}
+
+static s_install_t *
+s_install_find (s_actor_t *self, uint32_t shard)
+{
+    for (size_t i = 0; i < self->ninstalls; i++)
+        if (self->installs [i].shard == shard)
+            return &self->installs [i];
+    return NULL;
+}
+
+static void
+s_install_remove (s_actor_t *self, s_install_t *in)
+{
+    bc_restore_abort (&in->restore);
+    *in = self->installs [--self->ninstalls];
+}
+
+/* Releases snapshots and aborts installs idle for snapshot_idle_ms. */
+static void
+s_snapshot_expire (s_actor_t *self)
+{
+    int64_t now = zclock_mono ();
+    for (size_t i = self->nexports; i-- > 0; )
+        if (now - self->exports [i].used_ms >= self->snap_idle_ms) {
+            zsys_info ("bitcask: snapshot %" PRIu64 " of shard %u released "
+                       "after %" PRId64 " ms idle", self->exports [i].id,
+                       self->exports [i].shard, self->snap_idle_ms);
+            s_export_remove (self, &self->exports [i]);
+        }
+    for (size_t i = self->ninstalls; i-- > 0; )
+        if (now - self->installs [i].used_ms >= self->snap_idle_ms) {
+            zsys_info ("bitcask: snapshot install of shard %u aborted after "
+                       "%" PRId64 " ms idle", self->installs [i].shard,
+                       self->snap_idle_ms);
+            s_install_remove (self, &self->installs [i]);
+        }
+}
+
+static void
+s_handle_snapshot_begin (s_actor_t *self, titan_envelope_t **env_p)
+{
+    titan_envelope_t *env = *env_p;
+    Titan__Bus__KvSnapshotBegin *q = titan__bus__kv_snapshot_begin__unpack (
+        NULL, titan_envelope_size (env), titan_envelope_data (env));
+    if (!q) {
+        s_reply_error (self, env_p, -EINVAL, "bitcask: malformed KvSnapshotBegin");
+        return;
+    }
+    uint32_t shard_id = q->shard;
+    titan__bus__kv_snapshot_begin__free_unpacked (q, NULL);
+    char err [256];
+    s_shard_t *shard;
+    int rc = s_shard (self, shard_id, &shard, err, sizeof err);
+    if (rc) {
+        s_reply_error (self, env_p, rc, err);
+        return;
+    }
+    if (self->merge_shard == shard) {
+        /* bc_snapshot_begin would wait for the merge: keep serving. */
+        s_reply_error (self, env_p, -EBUSY, "bitcask: the shard is merging; "
+                       "retry the snapshot later");
+        return;
+    }
+    if ((int64_t) self->nexports >= self->snap_max_open) {
+        snprintf (err, sizeof err, "bitcask: %zu snapshots open (limit "
+                  "snapshot_max_open); end one or retry later",
+                  self->nexports);
+        s_reply_error (self, env_p, -EMFILE, err);
+        return;
+    }
+    s_export_t *xs = realloc (self->exports,
+                              (self->nexports + 1) * sizeof *xs);
+    if (!xs) {
+        s_reply_error (self, env_p, -ENOMEM, "bitcask: out of memory");
+        return;
+    }
+    self->exports = xs;
+    bc_snapshot_t *snap;
+    rc = bc_snapshot_begin (shard->engine, &snap, err, sizeof err);
+    if (rc) {
+        s_reply_error (self, env_p, rc, err);
+        return;
+    }
+    s_export_t *x = &self->exports [self->nexports++];
+    x->id = self->next_snap_id++;
+    x->shard = shard_id;
+    x->snap = snap;
+    x->used_ms = zclock_mono ();
+    bc_snapshot_info_t info;
+    bc_snapshot_info (snap, &info);
+    Titan__Bus__KvSnapshotInfo r = TITAN__BUS__KV_SNAPSHOT_INFO__INIT;
+    r.snapshot_id = x->id;
+    r.applied_index = info.applied_index;
+    r.last_revision = info.last_revision;
+    r.total_bytes = info.total_bytes;
+    size_t len = titan__bus__kv_snapshot_info__get_packed_size (&r);
+    uint8_t *buf = malloc (len + 1);
+    if (buf) {
+        titan__bus__kv_snapshot_info__pack (&r, buf);
+        s_send (self, env_p, buf, len, false);
+    }
+    else
+        titan_envelope_destroy (env_p);
+    free (buf);
+}
+
+static void
+s_handle_snapshot_read (s_actor_t *self, titan_envelope_t **env_p)
+{
+    titan_envelope_t *env = *env_p;
+    Titan__Bus__KvSnapshotRead *q = titan__bus__kv_snapshot_read__unpack (
+        NULL, titan_envelope_size (env), titan_envelope_data (env));
+    if (!q) {
+        s_reply_error (self, env_p, -EINVAL, "bitcask: malformed KvSnapshotRead");
+        return;
+    }
+    s_export_t *x = s_export_find (self, q->shard, q->snapshot_id);
+    char err [256];
+    if (!x) {
+        snprintf (err, sizeof err, "bitcask: no snapshot %" PRIu64 " of shard "
+                  "%u (ended, expired, or the module restarted)",
+                  q->snapshot_id, q->shard);
+        titan__bus__kv_snapshot_read__free_unpacked (q, NULL);
+        s_reply_error (self, env_p, -ENOENT, err);
+        return;
+    }
+    bc_snapshot_info_t info;
+    bc_snapshot_info (x->snap, &info);
+    uint64_t offset = q->offset;
+    size_t cap = (size_t) self->snap_chunk;
+    if (q->max_bytes && q->max_bytes < cap)
+        cap = q->max_bytes;
+    titan__bus__kv_snapshot_read__free_unpacked (q, NULL);
+    if (offset > info.total_bytes) {
+        snprintf (err, sizeof err, "bitcask: offset %" PRIu64 " past the "
+                  "snapshot's %" PRIu64 " bytes", offset, info.total_bytes);
+        s_reply_error (self, env_p, -EINVAL, err);
+        return;
+    }
+    if (cap > info.total_bytes - offset)
+        cap = (size_t) (info.total_bytes - offset);
+    x->used_ms = zclock_mono ();
+    uint8_t *data = malloc (cap ? cap : 1);
+    if (!data) {
+        s_reply_error (self, env_p, -ENOMEM, "bitcask: out of memory");
+        return;
+    }
+    size_t n = 0;
+    (void) bc_snapshot_read (x->snap, offset, data, cap, &n);
+    Titan__Bus__KvSnapshotChunk r = TITAN__BUS__KV_SNAPSHOT_CHUNK__INIT;
+    r.data.data = data;
+    r.data.len = n;
+    r.offset = offset;
+    r.done = offset + n == info.total_bytes;
+    size_t len = titan__bus__kv_snapshot_chunk__get_packed_size (&r);
+    uint8_t *buf = malloc (len + 1);
+    if (buf) {
+        titan__bus__kv_snapshot_chunk__pack (&r, buf);
+        s_send (self, env_p, buf, len, false);
+    }
+    else
+        titan_envelope_destroy (env_p);
+    free (buf);
+    free (data);
+}
+
+static void
+s_handle_snapshot_end (s_actor_t *self, titan_envelope_t **env_p)
+{
+    titan_envelope_t *env = *env_p;
+    Titan__Bus__KvSnapshotEnd *q = titan__bus__kv_snapshot_end__unpack (
+        NULL, titan_envelope_size (env), titan_envelope_data (env));
+    if (!q) {
+        s_reply_error (self, env_p, -EINVAL, "bitcask: malformed KvSnapshotEnd");
+        return;
+    }
+    s_export_t *x = s_export_find (self, q->shard, q->snapshot_id);
+    titan__bus__kv_snapshot_end__free_unpacked (q, NULL);
+    /* Releasing twice (or after expiry) is fine: the caller's goal holds. */
+    if (x)
+        s_export_remove (self, x);
+    Titan__Bus__KvReply r = TITAN__BUS__KV_REPLY__INIT;
+    s_reply_kv (self, env_p, &r, false);
+}
+
+static void
+s_install_reply (s_actor_t *self, titan_envelope_t **env_p, uint64_t received,
+                 const bc_stats_t *st)
+{
+    Titan__Bus__KvSnapshotInstallReply r =
+        TITAN__BUS__KV_SNAPSHOT_INSTALL_REPLY__INIT;
+    r.received = received;
+    if (st) {
+        r.applied_index = st->applied_index;
+        r.last_revision = st->last_revision;
+    }
+    size_t len = titan__bus__kv_snapshot_install_reply__get_packed_size (&r);
+    uint8_t *buf = malloc (len + 1);
+    if (buf) {
+        titan__bus__kv_snapshot_install_reply__pack (&r, buf);
+        s_send (self, env_p, buf, len, false);
+    }
+    else
+        titan_envelope_destroy (env_p);
+    free (buf);
+}
+
+/* The last chunk arrived: verify, swap the shard's directory, reopen. */
+static int
+s_install_finish (s_actor_t *self, s_install_t *in, bc_stats_t *st,
+                  char *err, size_t errlen)
+{
+    bc_snapshot_info_t info;
+    int rc = bc_restore_verify (in->restore, &info, err, errlen);
+    if (rc)
+        return rc;
+    if (in->applied_index && in->applied_index != info.applied_index) {
+        snprintf (err, errlen, "bitcask: the stream holds applied index %"
+                  PRIu64 ", the install announced %" PRIu64,
+                  info.applied_index, in->applied_index);
+        return TITAN_EMISMATCH;
+    }
+    s_shard_t *shard = NULL;
+    for (size_t i = 0; i < self->nshards; i++)
+        if (self->shards [i]->id == in->shard)
+            shard = self->shards [i];
+    if (shard)
+        bc_engine_destroy (&shard->engine);
+    rc = bc_restore_commit (in->restore, NULL, err, errlen);
+    char dir [4096], oerr [256];
+    snprintf (dir, sizeof dir, "%s/shard-%u", self->ctx->data_dir, in->shard);
+    /* Reopen whichever state is in place (the open settles a failed
+       commit to the old or the new one). */
+    int orc = 0;
+    if (shard)
+        orc = bc_engine_open (dir, &self->opt, &shard->engine, oerr,
+                              sizeof oerr);
+    else
+    if (rc == 0)
+        orc = s_shard (self, in->shard, &shard, oerr, sizeof oerr);
+    if (orc) {
+        zsys_error ("bitcask: cannot reopen shard %u after an install: %s",
+                    in->shard, oerr);
+        self->terminated = true;     /* the supervisor restarts us */
+        if (rc == 0)
+            rc = orc;
+        snprintf (err, errlen, "%s", oerr);
+        return rc;
+    }
+    if (rc)
+        return rc;
+    shard->last_merge_ms = zclock_mono ();
+    bc_engine_stats (shard->engine, st);
+    if (st->applied_index != info.applied_index) {
+        snprintf (err, errlen, "bitcask: shard %u reopened at applied index %"
+                  PRIu64 ", the snapshot says %" PRIu64, in->shard,
+                  st->applied_index, info.applied_index);
+        return TITAN_ECORRUPT;
+    }
+    return 0;
+}
+
+static void
+s_handle_snapshot_install (s_actor_t *self, titan_envelope_t **env_p)
+{
+    titan_envelope_t *env = *env_p;
+    Titan__Bus__KvSnapshotInstall *q = titan__bus__kv_snapshot_install__unpack (
+        NULL, titan_envelope_size (env), titan_envelope_data (env));
+    if (!q) {
+        s_reply_error (self, env_p, -EINVAL,
+                       "bitcask: malformed KvSnapshotInstall");
+        return;
+    }
+    char err [256] = "";
+    int rc = 0;
+    s_install_t *in = s_install_find (self, q->shard);
+    if ((int64_t) q->shard >= self->max_shards) {
+        snprintf (err, sizeof err, "bitcask: shard %u out of range (max_shards "
+                  "%" PRId64 ")", q->shard, self->max_shards);
+        rc = -EINVAL;
+    }
+    else
+    if (q->data.len > (size_t) self->snap_chunk) {
+        snprintf (err, sizeof err, "bitcask: install chunk of %zu bytes "
+                  "exceeds snapshot_chunk_bytes %" PRId64, q->data.len,
+                  self->snap_chunk);
+        rc = TITAN_ETOOBIG;
+    }
+    else
+    if (self->merge_shard && self->merge_shard->id == q->shard) {
+        snprintf (err, sizeof err, "bitcask: shard %u is merging; retry the "
+                  "chunk later", q->shard);
+        rc = -EBUSY;
+        in = NULL;                   /* keep the install going */
+    }
+    else
+    if (q->offset == 0 && (!in || in->applied_index != q->applied_index
+                           || !bc_restore_same_start (in->restore,
+                                                      q->data.data,
+                                                      q->data.len))) {
+        if (in)
+            s_install_remove (self, in);
+        s_install_t *ins = realloc (self->installs,
+                                    (self->ninstalls + 1) * sizeof *ins);
+        if (!ins) {
+            snprintf (err, sizeof err, "bitcask: out of memory");
+            rc = -ENOMEM;
+        }
+        else {
+            self->installs = ins;
+            in = &ins [self->ninstalls];
+            memset (in, 0, sizeof *in);
+            in->shard = q->shard;
+            in->applied_index = q->applied_index;
+            char dir [4096];
+            snprintf (dir, sizeof dir, "%s/shard-%u", self->ctx->data_dir,
+                      q->shard);
+            rc = bc_restore_begin (dir, self->opt.fault, &in->restore, err,
+                                   sizeof err);
+            if (rc == 0)
+                self->ninstalls++;
+            in = rc == 0 ? in : NULL;
+        }
+    }
+    else
+    if (!in) {
+        snprintf (err, sizeof err, "bitcask: no install of shard %u in "
+                  "progress; start again at offset 0", q->shard);
+        rc = -ENOENT;
+    }
+    if (rc == 0)
+        rc = bc_restore_write (in->restore, q->offset, q->data.data,
+                               q->data.len, err, sizeof err);
+    bc_stats_t st;
+    bool done = rc == 0 && q->done;
+    uint64_t received = in && in->restore ? bc_restore_written (in->restore) : 0;
+    titan__bus__kv_snapshot_install__free_unpacked (q, NULL);
+    if (rc == 0 && done) {
+        rc = s_install_finish (self, in, &st, err, sizeof err);
+        s_install_remove (self, in);
+    }
+    else
+    if (rc && rc != -EBUSY && in)
+        s_install_remove (self, in);        /* a stream error ends it */
+    else
+    if (in)
+        in->used_ms = zclock_mono ();
+    if (rc) {
+        zsys_warning ("%s", err);
+        s_reply_error (self, env_p, rc, err);
+        return;
+    }
+    s_install_reply (self, env_p, received, done ? &st : NULL);
+}
+
 /* ---------------------------------------------------------- actor */
 
 static void
@@ -762,6 +1199,18 @@ s_dispatch (s_actor_t *self, titan_envelope_t **env_p)
     else
     if (streq (env->type, TITAN_T_KV_MERGE))
         s_handle_merge (self, env_p);
+    else
+    if (streq (env->type, TITAN_T_KV_SNAPSHOT_BEGIN))
+        s_handle_snapshot_begin (self, env_p);
+    else
+    if (streq (env->type, TITAN_T_KV_SNAPSHOT_READ))
+        s_handle_snapshot_read (self, env_p);
+    else
+    if (streq (env->type, TITAN_T_KV_SNAPSHOT_END))
+        s_handle_snapshot_end (self, env_p);
+    else
+    if (streq (env->type, TITAN_T_KV_SNAPSHOT_INSTALL))
+        s_handle_snapshot_install (self, env_p);
     else {
         char msg [128];
         snprintf (msg, sizeof msg, "bitcask: unknown request type '%s'",
@@ -803,6 +1252,10 @@ s_settings (s_actor_t *self, char *err, size_t errlen)
     GET (self->merge_min_dead, "merge_min_dead_bytes", 64 << 20, 0, INT64_MAX);
     GET (self->merge_dead_percent, "merge_dead_percent", 50, 1, 100);
     GET (self->merge_interval_ms, "merge_interval_ms", 0, 0, INT64_MAX);
+    GET (self->snap_chunk, "snapshot_chunk_bytes", 1 << 20, 4096,
+         SNAP_CHUNK_HARD_MAX);
+    GET (self->snap_idle_ms, "snapshot_idle_ms", 60000, 10, 86400000);
+    GET (self->snap_max_open, "snapshot_max_open", 16, 1, 1024);
 #undef GET
     return bad ? TITAN_ECONFIG : 0;
 }
@@ -837,10 +1290,14 @@ s_actor (zsock_t *pipe, void *args)
         return;
     }
     self->next_check = zclock_mono () + self->merge_check_ms;
+    /* Snapshot ids differ across incarnations, so a stale id misses. */
+    self->next_snap_id = ((uint64_t) zclock_time () << 16) | 1;
     zsock_signal (pipe, 0);
 
     while (!self->terminated) {
         int64_t wait = self->next_check - zclock_mono ();
+        if ((self->nexports || self->ninstalls) && wait > self->snap_idle_ms / 4)
+            wait = self->snap_idle_ms / 4;       /* idle snapshot expiry */
         void *which = zpoller_wait (self->poller, wait > 0 ? (int) wait : 0);
         if (which == pipe) {
             char *cmd = zstr_recv (pipe);
@@ -868,6 +1325,8 @@ s_actor (zsock_t *pipe, void *args)
         else
         if (zpoller_terminated (self->poller))
             self->terminated = true;
+        if (self->nexports || self->ninstalls)
+            s_snapshot_expire (self);
         if (zclock_mono () >= self->next_check) {
             s_merge_check (self);
             self->next_check = zclock_mono () + self->merge_check_ms;
@@ -876,6 +1335,12 @@ s_actor (zsock_t *pipe, void *args)
     s_flush (self);
     if (self->merger)
         s_merge_done (self);       /* waits for the merge to finish */
+    while (self->nexports)
+        s_export_remove (self, &self->exports [0]);
+    while (self->ninstalls)
+        s_install_remove (self, &self->installs [0]);
+    free (self->exports);
+    free (self->installs);
     for (size_t i = 0; i < self->nshards; i++) {
         bc_engine_destroy (&self->shards [i]->engine);
         free (self->shards [i]);
