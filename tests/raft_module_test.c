@@ -10,7 +10,11 @@
     writes replicated and read LOCAL from followers; a non-leader's refusal
     carries the leader hint; the leader stopped, a new one elected and
     writes going on; the old leader restarted from its directory catches
-    up).  Every wait polls with a deadline.  */
+    up); membership, module restarts, failover retries and the chaos test
+    (with snapshots every few entries); snapshots and log compaction
+    (catch-up and join by InstallSnapshot, dedup kept in snapshots,
+    restarts over a compacted log, reinstall of a lost shard, snapshots
+    ending on no-ops).  Every wait polls with a deadline.  */
 #include <check.h>
 #include "check_run.h"
 #include <czmq.h>
@@ -1048,13 +1052,25 @@ START_TEST (test_chaos)
     unsigned seed = (unsigned) zclock_usecs ();
     fprintf (stderr, "test_chaos: %d rounds, seed %u\n", rounds, seed);
     srand (seed);
+    /* snapshots every 8 entries with little slack: a node stopped for a
+       round usually comes back by InstallSnapshot */
+    const char *raft_extra = "        snapshot_entries = 8\n"
+                             "        snapshot_slack = 2\n"
+                             "        snapshot_chunk_bytes = 4096\n";
+    const char *bitcask_extra = "        snapshot_chunk_bytes = 4096\n";
     tnode_t n [3];
     s_init (&n [0], "c-one", NULL);
+    n [0].raft_extra = raft_extra;
+    n [0].extra = bitcask_extra;
     s_start (&n [0]);
     s_wait_leader (&n [0], 1, 5000);
     s_init (&n [1], "c-two", n [0].peer);
+    n [1].raft_extra = raft_extra;
+    n [1].extra = bitcask_extra;
     s_start (&n [1]);
     s_init (&n [2], "c-three", n [0].peer);
+    n [2].raft_extra = raft_extra;
+    n [2].extra = bitcask_extra;
     s_start (&n [2]);
     s_wait_voters (&n [0], 3, 10000);
     enum { PER_ROUND = 10 };
@@ -1176,6 +1192,201 @@ START_TEST (test_no_stale_read)
 }
 END_TEST
 
+/* ------------------------------------------------------------ snapshots */
+
+#define SNAP_RAFT_EXTRA \
+    "        snapshot_entries = 40\n" \
+    "        snapshot_slack = 5\n" \
+    "        snapshot_chunk_bytes = 4096\n"
+#define SNAP_BITCASK_EXTRA \
+    "        snapshot_chunk_bytes = 4096\n"
+
+/*  One field of the group status of `n`: 0 snapshot index, 1 applied
+    index, 2 last index.  */
+static uint64_t
+s_status_field (tnode_t *n, int which)
+{
+    Titan__Bus__RaftStatusReply *st = s_status (n);
+    uint64_t v = which == 0 ? st->groups [0]->snapshot_index
+               : which == 1 ? st->groups [0]->applied_index
+                            : st->groups [0]->last_index;
+    titan__bus__raft_status_reply__free_unpacked (st, NULL);
+    return v;
+}
+
+static void
+s_snap_init (tnode_t *n, const char *id, const char *join)
+{
+    s_init (n, id, join);
+    n->raft_extra = SNAP_RAFT_EXTRA;
+    n->extra = SNAP_BITCASK_EXTRA;
+}
+
+/*  Every key k000..k(count-1) (value = key, padded) is LOCAL on `n`.  */
+static void
+s_wait_all_keys (tnode_t *n, int count, int timeout_ms)
+{
+    for (int i = 0; i < count; i++) {
+        char key [16], value [128];
+        snprintf (key, sizeof key, "k%03d", i);
+        snprintf (value, sizeof value, "%s-%0100d", key, i);
+        s_wait_value (n, key, value, i == 0 ? timeout_ms : 2000);
+    }
+}
+
+/*  Writes keys [from, to) through whichever of the first `count` nodes
+    leads (create-only, one client, sequence = key number + 1, so a retry
+    after a leader change is applied once).  */
+static void
+s_put_keys (tnode_t *nodes, int count, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        char key [16], value [128];
+        snprintf (key, sizeof key, "k%03d", i);
+        snprintf (value, sizeof value, "%s-%0100d", key, i);
+        s_write_anywhere (nodes, count, key, value, "snapkeys",
+                          (uint64_t) i + 1);
+    }
+}
+
+/*  Log compaction and InstallSnapshot: a follower stopped while the
+    leader's log is compacted past it catches up by snapshot; a node
+    joining after compaction gets everything by snapshot; nodes whose log
+    was compacted restart with all data, and the client dedup table
+    survives in the snapshot (a retried create-only write is answered
+    with its original revision, not a failed condition).  */
+START_TEST (test_snapshots)
+{
+    tnode_t n [4];
+    s_snap_init (&n [0], "s-alpha", NULL);
+    s_start (&n [0]);
+    s_wait_leader (&n [0], 1, 5000);
+    s_snap_init (&n [1], "s-bravo", n [0].peer);
+    s_start (&n [1]);
+    s_wait_voters (&n [0], 2, 10000);
+    s_snap_init (&n [2], "s-charlie", n [0].peer);
+    s_start (&n [2]);
+    s_wait_voters (&n [0], 3, 10000);
+    tnode_t *leader = s_wait_leader (n, 3, 5000);
+
+    uint64_t dup_rev = s_write_anywhere (n, 3, "dedup", "once", "snapclient", 1);
+    s_put_keys (n, 3, 0, 20);
+    s_wait_all_keys (&n [2], 20, 5000);
+    uint64_t away_at = s_status_field (&n [2], 1);
+    s_stop (&n [2]);
+
+    /* enough writes to snapshot and compact well past charlie */
+    s_put_keys (n, 3, 20, 200);
+    leader = s_wait_leader (n, 3, 5000);
+    int64_t deadline = zclock_mono () + 10000;
+    uint64_t snap = 0;
+    while (zclock_mono () < deadline
+    &&     (snap = s_status_field (leader, 0)) < away_at + 100)
+        zclock_sleep (20);
+    ck_assert_msg (snap >= away_at + 100, "leader snapshot at %llu, follower "
+                   "was at %llu", (unsigned long long) snap,
+                   (unsigned long long) away_at);
+    for (int i = 0; i < 2; i++)
+        if (&n [i] != leader)
+            s_wait_all_keys (&n [i], 200, 10000);
+
+    /* charlie comes back: the entries it lacks are gone, so it must get
+       the snapshot (its own snapshots could only cover what it applied) */
+    s_start (&n [2]);
+    s_wait_all_keys (&n [2], 200, 15000);
+    ck_assert_uint_ge (s_status_field (&n [2], 0), away_at + 100 - 40);
+    uint64_t r = s_write_anywhere (n, 3, "after", "1", "snapclient", 2);
+    ck_assert_uint_eq (s_wait_value (&n [2], "after", "1", 5000), r);
+
+    /* a fourth node joins after compaction */
+    s_snap_init (&n [3], "s-delta", n [0].peer);
+    s_start (&n [3]);
+    leader = s_wait_leader (n, 3, 5000);
+    s_wait_voters (leader, 4, 15000);
+    s_wait_all_keys (&n [3], 200, 15000);
+    ck_assert_uint_eq (s_wait_value (&n [3], "dedup", "once", 5000), dup_rev);
+    ck_assert_uint_gt (s_status_field (&n [3], 0), 0);
+
+    /* every node restarts with its compacted log; all data stays, and the
+       dedup record of the first write comes from the snapshot */
+    for (int i = 0; i < 4; i++)
+        s_stop (&n [i]);
+    for (int i = 0; i < 4; i++)
+        s_start (&n [i]);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_uint_gt (s_status_field (&n [i], 0), 0);
+        s_wait_all_keys (&n [i], 200, 15000);
+    }
+    s_wait_leader (n, 4, 10000);
+    ck_assert_uint_eq (s_write_anywhere (n, 4, "dedup", "once", "snapclient", 1),
+                       dup_rev);
+    s_put_keys (n, 4, 200, 210);
+    for (int i = 0; i < 4; i++)
+        s_wait_all_keys (&n [i], 210, 10000);
+
+    /* a node whose storage module lost its shard (as after a crash in the
+       middle of an install) installs its own latest snapshot again, then
+       applies the log after it */
+    s_stop (&n [1]);
+    char *cmd = zsys_sprintf ("rm -rf '%s/shard-0'", n [1].dir);
+    ck_assert_int_eq (system (cmd), 0);
+    zstr_free (&cmd);
+    s_start (&n [1]);
+    s_wait_all_keys (&n [1], 210, 15000);
+    ck_assert_uint_eq (s_wait_value (&n [1], "dedup", "once", 5000), dup_rev);
+
+    for (int i = 0; i < 4; i++)
+        s_cleanup (&n [i]);
+    zsys_shutdown ();
+}
+END_TEST
+
+/*  A snapshot may end on entries that never reach the storage module
+    (no-ops of new terms): its stream then covers an earlier applied index,
+    and a restart over it must neither reinstall it nor lose anything.  */
+START_TEST (test_snapshot_nonwrites)
+{
+    tnode_t n;
+    s_init (&n, "s-solo", NULL);
+    n.raft_extra = "        snapshot_entries = 3\n        snapshot_slack = 0\n";
+    s_start (&n);
+    s_wait_leader (&n, 1, 5000);
+    uint64_t rev [3];
+    for (int i = 0; i < 3; i++) {
+        char key [8];
+        snprintf (key, sizeof key, "w%d", i);
+        rev [i] = s_put_retry (&n, key, key, 3000);
+    }
+    /* each restart is a new term whose leader appends a no-op */
+    for (int round = 0; round < 4; round++) {
+        s_stop (&n);
+        s_start (&n);
+        s_wait_leader (&n, 1, 5000);
+    }
+    int64_t deadline = zclock_mono () + 5000;
+    uint64_t snap = 0;
+    while (zclock_mono () < deadline
+    &&     (snap = s_status_field (&n, 0)) <= rev [2] + 2)
+        zclock_sleep (20);
+    ck_assert_msg (snap > rev [2] + 2, "snapshot at %llu, last write at %llu",
+                   (unsigned long long) snap, (unsigned long long) rev [2]);
+    s_stop (&n);
+    s_start (&n);
+    s_wait_leader (&n, 1, 5000);
+    ck_assert_uint_ge (s_status_field (&n, 1), snap);
+    for (int i = 0; i < 3; i++) {
+        char key [8];
+        snprintf (key, sizeof key, "w%d", i);
+        ck_assert_uint_eq (s_wait_value (&n, key, key, 5000), rev [i]);
+    }
+    uint64_t r = s_put_retry (&n, "w3", "w3", 3000);
+    ck_assert_uint_gt (r, snap);
+    ck_assert_uint_eq (s_wait_value (&n, "w3", "w3", 5000), r);
+    s_cleanup (&n);
+    zsys_shutdown ();
+}
+END_TEST
+
 int
 main (void)
 {
@@ -1192,6 +1403,8 @@ main (void)
     tcase_add_test (tc, test_chaos);
     tcase_add_test (tc, test_start_refused);
     tcase_add_test (tc, test_no_stale_read);
+    tcase_add_test (tc, test_snapshots);
+    tcase_add_test (tc, test_snapshot_nonwrites);
     suite_add_tcase (s, tc);
     return titan_check_run (s, false);
 }

@@ -4,7 +4,9 @@
     status; the apply pipeline is in raft_group_apply.c, the requests in
     raft_group_requests.c.
 
-    Ready loop.  For each ready of the core: append its entries to the log
+    Ready loop.  For each ready of the core: install its snapshot if it
+    carries one (store it, reset the log after it; raft_group_snapshot.c
+    then feeds it to the storage module), append its entries to the log
     (raft_log_append: one fdatasync for the batch; this is the durability
     point of a write), persist the hard state when term or vote changed
     (the commit index alone is persisted lazily, at most once a second and
@@ -50,13 +52,21 @@ rg_fail (raft_group_t *self, int rc, const char *what)
     return self->failed;
 }
 
-/*  Scans the log once: member info entries (all of them) into the address
-    book, and writes up to `applied` into the dedup table.  */
+/*  Scans the log once: member info entries into the address book, writes
+    up to `applied` into the dedup table and configuration changes up to
+    `applied` into the applied configuration.  Entries kept at or below the
+    snapshot's index (compaction slack) are already in the snapshot's
+    state and skipped.  */
 static int
 s_replay (raft_group_t *self, uint64_t applied, char *err, size_t err_size)
 {
+    raft_snapshot_meta_t snap;
+    raft_storage_adapter_iface (self->adapter)->snapshot_meta (self->adapter,
+                                                               &snap);
     uint64_t lo = raft_log_first_index (self->log);
     uint64_t hi = raft_log_last_index (self->log) + 1;
+    if (lo <= snap.index)
+        lo = snap.index + 1;
     while (lo < hi) {
         raft_log_entry_t *ents = NULL;
         size_t n = 0;
@@ -70,6 +80,8 @@ s_replay (raft_group_t *self, uint64_t applied, char *err, size_t err_size)
         }
         for (size_t i = 0; i < n; i++) {
             const raft_log_entry_t *e = &ents [i];
+            if (e->type == RAFT_ENTRY_CONF && e->index <= applied)
+                rg_snapshot_note_conf (self, e->type, e->data, e->size);
             if (e->type != RAFT_ENTRY_NORMAL || e->size == 0)
                 continue;
             const uint8_t *payload;
@@ -116,6 +128,8 @@ raft_group_new (const raft_group_config_t *config, raft_group_t **self_p,
     self->storage_module = strdup (config->storage_module);
     self->cfg.dir = self->dir;
     self->cfg.storage_module = self->storage_module;
+    if (self->cfg.snapshot_chunk_bytes == 0)
+        self->cfg.snapshot_chunk_bytes = 1u << 20;
     self->members = raft_members_new ();
     self->dedup = zhashx_new ();
     self->reads = zlistx_new ();
@@ -154,6 +168,8 @@ raft_group_new (const raft_group_config_t *config, raft_group_t **self_p,
                                        err, err_size);
     rg_note_member (self, &config->self, false);
     if (rc == 0)
+        rc = rg_snapshot_open (self, err, err_size);
+    if (rc == 0)
         rc = s_replay (self, config->applied, err, err_size);
     if (rc) {
         raft_group_destroy (&self);
@@ -187,6 +203,7 @@ raft_group_new (const raft_group_config_t *config, raft_group_t **self_p,
     opts.heartbeat_ticks = config->heartbeat_ticks;
     opts.rand_fn = s_rand;
     opts.rand_ud = self;
+    opts.snapshot_chunk_bytes = self->cfg.snapshot_chunk_bytes;
     raft_config_t boot;
     memset (&boot, 0, sizeof boot);
     bool fresh = raft_log_last_index (self->log) == 0 && hs.term == 0;
@@ -200,7 +217,10 @@ raft_group_new (const raft_group_config_t *config, raft_group_t **self_p,
         raft_group_destroy (&self);
         return rc;
     }
+    raft_storage_adapter_expose_slack (self->adapter, true);
     self->applied = config->applied;
+    if (!self->installing && self->applied < snap.index)
+        self->applied = snap.index;    /* only non-writes in between */
     self->last_role = raft_role (self->core);
     *self_p = self;
     return 0;
@@ -260,6 +280,7 @@ raft_group_destroy (raft_group_t **self_p)
     free (self->queue);
     free (self->batch_buf);
     free (self->split);
+    rg_snapshot_close (self);
     raft_destroy (&self->core);
     raft_storage_adapter_destroy (&self->adapter);
     raft_snapshot_store_destroy (&self->snaps);
@@ -370,13 +391,8 @@ s_drain_ready (raft_group_t *self)
         int rc = raft_ready (self->core, &rd);
         if (rc)
             return rg_fail (self, rc, "ready");
-        if (rd.snapshot) {
-            /* InstallSnapshot of the storage module's state is not
-               implemented yet (docs/raft.md); the log is never compacted,
-               so a leader of this version never sends one. */
-            return rg_fail (self, -ENOTSUP, "snapshot installation is not "
-                            "supported yet");
-        }
+        if (rd.snapshot && rg_snapshot_received (self, rd.snapshot))
+            return self->failed;
         rc = s_persist (self, &rd);
         if (rc)
             return rg_fail (self, rc, "persisting a ready");
@@ -424,7 +440,9 @@ raft_group_process (raft_group_t *self)
                       self->storage_module, APPLY_RESEND_MS);
         rg_send_batch (self);
     }
-    rg_pump_apply (self);
+    rg_snapshot_work (self);
+    if (!rg_snapshot_blocks_apply (self))
+        rg_pump_apply (self);
     rg_serve_reads (self);
     rg_expire_waiters (self);
     if (self->hs_dirty && zclock_mono () - self->hs_saved_at >= HARDSTATE_LAZY_MS) {

@@ -14,7 +14,10 @@
                                readies (persist, then send, then queue the
                                committed entries), pumps the apply pipeline,
                                serves reads, expires waiters and runs the
-                               leader's membership duties.
+                               leader's membership duties, and the
+                               snapshot machinery (raft_group_snapshot.c:
+                               taking snapshots, log compaction,
+                               installing a received one).
     See docs/raft.md for the design: durability point, apply pipeline,
     client dedup, the join protocol and timing.
 */
@@ -51,13 +54,18 @@ typedef struct {
     int64_t read_timeout_ms;       /* ReadIndex gives up (UNAVAILABLE) */
     bool sync_hardstate_commit;    /* persist every commit advance at once */
     const char *storage_module;    /* "bitcask" */
+    uint64_t snapshot_entries;     /* applied entries between snapshots; 0: never */
+    uint64_t snapshot_slack;       /* entries kept in the log below a snapshot */
+    uint32_t snapshot_chunk_bytes; /* bytes per kv.snapshot_read/_install */
     titan_bus_t *bus;              /* borrowed */
     raft_transport_t *transport;   /* borrowed */
 } raft_group_config_t;
 
 /*  Opens (creating if needed) the group in config->dir: log/, hardstate,
-    snapshots/; rebuilds the address book and the client dedup table from
-    the log; creates the core with opts.applied = config->applied.
+    snapshots/; loads the address book and the client dedup table from the
+    latest snapshot and the log after it (and resumes the snapshot's
+    install into the storage module if its applied index is below it);
+    creates the core with opts.applied = config->applied.
     Returns 0 and *self_p, or a negative status with the reason (naming
     the file) in err.  */
 int raft_group_new (const raft_group_config_t *config, raft_group_t **self_p,
@@ -128,6 +136,12 @@ const raft_t *raft_group_core (raft_group_t *self);
 /*  Index up to which the storage module has applied (and made durable)
     the log.  */
 uint64_t raft_group_applied (raft_group_t *self);
+
+/*  Snapshot counters: snapshots taken locally and snapshots installed
+    into the storage module (received from a leader, or resumed from the
+    local store after a restart).  */
+uint64_t raft_group_snapshots_taken (raft_group_t *self);
+uint64_t raft_group_snapshots_installed (raft_group_t *self);
 
 #ifdef __cplusplus
 }

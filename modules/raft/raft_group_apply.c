@@ -18,11 +18,12 @@
     is among them is not applied again and its proposer gets the original
     result; one older than all of them is not applied and gets ABORTED.
     So a client may have DEDUP_WINDOW writes in flight, in any order, and
-    retry any of them.  The table is derived from the log (at open,
-    the entries up to the storage module's applied index are scanned; the
-    rest are applied through the pipeline) because the log is not compacted
-    yet; a CAS result replayed this way is not known and is answered
-    ABORTED with the revision it was applied at.
+    retry any of them.  The table is part of every snapshot
+    (raft_group_snapshot.c); at open it is the latest snapshot's, then the
+    log's writes up to the storage module's applied index are scanned and
+    the rest are applied through the pipeline; a CAS result replayed from
+    the log is not known and is answered ABORTED with the revision it was
+    applied at.
 */
 #include "raft_group_impl.h"
 
@@ -146,6 +147,7 @@ s_queue_at (raft_group_t *self, size_t i)
 static void
 s_apply_local (raft_group_t *self, rg_entry_t *e)
 {
+    rg_snapshot_note_conf (self, e->type, e->data, e->size);
     if (e->type == RAFT_ENTRY_NORMAL && e->size && e->data [0] == RAFT_CMD_MEMBER) {
         raft_wire_node_t node;
         if (raft_wire_decode_member (e->data, e->size, &node) == 0)
@@ -463,6 +465,8 @@ s_split_next (raft_group_t *self, const Titan__Bus__KvApplyBatchReply *r)
 bool
 raft_group_on_reply (raft_group_t *self, titan_envelope_t **env_p)
 {
+    if (rg_snapshot_on_reply (self, env_p))
+        return true;
     titan_envelope_t *env = *env_p;
     if (self->busy && self->batch_corr && env->corr == self->batch_corr
     &&  streq (env->type, TITAN_T_KV_APPLY_BATCH)) {

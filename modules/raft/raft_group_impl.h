@@ -1,7 +1,8 @@
-/*  raft_group internals shared by its three files: raft_group.c (open,
+/*  raft_group internals shared by its four files: raft_group.c (open,
     close, the ready loop, status), raft_group_apply.c (apply pipeline and
-    client dedup) and raft_group_requests.c (bus requests, joins, the
-    leader's membership duties, reads and waiters).  Not a public header:
+    client dedup), raft_group_requests.c (bus requests, joins, the
+    leader's membership duties, reads and waiters) and
+    raft_group_snapshot.c (snapshots, compaction, install).  Not a public header:
     only those files include it.  */
 #ifndef RAFT_GROUP_IMPL_H_INCLUDED
 #define RAFT_GROUP_IMPL_H_INCLUDED
@@ -142,8 +143,71 @@ struct raft_group {
 
     Titan__Bus__RaftMember status_members [RAFT_MAX_MEMBERS * 2];
     Titan__Bus__RaftMember *status_ptrs [RAFT_MAX_MEMBERS * 2];
+    /* snapshots (raft_group_snapshot.c) */
+    raft_config_t applied_cfg; /* configuration as of `applied` */
+    int snap_state;            /* SNAP_IDLE, SNAP_BEGIN, SNAP_READ */
+    uint64_t snap_corr;
+    uint64_t snap_id;          /* the storage module's snapshot id */
+    uint64_t snap_index;       /* A: the applied index it covers */
+    uint64_t snap_term;
+    raft_config_t snap_cfg;
+    uint64_t snap_total;       /* storage stream bytes */
+    uint64_t snap_offset;
+    uint8_t *snap_header;      /* our header + group state, captured at A */
+    size_t snap_header_size;
+    raft_snapshot_writer_t *snap_writer;
+    int64_t snap_sent_at;
+    int64_t snap_retry_at;
+    bool installing;           /* storage module must get the snapshot */
+    uint64_t inst_index;       /* its index */
+    raft_snapshot_reader_t *inst_reader;
+    uint64_t inst_base;        /* data offset of the storage stream */
+    uint64_t inst_storage;     /* the applied index the stream covers */
+    uint64_t inst_offset;      /* storage stream bytes acknowledged */
+    uint8_t *inst_buf;         /* the chunk in flight */
+    size_t inst_len;
+    bool inst_last;
+    uint64_t inst_corr;
+    int64_t inst_sent_at;
+    int64_t inst_retry_at;
+    uint32_t inst_failures;
+    uint64_t snaps_taken;
+    uint64_t snaps_installed;
     int failed;
 };
+
+#define SNAP_IDLE   0
+#define SNAP_BEGIN  1          /* kv.snapshot_begin in flight (apply paused) */
+#define SNAP_READ   2          /* reading the stream into the store */
+
+/* ------------------------------------------------------------ snapshots */
+
+/*  At open: loads the group state of the latest snapshot (address book,
+    dedup table, configuration) and notes whether the storage module still
+    has to install it (its applied index is below the snapshot's).  */
+int rg_snapshot_open (raft_group_t *self, char *err, size_t err_size);
+
+/*  A ready's snapshot (received from the leader): verifies its header,
+    writes it to the store, resets the log after it and starts its install
+    into the storage module.  Returns 0 or a fatal error.  */
+int rg_snapshot_received (raft_group_t *self, const raft_snapshot_t *snap);
+
+/*  Drives the snapshot policy and the install; called by process.  */
+void rg_snapshot_work (raft_group_t *self);
+
+/*  A bus reply for the snapshot machinery: true when taken.  */
+bool rg_snapshot_on_reply (raft_group_t *self, titan_envelope_t **env_p);
+
+/*  True while applying must wait (install pending, or a snapshot is
+    being begun at the current applied index).  */
+bool rg_snapshot_blocks_apply (raft_group_t *self);
+
+/*  Applies the local effect of a configuration entry to applied_cfg.  */
+void rg_snapshot_note_conf (raft_group_t *self, uint32_t type,
+                            const uint8_t *data, uint32_t size);
+
+/*  Releases what the snapshot machinery holds (at destroy).  */
+void rg_snapshot_close (raft_group_t *self);
 
 
 /* ------------------------------------------------------------ shared */

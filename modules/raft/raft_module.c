@@ -37,7 +37,11 @@
     startup_timeout_ms (20000), sync_commit (0), bind_addr (where the
     transport listens; default: the peer address), max_value_bytes (default:
     the bitcask module's setting, 8 MiB; larger values are refused before
-    they are proposed).
+    they are proposed), snapshot_entries (10000 applied entries between
+    snapshots; 0: never), snapshot_slack (128 entries kept in the log below
+    a snapshot), snapshot_chunk_bytes (per snapshot read, install and
+    InstallSnapshot message; default: the bitcask module's
+    snapshot_chunk_bytes, 1 MiB, which kv.snapshot_install enforces).
 */
 #include <errno.h>
 #include <inttypes.h>
@@ -166,8 +170,30 @@ s_start (s_actor_t *self)
     int64_t startup_to = s_setting (self, "startup_timeout_ms", 20000, 10,
                                     3600000, &rc);
     int64_t sync_commit = s_setting (self, "sync_commit", 0, 0, 1, &rc);
+    int64_t snap_entries = s_setting (self, "snapshot_entries", 10000, 0,
+                                      INT64_MAX, &rc);
+    int64_t snap_slack = s_setting (self, "snapshot_slack", 128, 0,
+                                    INT64_MAX, &rc);
+    /* kv.snapshot_install refuses chunks above the storage module's own
+       limit: default to it */
+    int chunk_status = 0;
+    int64_t bc_chunk = titan_setting_int (ctx->node_config,
+                                          "modules/bitcask/snapshot_chunk_bytes",
+                                          1 << 20, &chunk_status);
+    if (chunk_status || bc_chunk < 4096 || bc_chunk > (16 << 20))
+        bc_chunk = 1 << 20;
+    int64_t snap_chunk = s_setting (self, "snapshot_chunk_bytes", bc_chunk,
+                                    4096, 16 << 20, &rc);
     if (rc)
         return rc;
+    if (snap_chunk + 4096 > max_msg && max_msg >= 8192)
+        snap_chunk = max_msg - 4096;   /* a chunk must fit in a peer frame */
+    else
+    if (snap_chunk + 4096 > max_msg) {
+        snprintf (ctx->error, sizeof ctx->error, "raft: max_message_bytes "
+                  "must be at least 8 KiB to carry snapshot chunks");
+        return TITAN_ECONFIG;
+    }
     if (heartbeat >= election) {
         snprintf (ctx->error, sizeof ctx->error,
                   "raft: heartbeat_ticks must be below election_ticks");
@@ -254,6 +280,9 @@ s_start (s_actor_t *self)
         .read_timeout_ms = read_to,
         .sync_hardstate_commit = sync_commit != 0,
         .storage_module = storage,
+        .snapshot_entries = (uint64_t) snap_entries,
+        .snapshot_slack = (uint64_t) snap_slack,
+        .snapshot_chunk_bytes = (uint32_t) snap_chunk,
         .bus = self->bus,
         .transport = self->transport,
     };

@@ -14,6 +14,8 @@ struct raft_storage_adapter {
     raft_log_t *log;
     raft_snapshot_store_t *snaps;
     raft_snapshot_meta_t snap;
+    bool expose_slack;         /* serve log entries at/below snap.index */
+    raft_snapshot_reader_t *reader;   /* open on snap.index, for chunks */
 };
 
 static void
@@ -96,6 +98,8 @@ s_first_index (void *ud)
 {
     raft_storage_adapter_t *self = ud;
     uint64_t first = raft_log_first_index (self->log);
+    if (self->expose_slack && first <= self->snap.index)
+        return first;
     return first > self->snap.index + 1 ? first : self->snap.index + 1;
 }
 
@@ -115,7 +119,7 @@ s_term (void *ud, uint64_t index, uint64_t *term)
         *term = self->snap.term;
         return 0;
     }
-    if (index < self->snap.index)
+    if (index < self->snap.index && !self->expose_slack)
         return RAFT_ECOMPACTED;
     return s_map (raft_log_term (self->log, index, term));
 }
@@ -127,7 +131,7 @@ s_entries (void *ud, uint64_t lo, uint64_t hi, size_t max_bytes,
     raft_storage_adapter_t *self = ud;
     *out = NULL;
     *n = 0;
-    if (lo <= self->snap.index)
+    if (lo <= self->snap.index && !self->expose_slack)
         return RAFT_ECOMPACTED;
     raft_log_entry_t *block = NULL;
     size_t count = 0;
@@ -175,37 +179,23 @@ s_snapshot_read (void *ud, uint64_t index, uint64_t offset, uint8_t *buf,
     raft_storage_adapter_t *self = ud;
     *n = 0;
     *total = 0;
-    raft_snapshot_reader_t *reader = NULL;
-    int rc = raft_snapshot_store_open_latest (self->snaps, &reader);
-    if (rc == TITAN_ENOTFOUND)
+    if (index == 0 || index != self->snap.index)
         return RAFT_ECOMPACTED;
-    if (rc)
-        return rc;
-    if (raft_snapshot_reader_index (reader) != index) {
-        raft_snapshot_reader_destroy (&reader);
-        return RAFT_ECOMPACTED;
+    if (self->reader && raft_snapshot_reader_index (self->reader) != index)
+        raft_snapshot_reader_destroy (&self->reader);
+    if (!self->reader) {
+        /* opened once per snapshot: opening verifies the whole file */
+        int rc = raft_snapshot_store_open_index (self->snaps, index,
+                                                 &self->reader);
+        if (rc == TITAN_ENOTFOUND)
+            return RAFT_ECOMPACTED;
+        if (rc)
+            return rc;
     }
-    *total = raft_snapshot_reader_data_size (reader);
-    uint8_t skip [4096];
-    uint64_t pos = 0;
-    while (rc == 0 && pos < offset) {
-        size_t want = offset - pos < sizeof skip ? (size_t) (offset - pos)
-                                                 : sizeof skip;
-        size_t got = 0;
-        rc = raft_snapshot_reader_read (reader, skip, want, &got);
-        if (rc == 0 && got == 0)
-            rc = -EINVAL;           /* offset beyond the end */
-        pos += got;
-    }
-    while (rc == 0 && *n < cap) {
-        size_t got = 0;
-        rc = raft_snapshot_reader_read (reader, buf + *n, cap - *n, &got);
-        if (got == 0)
-            break;
-        *n += got;
-    }
-    raft_snapshot_reader_destroy (&reader);
-    return rc;
+    *total = raft_snapshot_reader_data_size (self->reader);
+    if (offset > *total)
+        return -EINVAL;
+    return raft_snapshot_reader_pread (self->reader, offset, buf, cap, n);
 }
 
 int
@@ -257,6 +247,7 @@ void
 raft_storage_adapter_destroy (raft_storage_adapter_t **self_p)
 {
     if (*self_p) {
+        raft_snapshot_reader_destroy (&(*self_p)->reader);
         free (*self_p);
         *self_p = NULL;
     }
@@ -272,5 +263,13 @@ void
 raft_storage_adapter_set_snapshot (raft_storage_adapter_t *self,
                                    const raft_snapshot_meta_t *meta)
 {
+    if (self->reader && raft_snapshot_reader_index (self->reader) != meta->index)
+        raft_snapshot_reader_destroy (&self->reader);
     self->snap = *meta;
+}
+
+void
+raft_storage_adapter_expose_slack (raft_storage_adapter_t *self, bool on)
+{
+    self->expose_slack = on;
 }

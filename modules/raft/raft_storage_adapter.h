@@ -9,10 +9,13 @@
     meta is read once at creation (the latest complete snapshot, whose conf
     bytes hold the configuration in the layout of raft_storage_conf_encode)
     and updated by the group with raft_storage_adapter_set_snapshot.
+    Snapshot chunks for InstallSnapshot are read through one reader kept
+    open on the current snapshot (opening verifies the whole file).
 */
 #ifndef RAFT_STORAGE_ADAPTER_H_INCLUDED
 #define RAFT_STORAGE_ADAPTER_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +57,14 @@ const raft_storage_t *raft_storage_adapter_iface (raft_storage_adapter_t *self);
 /*  Records that the snapshot described by `meta` is now the latest.  */
 void raft_storage_adapter_set_snapshot (raft_storage_adapter_t *self,
                                         const raft_snapshot_meta_t *meta);
+
+/*  With `on`, the log entries kept at or below the snapshot's index (the
+    compaction slack) are served too: first_index is then the log's, so a
+    follower only slightly behind gets entries instead of the snapshot.
+    Must be off while the core is created (raft_new scans the log from
+    first_index for configuration entries, which must start after the
+    snapshot's).  */
+void raft_storage_adapter_expose_slack (raft_storage_adapter_t *self, bool on);
 
 #ifdef __cplusplus
 }

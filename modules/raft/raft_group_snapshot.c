@@ -1,0 +1,945 @@
+/*  raft_group snapshots: log compaction driven by the storage module's
+    snapshots, and the install of a snapshot received from the leader.
+
+    A raft snapshot's data is this file's header and the group's own
+    replicated state at index A, followed by the storage module's stream:
+      header 40 bytes (little-endian): magic "TKVRGS01", u32 version (1),
+             u32 state size, u64 A, u64 the storage module's applied index
+             As <= A (entries As+1..A have no effect on the storage module:
+             no-ops, configuration, member info, duplicates), u32 CRC-32C
+             of the state, u32 CRC-32C of the header's first 36 bytes
+      state  u32 conf size + the configuration at A (raft_storage_conf_*);
+             u32 members + per member (replicated addresses only):
+               str node_id, str peer_addr, str client_addr;
+             u32 clients + per client: str client_id, u64 last_index,
+               u32 count, count x (u64 seq, u64 index, u8 known, u32 code,
+               u64 current_revision, u64 deleted)
+             (str = u16 length + bytes)
+      stream the storage module's kv.snapshot_read bytes, to the end
+    Taking one (every snapshot_entries applied entries): with no apply
+    batch in flight the group state is captured at its applied index A and
+    kv.snapshot_begin is sent; applying pauses only for that round trip,
+    so the storage module's snapshot covers exactly A (its applied index
+    As is A or the last entry that reached it before A; a higher one is
+    dropped and retried).  The stream is then read chunk by chunk, one request in
+    flight, into the raft snapshot store; once durable, the core serves it
+    (raft_storage_adapter), older snapshots are removed and the log is
+    compacted up to A - snapshot_slack.
+    Installing one (a ready's snapshot, or at open when the storage
+    module's applied index is below the latest snapshot's As): the snapshot is
+    stored and the log reset after it within the ready; then, once no batch
+    is in flight, the stream goes to kv.snapshot_install in order; when the
+    last chunk's reply names As the group's applied index becomes A and the
+    address book, dedup table and applied configuration are replaced by the
+    snapshot's.  Applying waits for that.  A crash in between resumes the
+    install from the local store at the next open.
+*/
+#include "raft_group_impl.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "titan/bus_types.h"
+#include "titan/crc32c.h"
+#include "titan/status.h"
+
+#define HDR_BYTES          40
+#define HDR_MAGIC          "TKVRGS01"
+#define STATE_MAX_BYTES    (64u << 20)
+#define SNAP_TIMEOUT_MS    10000
+#define BEGIN_TIMEOUT_MS   2000     /* applying waits for this one */
+#define MEMBERS_MAX        65536
+#define CLIENT_ID_MAX      65535
+#define SNAP_RETRY_MS      1000
+#define INST_RETRY_MS      200
+#define INST_MAX_FAILURES  5
+
+/* ------------------------------------------------------------ encoding */
+
+typedef struct {
+    uint8_t *buf;
+    size_t size, cap;
+    bool oom;
+} s_out_t;
+
+static void
+s_out (s_out_t *o, const void *data, size_t size)
+{
+    if (o->oom)
+        return;
+    if (o->size + size > o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 4096;
+        while (cap < o->size + size)
+            cap *= 2;
+        uint8_t *grown = realloc (o->buf, cap);
+        if (!grown) {
+            o->oom = true;
+            return;
+        }
+        o->buf = grown;
+        o->cap = cap;
+    }
+    memcpy (o->buf + o->size, data, size);
+    o->size += size;
+}
+
+static void
+s_out_u (s_out_t *o, uint64_t v, int bytes)
+{
+    uint8_t b [8];
+    for (int i = 0; i < bytes; i++)
+        b [i] = (uint8_t) (v >> (8 * i));
+    s_out (o, b, (size_t) bytes);
+}
+
+static void
+s_out_str (s_out_t *o, const char *s)
+{
+    size_t n = strlen (s);
+    if (n > UINT16_MAX)
+        n = UINT16_MAX;
+    s_out_u (o, n, 2);
+    s_out (o, s, n);
+}
+
+typedef struct {
+    const uint8_t *p;
+    size_t left;
+    bool bad;
+} s_in_t;
+
+static uint64_t
+s_in_u (s_in_t *in, int bytes)
+{
+    if (in->bad || in->left < (size_t) bytes) {
+        in->bad = true;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; i--)
+        v = (v << 8) | in->p [i];
+    in->p += bytes;
+    in->left -= (size_t) bytes;
+    return v;
+}
+
+/*  Copies a str into buf (cap bytes with the NUL); too long is bad.  */
+static void
+s_in_str (s_in_t *in, char *buf, size_t cap)
+{
+    size_t n = (size_t) s_in_u (in, 2);
+    if (in->bad || n >= cap || in->left < n) {
+        in->bad = true;
+        *buf = '\0';
+        return;
+    }
+    memcpy (buf, in->p, n);
+    buf [n] = '\0';
+    in->p += n;
+    in->left -= n;
+}
+
+/*  Encodes header + state of the group as of its applied index.  */
+static int
+s_capture (raft_group_t *self, uint8_t **out_p, size_t *size_p)
+{
+    s_out_t o = { NULL, 0, 0, false };
+    uint8_t zero [HDR_BYTES] = { 0 };
+    s_out (&o, zero, HDR_BYTES);
+    uint8_t conf [RAFT_CONF_BYTES (RAFT_MAX_MEMBERS, RAFT_MAX_MEMBERS)];
+    size_t conf_size = raft_storage_conf_encode (&self->applied_cfg, conf);
+    s_out_u (&o, conf_size, 4);
+    s_out (&o, conf, conf_size);
+    size_t n_members = raft_members_count (self->members), n_rep = 0;
+    for (size_t i = 0; i < n_members; i++)
+        if (raft_members_at (self->members, i)->replicated)
+            n_rep++;
+    s_out_u (&o, n_rep, 4);
+    for (size_t i = 0; i < n_members; i++) {
+        const raft_member_t *m = raft_members_at (self->members, i);
+        if (!m->replicated)
+            continue;
+        s_out_str (&o, m->node_id);
+        s_out_str (&o, m->rep_peer_addr);
+        s_out_str (&o, m->rep_client_addr);
+    }
+    s_out_u (&o, zhashx_size (self->dedup), 4);
+    for (rg_dedup_t *d = zhashx_first (self->dedup); d;
+         d = zhashx_next (self->dedup)) {
+        s_out_str (&o, (const char *) zhashx_cursor (self->dedup));
+        s_out_u (&o, d->last_index, 8);
+        s_out_u (&o, d->count, 4);
+        for (uint32_t i = 0; i < d->count; i++) {
+            const rg_dedup_rec_t *r = &d->recs [i];
+            s_out_u (&o, r->seq, 8);
+            s_out_u (&o, r->index, 8);
+            s_out_u (&o, r->known ? 1 : 0, 1);
+            s_out_u (&o, (uint32_t) r->code, 4);
+            s_out_u (&o, r->current_revision, 8);
+            s_out_u (&o, r->deleted, 8);
+        }
+    }
+    if (o.oom || o.size - HDR_BYTES > STATE_MAX_BYTES) {
+        free (o.buf);
+        return o.oom ? -ENOMEM : TITAN_ETOOBIG;
+    }
+    *out_p = o.buf;
+    *size_p = o.size;
+    return 0;
+}
+
+/*  Fills the header of a captured state (buf: header + state) for
+    snapshot index `index` whose storage stream covers `storage_applied`. */
+static void
+s_header_seal (uint8_t *buf, size_t size, uint64_t index,
+               uint64_t storage_applied)
+{
+    uint32_t state_size = (uint32_t) (size - HDR_BYTES);
+    s_out_t h = { buf, 0, HDR_BYTES, false };
+    s_out (&h, HDR_MAGIC, 8);
+    s_out_u (&h, 1, 4);
+    s_out_u (&h, state_size, 4);
+    s_out_u (&h, index, 8);
+    s_out_u (&h, storage_applied, 8);
+    s_out_u (&h, titan_crc32c (0, buf + HDR_BYTES, state_size), 4);
+    s_out_u (&h, titan_crc32c (0, buf, 36), 4);
+}
+
+/*  Checks a header: returns 0 with the state size and the storage
+    module's applied index, or TITAN_ECORRUPT.  */
+static int
+s_header_check (const uint8_t *hdr, uint64_t index, uint32_t *state_size,
+                uint64_t *storage_applied)
+{
+    s_in_t in = { hdr, HDR_BYTES, false };
+    if (memcmp (hdr, HDR_MAGIC, 8) != 0)
+        return TITAN_ECORRUPT;
+    in.p += 8;
+    in.left -= 8;
+    uint32_t version = (uint32_t) s_in_u (&in, 4);
+    *state_size = (uint32_t) s_in_u (&in, 4);
+    uint64_t at = s_in_u (&in, 8);
+    *storage_applied = s_in_u (&in, 8);
+    s_in_u (&in, 4);
+    uint32_t crc = (uint32_t) s_in_u (&in, 4);
+    if (version != 1 || at != index || *state_size > STATE_MAX_BYTES
+    ||  *storage_applied > index || crc != titan_crc32c (0, hdr, 36))
+        return TITAN_ECORRUPT;
+    return 0;
+}
+
+static uint32_t
+s_state_crc (const uint8_t *hdr)
+{
+    return (uint32_t) hdr [32] | (uint32_t) hdr [33] << 8
+         | (uint32_t) hdr [34] << 16 | (uint32_t) hdr [35] << 24;
+}
+
+/*  Parses the state; with `apply` replaces the group's address book
+    entries, dedup table and applied configuration by it.  Returns 0 or
+    TITAN_ECORRUPT / -ENOMEM.  */
+static int
+s_state_load (raft_group_t *self, const uint8_t *state, size_t size,
+              bool apply)
+{
+    s_in_t in = { state, size, false };
+    uint32_t conf_size = (uint32_t) s_in_u (&in, 4);
+    raft_config_t cfg;
+    if (in.bad || conf_size > in.left
+    ||  raft_storage_conf_decode (in.p, conf_size, &cfg))
+        return TITAN_ECORRUPT;
+    in.p += conf_size;
+    in.left -= conf_size;
+    uint32_t n_members = (uint32_t) s_in_u (&in, 4);
+    if (n_members > MEMBERS_MAX)
+        return TITAN_ECORRUPT;
+    for (uint32_t i = 0; i < n_members && !in.bad; i++) {
+        raft_wire_node_t node;
+        memset (&node, 0, sizeof node);
+        s_in_str (&in, node.node_id, sizeof node.node_id);
+        s_in_str (&in, node.peer_addr, sizeof node.peer_addr);
+        s_in_str (&in, node.client_addr, sizeof node.client_addr);
+        if (apply && !in.bad)
+            rg_note_member (self, &node, true);
+    }
+    uint32_t n_clients = (uint32_t) s_in_u (&in, 4);
+    if (in.bad || n_clients > DEDUP_MAX_CLIENTS)
+        return TITAN_ECORRUPT;
+    char *client = malloc (CLIENT_ID_MAX + 1);
+    if (!client)
+        return -ENOMEM;
+    if (apply)
+        zhashx_purge (self->dedup);
+    for (uint32_t i = 0; i < n_clients && !in.bad; i++) {
+        s_in_str (&in, client, CLIENT_ID_MAX + 1);
+        uint64_t last_index = s_in_u (&in, 8);
+        uint32_t count = (uint32_t) s_in_u (&in, 4);
+        if (count > DEDUP_WINDOW) {
+            in.bad = true;
+            break;
+        }
+        rg_dedup_t d;
+        memset (&d, 0, sizeof d);
+        d.count = count;
+        d.last_index = last_index;
+        for (uint32_t k = 0; k < count; k++) {
+            d.recs [k].seq = s_in_u (&in, 8);
+            d.recs [k].index = s_in_u (&in, 8);
+            d.recs [k].known = s_in_u (&in, 1) != 0;
+            d.recs [k].code = (int) (uint32_t) s_in_u (&in, 4);
+            d.recs [k].current_revision = s_in_u (&in, 8);
+            d.recs [k].deleted = s_in_u (&in, 8);
+        }
+        if (apply && !in.bad) {
+            rg_dedup_t *copy = malloc (sizeof *copy);
+            if (!copy) {
+                free (client);
+                return -ENOMEM;
+            }
+            *copy = d;
+            zhashx_update (self->dedup, client, copy);
+        }
+    }
+    free (client);
+    if (in.bad || in.left != 0)
+        return TITAN_ECORRUPT;
+    if (apply)
+        self->applied_cfg = cfg;
+    return 0;
+}
+
+/*  Reads and checks the header and state of the open snapshot `reader`;
+    with `apply` loads the state into the group.  Sets *base to the data
+    offset where the storage stream starts and *storage_applied to the
+    applied index the stream covers.  */
+static int
+s_reader_state (raft_group_t *self, raft_snapshot_reader_t *reader,
+                bool apply, uint64_t *base, uint64_t *storage_applied)
+{
+    uint8_t hdr [HDR_BYTES];
+    size_t n = 0;
+    uint32_t state_size = 0;
+    uint64_t index = raft_snapshot_reader_index (reader);
+    int rc = raft_snapshot_reader_pread (reader, 0, hdr, HDR_BYTES, &n);
+    if (rc)
+        return rc;
+    if (n != HDR_BYTES
+    ||  s_header_check (hdr, index, &state_size, storage_applied))
+        return TITAN_ECORRUPT;
+    if (HDR_BYTES + (uint64_t) state_size > raft_snapshot_reader_data_size (reader))
+        return TITAN_ECORRUPT;
+    uint8_t *state = malloc (state_size ? state_size : 1);
+    if (!state)
+        return -ENOMEM;
+    rc = raft_snapshot_reader_pread (reader, HDR_BYTES, state, state_size, &n);
+    if (rc == 0 && (n != state_size
+                    || titan_crc32c (0, state, state_size) != s_state_crc (hdr)))
+        rc = TITAN_ECORRUPT;
+    if (rc == 0)
+        rc = s_state_load (self, state, state_size, apply);
+    free (state);
+    *base = HDR_BYTES + (uint64_t) state_size;
+    return rc;
+}
+
+/* ------------------------------------------------------------ open */
+
+void
+rg_snapshot_note_conf (raft_group_t *self, uint32_t type, const uint8_t *data,
+                       uint32_t size)
+{
+    raft_conf_op_t op;
+    uint64_t node;
+    if (type == RAFT_ENTRY_CONF && raft_conf_decode (data, size, &op, &node) == 0)
+        raft_config_apply (&self->applied_cfg, op, node);
+}
+
+int
+rg_snapshot_open (raft_group_t *self, char *err, size_t err_size)
+{
+    raft_snapshot_meta_t meta;
+    raft_storage_adapter_iface (self->adapter)->snapshot_meta (self->adapter,
+                                                               &meta);
+    if (meta.index == 0)
+        return 0;
+    raft_snapshot_reader_t *reader = NULL;
+    int rc = raft_snapshot_store_open_index (self->snaps, meta.index, &reader);
+    uint64_t base = 0, storage_applied = 0;
+    if (rc == 0)
+        rc = s_reader_state (self, reader, true, &base, &storage_applied);
+    raft_snapshot_reader_destroy (&reader);
+    if (rc) {
+        snprintf (err, err_size, "%s/snapshots: snapshot %" PRIu64 ": %s",
+                  self->dir, meta.index, rc == TITAN_ECORRUPT
+                  ? "bad group state header" : titan_strerror (rc));
+        return rc;
+    }
+    self->applied_cfg = meta.config;
+    if (self->cfg.applied < storage_applied) {
+        /* a crash during an install: resume it from the store */
+        self->installing = true;
+        self->inst_index = meta.index;
+    }
+    return 0;
+}
+
+void
+rg_snapshot_close (raft_group_t *self)
+{
+    if (self->snap_writer)
+        raft_snapshot_writer_abort (&self->snap_writer);
+    raft_snapshot_reader_destroy (&self->inst_reader);
+    free (self->snap_header);
+    self->snap_header = NULL;
+    free (self->inst_buf);
+    self->inst_buf = NULL;
+}
+
+/* ------------------------------------------------------------ taking */
+
+static void
+s_send_end (raft_group_t *self, uint64_t snapshot_id)
+{
+    Titan__Bus__KvSnapshotEnd e = TITAN__BUS__KV_SNAPSHOT_END__INIT;
+    e.shard = self->cfg.shard;
+    e.snapshot_id = snapshot_id;
+    uint8_t buf [32];
+    size_t size = titan__bus__kv_snapshot_end__pack (&e, buf);
+    uint64_t corr = 0;
+    /* fire and forget: the reply is dropped as a late one; an id not
+       ended expires after the module's snapshot_idle_ms */
+    titan_bus_request (self->cfg.bus, self->storage_module,
+                       TITAN_T_KV_SNAPSHOT_END, buf, size, &corr);
+}
+
+/*  Abandons the snapshot being taken (releasing the storage module's) and
+    retries after `delay_ms`.  */
+static void
+s_take_abort (raft_group_t *self, int64_t delay_ms)
+{
+    if (self->snap_state == SNAP_READ)
+        s_send_end (self, self->snap_id);
+    if (self->snap_writer)
+        raft_snapshot_writer_abort (&self->snap_writer);
+    free (self->snap_header);
+    self->snap_header = NULL;
+    self->snap_state = SNAP_IDLE;
+    self->snap_corr = 0;
+    self->snap_retry_at = zclock_mono () + delay_ms;
+}
+
+static void
+s_send_read (raft_group_t *self)
+{
+    Titan__Bus__KvSnapshotRead r = TITAN__BUS__KV_SNAPSHOT_READ__INIT;
+    r.shard = self->cfg.shard;
+    r.snapshot_id = self->snap_id;
+    r.offset = self->snap_offset;
+    r.max_bytes = self->cfg.snapshot_chunk_bytes;
+    uint8_t buf [64];
+    size_t size = titan__bus__kv_snapshot_read__pack (&r, buf);
+    self->snap_sent_at = zclock_mono ();
+    if (titan_bus_request (self->cfg.bus, self->storage_module,
+                           TITAN_T_KV_SNAPSHOT_READ, buf, size,
+                           &self->snap_corr))
+        s_take_abort (self, SNAP_RETRY_MS);
+}
+
+/*  True when both configurations have the same voters and learners.  */
+static bool
+s_same_config (const raft_config_t *a, const raft_config_t *b)
+{
+    if (a->n_voters != b->n_voters || a->n_learners != b->n_learners)
+        return false;
+    for (uint32_t i = 0; i < a->n_voters; i++)
+        if (!raft_config_is_voter (b, a->voters [i]))
+            return false;
+    for (uint32_t i = 0; i < a->n_learners; i++)
+        if (!raft_config_is_learner (b, a->learners [i]))
+            return false;
+    return true;
+}
+
+static void
+s_take_start (raft_group_t *self)
+{
+    uint64_t term = 0;
+    if (raft_log_term (self->log, self->applied, &term))
+        return;                    /* not in the log (yet): next time */
+    int rc = s_capture (self, &self->snap_header, &self->snap_header_size);
+    if (rc) {
+        zsys_warning ("raft group %u: capturing the group state for a "
+                      "snapshot: %s", self->cfg.shard, titan_strerror (rc));
+        self->snap_retry_at = zclock_mono () + SNAP_RETRY_MS;
+        return;
+    }
+    if (self->q_count == 0 && raft_applied_index (self->core) == self->applied
+    &&  !s_same_config (&self->applied_cfg, raft_applied_config (self->core))) {
+        /* the core's view at the same index is authoritative */
+        zsys_error ("raft group %u: applied configuration at %" PRIu64
+                    " differs from the core's; using the core's",
+                    self->cfg.shard, self->applied);
+        self->applied_cfg = *raft_applied_config (self->core);
+        free (self->snap_header);
+        self->snap_header = NULL;
+        rc = s_capture (self, &self->snap_header, &self->snap_header_size);
+        if (rc) {
+            self->snap_retry_at = zclock_mono () + SNAP_RETRY_MS;
+            return;
+        }
+    }
+    self->snap_index = self->applied;
+    self->snap_term = term;
+    self->snap_cfg = self->applied_cfg;
+    Titan__Bus__KvSnapshotBegin b = TITAN__BUS__KV_SNAPSHOT_BEGIN__INIT;
+    b.shard = self->cfg.shard;
+    uint8_t buf [16];
+    size_t size = titan__bus__kv_snapshot_begin__pack (&b, buf);
+    self->snap_state = SNAP_BEGIN;
+    self->snap_sent_at = zclock_mono ();
+    if (titan_bus_request (self->cfg.bus, self->storage_module,
+                           TITAN_T_KV_SNAPSHOT_BEGIN, buf, size,
+                           &self->snap_corr))
+        s_take_abort (self, SNAP_RETRY_MS);
+}
+
+/*  The stream is complete: make the snapshot durable, then compact.  */
+static void
+s_take_finish (raft_group_t *self)
+{
+    s_send_end (self, self->snap_id);
+    self->snap_state = SNAP_IDLE;
+    self->snap_corr = 0;
+    free (self->snap_header);
+    self->snap_header = NULL;
+    int rc = raft_snapshot_writer_commit (&self->snap_writer);
+    if (rc) {
+        zsys_error ("raft group %u: writing snapshot %" PRIu64 ": %s",
+                    self->cfg.shard, self->snap_index,
+                    raft_snapshot_store_errmsg (self->snaps));
+        self->snap_retry_at = zclock_mono () + SNAP_RETRY_MS;
+        return;
+    }
+    raft_snapshot_meta_t meta = { self->snap_index, self->snap_term,
+                                  self->snap_cfg };
+    raft_storage_adapter_set_snapshot (self->adapter, &meta);
+    self->snaps_taken++;
+    rc = raft_snapshot_store_remove_older (self->snaps, self->snap_index);
+    if (rc)
+        zsys_warning ("raft group %u: removing old snapshots: %s",
+                      self->cfg.shard, titan_strerror (rc));
+    uint64_t upto = self->snap_index > self->cfg.snapshot_slack
+                  ? self->snap_index - self->cfg.snapshot_slack : 0;
+    if (upto >= raft_log_first_index (self->log)) {
+        rc = raft_log_compact_prefix (self->log, upto);
+        if (rc)
+            rg_fail (self, rc, "compacting the log");
+    }
+    zsys_info ("raft %s group %u: snapshot at %" PRIu64 " (%" PRIu64
+               " bytes); log now starts at %" PRIu64, self->cfg.self.node_id,
+               self->cfg.shard, self->snap_index, self->snap_total,
+               raft_log_first_index (self->log));
+}
+
+static void
+s_on_begin (raft_group_t *self, const Titan__Bus__KvSnapshotInfo *r)
+{
+    if (!r || r->code != TITAN__BUS__CODE__OK) {
+        /* UNAVAILABLE (merge), RESOURCE_EXHAUSTED (too many open): later */
+        if (r && r->code != TITAN__BUS__CODE__UNAVAILABLE
+        &&  r->code != TITAN__BUS__CODE__RESOURCE_EXHAUSTED)
+            zsys_warning ("raft group %u: %s refused a snapshot: %s",
+                          self->cfg.shard, self->storage_module,
+                          r->message ? r->message : "");
+        s_take_abort (self, SNAP_RETRY_MS);
+        return;
+    }
+    self->snap_id = r->snapshot_id;
+    self->snap_total = r->total_bytes;
+    self->snap_offset = 0;
+    self->snap_state = SNAP_READ;
+    if (r->applied_index > self->snap_index) {
+        zsys_warning ("raft group %u: %s snapshot covers %" PRIu64 ", "
+                      "beyond the applied index %" PRIu64 "; retrying",
+                      self->cfg.shard, self->storage_module, r->applied_index,
+                      self->snap_index);
+        s_take_abort (self, SNAP_RETRY_MS);
+        return;
+    }
+    s_header_seal (self->snap_header, self->snap_header_size,
+                   self->snap_index, r->applied_index);
+    uint8_t conf [RAFT_CONF_BYTES (RAFT_MAX_MEMBERS, RAFT_MAX_MEMBERS)];
+    size_t conf_size = raft_storage_conf_encode (&self->snap_cfg, conf);
+    int rc = raft_snapshot_store_begin (self->snaps, self->snap_index,
+                                        self->snap_term, conf,
+                                        (uint32_t) conf_size,
+                                        &self->snap_writer);
+    if (rc == 0)
+        rc = raft_snapshot_writer_write (self->snap_writer, self->snap_header,
+                                         self->snap_header_size);
+    if (rc) {
+        zsys_error ("raft group %u: starting snapshot %" PRIu64 ": %s",
+                    self->cfg.shard, self->snap_index, titan_strerror (rc));
+        s_take_abort (self, SNAP_RETRY_MS);
+        return;
+    }
+    s_send_read (self);
+}
+
+static void
+s_on_chunk (raft_group_t *self, const Titan__Bus__KvSnapshotChunk *r)
+{
+    if (!r || r->code != TITAN__BUS__CODE__OK || r->offset != self->snap_offset
+    ||  self->snap_offset + r->data.len > self->snap_total) {
+        zsys_warning ("raft group %u: reading snapshot %" PRIu64 " at %"
+                      PRIu64 ": %s", self->cfg.shard, self->snap_index,
+                      self->snap_offset, r && r->message && *r->message
+                      ? r->message : "bad chunk");
+        s_take_abort (self, SNAP_RETRY_MS);
+        return;
+    }
+    int rc = r->data.len ? raft_snapshot_writer_write (self->snap_writer,
+                                                       r->data.data,
+                                                       r->data.len) : 0;
+    if (rc) {
+        zsys_error ("raft group %u: writing snapshot %" PRIu64 ": %s",
+                    self->cfg.shard, self->snap_index, titan_strerror (rc));
+        s_take_abort (self, SNAP_RETRY_MS);
+        return;
+    }
+    self->snap_offset += r->data.len;
+    if (r->done || self->snap_offset == self->snap_total) {
+        if (self->snap_offset != self->snap_total) {
+            s_take_abort (self, SNAP_RETRY_MS);
+            return;
+        }
+        s_take_finish (self);
+    }
+    else
+    if (r->data.len == 0)
+        s_take_abort (self, SNAP_RETRY_MS);     /* no progress */
+    else
+        s_send_read (self);
+}
+
+/* ------------------------------------------------------------ installing */
+
+int
+rg_snapshot_received (raft_group_t *self, const raft_snapshot_t *snap)
+{
+    if (self->snap_state != SNAP_IDLE)
+        s_take_abort (self, SNAP_RETRY_MS);
+    uint32_t state_size = 0;
+    uint64_t storage_applied = 0;
+    if (!snap->data || snap->size < HDR_BYTES
+    ||  s_header_check (snap->data, snap->meta.index, &state_size,
+                        &storage_applied)
+    ||  HDR_BYTES + (uint64_t) state_size > snap->size
+    ||  titan_crc32c (0, snap->data + HDR_BYTES, state_size)
+        != s_state_crc (snap->data)
+    ||  s_state_load (self, snap->data + HDR_BYTES, state_size, false))
+        return rg_fail (self, TITAN_ECORRUPT, "received snapshot has a bad "
+                        "group state header");
+    uint8_t conf [RAFT_CONF_BYTES (RAFT_MAX_MEMBERS, RAFT_MAX_MEMBERS)];
+    size_t conf_size = raft_storage_conf_encode (&snap->meta.config, conf);
+    raft_snapshot_writer_t *w = NULL;
+    int rc = raft_snapshot_store_begin (self->snaps, snap->meta.index,
+                                        snap->meta.term, conf,
+                                        (uint32_t) conf_size, &w);
+    if (rc == 0)
+        rc = raft_snapshot_writer_write (w, snap->data, snap->size);
+    if (rc == 0)
+        rc = raft_snapshot_writer_commit (&w);
+    else
+        raft_snapshot_writer_abort (&w);
+    if (rc)
+        return rg_fail (self, rc, "storing a received snapshot");
+    rc = raft_log_reset (self->log, snap->meta.index, snap->meta.term);
+    if (rc)
+        return rg_fail (self, rc, "resetting the log after a snapshot");
+    raft_storage_adapter_set_snapshot (self->adapter, &snap->meta);
+    raft_snapshot_store_remove_older (self->snaps, snap->meta.index);
+    raft_snapshot_reader_destroy (&self->inst_reader);
+    free (self->inst_buf);
+    self->inst_buf = NULL;
+    self->inst_corr = 0;
+    self->installing = true;
+    self->inst_index = snap->meta.index;
+    self->inst_failures = 0;
+    zsys_info ("raft %s group %u: received snapshot at %" PRIu64 " (%" PRIu64
+               " bytes); installing it into %s", self->cfg.self.node_id,
+               self->cfg.shard, snap->meta.index, snap->size,
+               self->storage_module);
+    return 0;
+}
+
+static void
+s_inst_restart (raft_group_t *self, int64_t delay_ms)
+{
+    free (self->inst_buf);
+    self->inst_buf = NULL;
+    self->inst_corr = 0;
+    self->inst_offset = 0;
+    self->inst_retry_at = zclock_mono () + delay_ms;
+}
+
+static void
+s_inst_send (raft_group_t *self)
+{
+    uint64_t stream = raft_snapshot_reader_data_size (self->inst_reader)
+                    - self->inst_base;
+    if (!self->inst_buf) {
+        uint64_t left = stream - self->inst_offset;
+        size_t want = left < self->cfg.snapshot_chunk_bytes
+                    ? (size_t) left : self->cfg.snapshot_chunk_bytes;
+        self->inst_buf = malloc (want ? want : 1);
+        if (!self->inst_buf) {
+            rg_fail (self, -ENOMEM, "installing a snapshot");
+            return;
+        }
+        size_t n = 0;
+        int rc = raft_snapshot_reader_pread (self->inst_reader,
+                                             self->inst_base + self->inst_offset,
+                                             self->inst_buf, want, &n);
+        if (rc || n != want) {
+            rg_fail (self, rc ? rc : TITAN_ECORRUPT, "reading the snapshot "
+                     "to install");
+            return;
+        }
+        self->inst_len = want;
+        self->inst_last = self->inst_offset + want >= stream;
+    }
+    Titan__Bus__KvSnapshotInstall m = TITAN__BUS__KV_SNAPSHOT_INSTALL__INIT;
+    m.shard = self->cfg.shard;
+    m.applied_index = self->inst_storage;
+    m.offset = self->inst_offset;
+    m.data.data = self->inst_buf;
+    m.data.len = self->inst_len;
+    m.done = self->inst_last;
+    size_t size = titan__bus__kv_snapshot_install__get_packed_size (&m);
+    uint8_t *buf = malloc (size ? size : 1);
+    if (!buf) {
+        rg_fail (self, -ENOMEM, "installing a snapshot");
+        return;
+    }
+    titan__bus__kv_snapshot_install__pack (&m, buf);
+    self->inst_sent_at = zclock_mono ();
+    if (titan_bus_request (self->cfg.bus, self->storage_module,
+                           TITAN_T_KV_SNAPSHOT_INSTALL, buf, size,
+                           &self->inst_corr)) {
+        self->inst_corr = 0;
+        self->inst_retry_at = zclock_mono () + INST_RETRY_MS;
+    }
+    free (buf);
+}
+
+/*  Drops the apply queue's entries the snapshot covers.  */
+static void
+s_drop_covered (raft_group_t *self)
+{
+    while (self->q_count
+    &&     self->queue [self->q_head].index <= self->inst_index) {
+        rg_entry_free (&self->queue [self->q_head]);
+        self->q_head = (self->q_head + 1) % self->q_cap;
+        self->q_count--;
+    }
+}
+
+static void
+s_inst_step (raft_group_t *self)
+{
+    if (self->busy)
+        return;                 /* the batch in flight lands first */
+    if (!self->inst_reader) {
+        int rc = raft_snapshot_store_open_index (self->snaps, self->inst_index,
+                                                 &self->inst_reader);
+        if (rc == 0)
+            rc = s_reader_state (self, self->inst_reader, false,
+                                 &self->inst_base, &self->inst_storage);
+        if (rc) {
+            rg_fail (self, rc, "opening the snapshot to install");
+            return;
+        }
+        s_drop_covered (self);
+        self->inst_offset = 0;
+    }
+    if (self->inst_corr) {
+        if (zclock_mono () - self->inst_sent_at >= SNAP_TIMEOUT_MS)
+            s_inst_send (self);             /* no answer: send it again */
+        return;
+    }
+    if (zclock_mono () >= self->inst_retry_at)
+        s_inst_send (self);
+}
+
+/*  The storage module holds the snapshot: the group state follows.  */
+static void
+s_inst_finish (raft_group_t *self)
+{
+    uint64_t base = 0, storage_applied = 0;
+    int rc = s_reader_state (self, self->inst_reader, true, &base,
+                             &storage_applied);
+    if (rc) {
+        rg_fail (self, rc, "loading the installed snapshot's group state");
+        return;
+    }
+    raft_snapshot_reader_destroy (&self->inst_reader);
+    free (self->inst_buf);
+    self->inst_buf = NULL;
+    self->inst_corr = 0;
+    self->installing = false;
+    s_drop_covered (self);
+    self->applied = self->inst_index;
+    self->snaps_installed++;
+    zsys_info ("raft %s group %u: snapshot at %" PRIu64 " installed",
+               self->cfg.self.node_id, self->cfg.shard, self->inst_index);
+}
+
+static void
+s_on_install (raft_group_t *self, const Titan__Bus__KvSnapshotInstallReply *r)
+{
+    self->inst_corr = 0;
+    int code = r ? (int) r->code : TITAN__BUS__CODE__INTERNAL;
+    if (code == TITAN__BUS__CODE__OK) {
+        if (!self->inst_last) {
+            self->inst_offset += self->inst_len;
+            free (self->inst_buf);
+            self->inst_buf = NULL;
+            s_inst_send (self);
+            return;
+        }
+        if (r->applied_index == self->inst_storage) {
+            s_inst_finish (self);
+            return;
+        }
+        zsys_error ("raft group %u: %s installed snapshot %" PRIu64 " (its "
+                    "stream at %" PRIu64 ") but reports applied index %"
+                    PRIu64, self->cfg.shard, self->storage_module,
+                    self->inst_index, self->inst_storage, r->applied_index);
+    }
+    else
+    if (code == TITAN__BUS__CODE__UNAVAILABLE) {
+        self->inst_retry_at = zclock_mono () + INST_RETRY_MS;  /* same chunk */
+        return;
+    }
+    else
+    if (code == TITAN__BUS__CODE__NOT_FOUND) {
+        s_inst_restart (self, 0);           /* the install was dropped */
+        return;
+    }
+    else
+        zsys_error ("raft group %u: %s refused snapshot %" PRIu64 " at %"
+                    PRIu64 ": %s", self->cfg.shard, self->storage_module,
+                    self->inst_index, self->inst_offset,
+                    r && r->message ? r->message : "malformed reply");
+    if (++self->inst_failures >= INST_MAX_FAILURES) {
+        rg_fail (self, TITAN_ECORRUPT, "the storage module keeps refusing "
+                 "the snapshot");
+        return;
+    }
+    s_inst_restart (self, SNAP_RETRY_MS);
+}
+
+/* ------------------------------------------------------------ driving */
+
+bool
+rg_snapshot_blocks_apply (raft_group_t *self)
+{
+    return self->installing || self->snap_state == SNAP_BEGIN;
+}
+
+void
+rg_snapshot_work (raft_group_t *self)
+{
+    if (self->failed)
+        return;
+    if (self->installing) {
+        s_inst_step (self);
+        return;
+    }
+    int64_t now = zclock_mono ();
+    if (self->snap_state != SNAP_IDLE) {
+        int64_t limit = self->snap_state == SNAP_BEGIN ? BEGIN_TIMEOUT_MS
+                                                       : SNAP_TIMEOUT_MS;
+        if (now - self->snap_sent_at >= limit) {
+            zsys_warning ("raft group %u: no answer from %s about a snapshot "
+                          "in %d ms; retrying", self->cfg.shard,
+                          self->storage_module, (int) limit);
+            s_take_abort (self, SNAP_RETRY_MS);
+        }
+        return;
+    }
+    raft_snapshot_meta_t meta;
+    raft_storage_adapter_iface (self->adapter)->snapshot_meta (self->adapter,
+                                                               &meta);
+    if (self->cfg.snapshot_entries && !self->busy && now >= self->snap_retry_at
+    &&  self->applied >= meta.index + self->cfg.snapshot_entries)
+        s_take_start (self);
+}
+
+bool
+rg_snapshot_on_reply (raft_group_t *self, titan_envelope_t **env_p)
+{
+    titan_envelope_t *env = *env_p;
+    const uint8_t *data = titan_envelope_data (env);
+    size_t size = titan_envelope_size (env);
+    if (self->snap_state == SNAP_BEGIN && self->snap_corr
+    &&  env->corr == self->snap_corr
+    &&  streq (env->type, TITAN_T_KV_SNAPSHOT_BEGIN)) {
+        self->snap_corr = 0;
+        Titan__Bus__KvSnapshotInfo *r =
+            titan__bus__kv_snapshot_info__unpack (NULL, size, data);
+        s_on_begin (self, r);
+        if (r)
+            titan__bus__kv_snapshot_info__free_unpacked (r, NULL);
+    }
+    else
+    if (self->snap_state == SNAP_READ && self->snap_corr
+    &&  env->corr == self->snap_corr
+    &&  streq (env->type, TITAN_T_KV_SNAPSHOT_READ)) {
+        self->snap_corr = 0;
+        Titan__Bus__KvSnapshotChunk *r =
+            titan__bus__kv_snapshot_chunk__unpack (NULL, size, data);
+        s_on_chunk (self, r);
+        if (r)
+            titan__bus__kv_snapshot_chunk__free_unpacked (r, NULL);
+    }
+    else
+    if (self->installing && self->inst_corr && env->corr == self->inst_corr
+    &&  streq (env->type, TITAN_T_KV_SNAPSHOT_INSTALL)) {
+        Titan__Bus__KvSnapshotInstallReply *r =
+            titan__bus__kv_snapshot_install_reply__unpack (NULL, size, data);
+        s_on_install (self, r);
+        if (r)
+            titan__bus__kv_snapshot_install_reply__free_unpacked (r, NULL);
+    }
+    else
+    if (streq (env->type, TITAN_T_KV_SNAPSHOT_BEGIN)) {
+        /* the answer to a begin we gave up on: release that snapshot */
+        Titan__Bus__KvSnapshotInfo *r =
+            titan__bus__kv_snapshot_info__unpack (NULL, size, data);
+        if (r && r->code == TITAN__BUS__CODE__OK)
+            s_send_end (self, r->snapshot_id);
+        if (r)
+            titan__bus__kv_snapshot_info__free_unpacked (r, NULL);
+    }
+    else
+        return false;
+    titan_envelope_destroy (env_p);
+    return true;
+}
+
+uint64_t
+raft_group_snapshots_taken (raft_group_t *self)
+{
+    return self->snaps_taken;
+}
+
+uint64_t
+raft_group_snapshots_installed (raft_group_t *self)
+{
+    return self->snaps_installed;
+}
