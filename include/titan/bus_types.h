@@ -33,4 +33,19 @@
 #define TITAN_T_RAFT_REMOVE    "raft.member_remove"  /* RaftMemberChange -> RaftMemberReply */
 #define TITAN_T_RAFT_TRANSFER  "raft.transfer_leader" /* RaftMemberChange -> RaftMemberReply */
 
+/* membership and placement (to "ring").  The ring module is the state
+   machine of the meta group: the raft module hosts that group (shard id
+   TITAN_META_SHARD) with "ring" as its storage module, so the ring module
+   answers kv.apply_batch, kv.stats and kv.snapshot_* for that shard exactly
+   as the bitcask module does for data shards.  Each applied KvOp of the meta
+   group is a PUT whose key is TITAN_RING_CMD_KEY and whose value is one
+   membership command (ring_cmd_encode, modules/ring/ring_member.h).  After
+   every change it sends a RingTable event (type ring.table, no reply) to
+   each subscriber module (setting ring/subscribers, default
+   "raft,grpc_gateway"), and answers a RingTableRequest with the current
+   RingTable. */
+#define TITAN_META_SHARD       0xFFFFFFFFu      /* shard id of the meta group */
+#define TITAN_RING_CMD_KEY     "ring.cmd"       /* key of every meta-group op */
+#define TITAN_T_RING_TABLE     "ring.table"     /* RingTableRequest -> RingTable; also an event */
+
 #endif
