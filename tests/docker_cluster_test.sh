@@ -21,7 +21,7 @@
 # Usage: tests/docker_cluster_test.sh [stage...]   stages: build single cluster
 # (default: all three).  Environment: TITANCTL (host titanctl; default the
 # build tree's, else the one in the image run with --network host),
-# TITAN_IMAGE, TITAN_DOCKER_SKIP_BUILD=1, TITAN_DOCKER_DEADLINE (s, 60),
+# TITAN_IMAGE, TITAN_DOCKER_SKIP_BUILD=1, TITAN_DOCKER_DEADLINE (s, 180),
 # host ports TITAN_NODE{1,2,3}_PORT (17400, 17410, 17420) and
 # TITAN_DOCKER_SINGLE_PORT (17430), the network TITAN_NET (172.30.75).
 # Exit status: 0 pass, 1 fail, 77 skipped (no Docker engine).
@@ -30,7 +30,7 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 image=${TITAN_IMAGE:-titan-kv:latest}
 export TITAN_IMAGE=$image
-deadline_s=${TITAN_DOCKER_DEADLINE:-60}
+deadline_s=${TITAN_DOCKER_DEADLINE:-180}
 project=titankvtest
 single_name=$project-single
 single_volume=$project-single-data
