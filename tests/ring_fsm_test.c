@@ -3,7 +3,8 @@
     deterministic rejections that still move the applied index, indexes
     applied once, the encoding's round trip and its refusal of every
     damage, and the file's atomic save, load, and detection of a corrupt,
-    truncated or oversized file.  */
+    truncated or oversized file.  Also the raft.propose payload of a
+    command (ring_propose.c).  */
 #include <check.h>
 #include "check_run.h"
 #include <errno.h>
@@ -14,8 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "titan/bus_types.h"
 #include "titan/status.h"
+#include "bus.pb-c.h"
 #include "ring_fsm.h"
+#include "ring_propose.h"
 #include "ring_member.h"
 #include "ring_state_file.h"
 
@@ -246,6 +250,48 @@ START_TEST (test_state_file)
 }
 END_TEST
 
+START_TEST (test_propose_payload)
+{
+    ring_cmd_t add1 = s_add ("n1");
+    uint8_t *data;
+    size_t size;
+    ck_assert_int_eq (ring_propose_payload (&add1, "titanctl-1", 42, &data, &size), 0);
+    Titan__Bus__KvWrite *w = titan__bus__kv_write__unpack (NULL, size, data);
+    ck_assert_ptr_nonnull (w);
+    ck_assert_uint_eq (w->shard, TITAN_META_SHARD);
+    ck_assert_str_eq (w->client_id, "titanctl-1");
+    ck_assert_uint_eq (w->sequence, 42);
+    ck_assert_int_eq (w->op->kind, TITAN__BUS__KV_OP__KIND__PUT);
+    ck_assert_uint_eq (w->op->key.len, strlen (TITAN_RING_CMD_KEY));
+    ck_assert_int_eq (memcmp (w->op->key.data, TITAN_RING_CMD_KEY, w->op->key.len), 0);
+    ring_cmd_t back;
+    ck_assert_int_eq (ring_cmd_decode (w->op->value.data, w->op->value.len, &back,
+                                       s_err, sizeof s_err), 0);
+    ck_assert_int_eq (back.type, RING_CMD_ADD);
+    ck_assert_str_eq (back.id, "n1");
+    ck_assert_str_eq (back.peer_addr, "n1:7401");
+    titan__bus__kv_write__free_unpacked (w, NULL);
+    free (data);
+    //  No dedup pair: empty client id, sequence 0.
+    ring_cmd_t create = s_create (16, 3);
+    ck_assert_int_eq (ring_propose_payload (&create, NULL, 7, &data, &size), 0);
+    w = titan__bus__kv_write__unpack (NULL, size, data);
+    ck_assert_str_eq (w->client_id, "");
+    ck_assert_uint_eq (w->sequence, 0);
+    ring_fsm_t *fsm = ring_fsm_new ();
+    ck_assert_int_eq (ring_fsm_apply (fsm, 1, w->op->value.data, w->op->value.len,
+                                      s_err, sizeof s_err), 0);
+    ck_assert_ptr_nonnull (ring_fsm_members (fsm));
+    ring_fsm_destroy (&fsm);
+    titan__bus__kv_write__free_unpacked (w, NULL);
+    free (data);
+    //  An invalid command builds nothing.
+    create.shards = 0;
+    ck_assert_int_eq (ring_propose_payload (&create, NULL, 0, &data, &size), -EINVAL);
+    ck_assert_ptr_null (data);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -255,6 +301,7 @@ main (void)
     tcase_add_test (tc, test_deterministic);
     tcase_add_test (tc, test_encoding);
     tcase_add_test (tc, test_state_file);
+    tcase_add_test (tc, test_propose_payload);
     suite_add_tcase (suite, tc);
     return titan_check_run (suite, false);
 }

@@ -83,10 +83,13 @@ void ring_actor_refuse (ring_actor_t *self, titan_envelope_t **env_p,
 /*  Returns the bus code of a ring status (ring_fsm_apply and friends).  */
 Titan__Bus__Code ring_actor_code (int rc);
 
-/*  Checks that a request's shard is the meta group's; if not, answers it
-    with INVALID_ARGUMENT (destroying `*env_p`) and returns false.  */
-bool ring_actor_check_shard (ring_actor_t *self, titan_envelope_t **env_p,
-                             uint32_t shard);
+/*  Unpacks the payload of request `*env_p` as a `desc` message and, if
+    the message has a `shard` field, checks that it names the meta group.
+    Returns the message (the caller's: protobuf_c_message_free_unpacked),
+    or NULL after answering INVALID_ARGUMENT (malformed payload, or another
+    shard) and destroying `*env_p`.  */
+void *ring_actor_request (ring_actor_t *self, titan_envelope_t **env_p,
+                          const ProtobufCMessageDescriptor *desc);
 
 /*  Checks the cluster's Q and R in `fsm` (if created) against this node's
     settings.  Returns 0, or TITAN_ECONFIG with a message naming both.  */

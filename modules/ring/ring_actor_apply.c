@@ -122,17 +122,10 @@ ring_actor_handle_apply (ring_actor_t *self, titan_envelope_t **env_p)
         titan_envelope_destroy (env_p);
         return;
     }
-    Titan__Bus__KvApplyBatch *ab = titan__bus__kv_apply_batch__unpack (NULL, size,
-                                                                       data);
-    if (!ab) {
-        ring_actor_refuse (self, env_p, TITAN__BUS__CODE__INVALID_ARGUMENT,
-                           "ring: malformed KvApplyBatch");
+    Titan__Bus__KvApplyBatch *ab = ring_actor_request (self, env_p,
+        &titan__bus__kv_apply_batch__descriptor);
+    if (!ab)
         return;
-    }
-    if (!ring_actor_check_shard (self, env_p, ab->shard)) {
-        titan__bus__kv_apply_batch__free_unpacked (ab, NULL);
-        return;
-    }
     char err [512] = "";
     if (ab->n_ops && (ab->first_revision == 0
                       || ab->applied_index < ab->first_revision + ab->n_ops - 1)) {
@@ -187,18 +180,11 @@ ring_actor_handle_apply (ring_actor_t *self, titan_envelope_t **env_p)
 void
 ring_actor_handle_stats (ring_actor_t *self, titan_envelope_t **env_p)
 {
-    titan_envelope_t *env = *env_p;
-    Titan__Bus__KvStatsRequest *q = titan__bus__kv_stats_request__unpack (
-        NULL, titan_envelope_size (env), titan_envelope_data (env));
-    if (!q) {
-        ring_actor_refuse (self, env_p, TITAN__BUS__CODE__INVALID_ARGUMENT,
-                           "ring: malformed KvStatsRequest");
+    Titan__Bus__KvStatsRequest *q = ring_actor_request (self, env_p,
+        &titan__bus__kv_stats_request__descriptor);
+    if (!q)
         return;
-    }
-    uint32_t shard = q->shard;
     titan__bus__kv_stats_request__free_unpacked (q, NULL);
-    if (!ring_actor_check_shard (self, env_p, shard))
-        return;
     const ring_members_t *m = ring_fsm_members (self->fsm);
     Titan__Bus__KvStatsReply r = TITAN__BUS__KV_STATS_REPLY__INIT;
     r.applied_index = ring_fsm_applied (self->fsm);

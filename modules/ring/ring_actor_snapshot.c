@@ -79,18 +79,11 @@ ring_actor_snapshot_free (ring_actor_t *self)
 void
 ring_actor_handle_snapshot_begin (ring_actor_t *self, titan_envelope_t **env_p)
 {
-    titan_envelope_t *env = *env_p;
-    Titan__Bus__KvSnapshotBegin *q = titan__bus__kv_snapshot_begin__unpack (
-        NULL, titan_envelope_size (env), titan_envelope_data (env));
-    if (!q) {
-        ring_actor_refuse (self, env_p, TITAN__BUS__CODE__INVALID_ARGUMENT,
-                           "ring: malformed KvSnapshotBegin");
+    Titan__Bus__KvSnapshotBegin *q = ring_actor_request (self, env_p,
+        &titan__bus__kv_snapshot_begin__descriptor);
+    if (!q)
         return;
-    }
-    uint32_t shard = q->shard;
     titan__bus__kv_snapshot_begin__free_unpacked (q, NULL);
-    if (!ring_actor_check_shard (self, env_p, shard))
-        return;
     if ((int64_t) self->nexports >= self->snap_max_open) {
         char msg [160];
         snprintf (msg, sizeof msg, "ring: %zu snapshots open (limit "
@@ -119,22 +112,15 @@ ring_actor_handle_snapshot_begin (ring_actor_t *self, titan_envelope_t **env_p)
 void
 ring_actor_handle_snapshot_read (ring_actor_t *self, titan_envelope_t **env_p)
 {
-    titan_envelope_t *env = *env_p;
-    Titan__Bus__KvSnapshotRead *q = titan__bus__kv_snapshot_read__unpack (
-        NULL, titan_envelope_size (env), titan_envelope_data (env));
-    if (!q) {
-        ring_actor_refuse (self, env_p, TITAN__BUS__CODE__INVALID_ARGUMENT,
-                           "ring: malformed KvSnapshotRead");
+    Titan__Bus__KvSnapshotRead *q = ring_actor_request (self, env_p,
+        &titan__bus__kv_snapshot_read__descriptor);
+    if (!q)
         return;
-    }
-    uint32_t shard = q->shard;
     uint64_t id = q->snapshot_id, offset = q->offset;
     size_t cap = (size_t) self->snap_chunk;
     if (q->max_bytes && q->max_bytes < cap)
         cap = q->max_bytes;
     titan__bus__kv_snapshot_read__free_unpacked (q, NULL);
-    if (!ring_actor_check_shard (self, env_p, shard))
-        return;
     char msg [160];
     ring_export_t *x = s_export_find (self, id);
     if (!x || offset > x->size) {
@@ -162,19 +148,12 @@ ring_actor_handle_snapshot_read (ring_actor_t *self, titan_envelope_t **env_p)
 void
 ring_actor_handle_snapshot_end (ring_actor_t *self, titan_envelope_t **env_p)
 {
-    titan_envelope_t *env = *env_p;
-    Titan__Bus__KvSnapshotEnd *q = titan__bus__kv_snapshot_end__unpack (
-        NULL, titan_envelope_size (env), titan_envelope_data (env));
-    if (!q) {
-        ring_actor_refuse (self, env_p, TITAN__BUS__CODE__INVALID_ARGUMENT,
-                           "ring: malformed KvSnapshotEnd");
+    Titan__Bus__KvSnapshotEnd *q = ring_actor_request (self, env_p,
+        &titan__bus__kv_snapshot_end__descriptor);
+    if (!q)
         return;
-    }
-    uint32_t shard = q->shard;
     ring_export_t *x = s_export_find (self, q->snapshot_id);
     titan__bus__kv_snapshot_end__free_unpacked (q, NULL);
-    if (!ring_actor_check_shard (self, env_p, shard))
-        return;
     /* Releasing twice (or after expiry) is fine: the caller's goal holds. */
     if (x)
         s_export_remove (self, x);
@@ -269,18 +248,10 @@ s_install_finish (ring_actor_t *self, char *err, size_t errlen)
 void
 ring_actor_handle_snapshot_install (ring_actor_t *self, titan_envelope_t **env_p)
 {
-    titan_envelope_t *env = *env_p;
-    Titan__Bus__KvSnapshotInstall *q = titan__bus__kv_snapshot_install__unpack (
-        NULL, titan_envelope_size (env), titan_envelope_data (env));
-    if (!q) {
-        ring_actor_refuse (self, env_p, TITAN__BUS__CODE__INVALID_ARGUMENT,
-                           "ring: malformed KvSnapshotInstall");
+    Titan__Bus__KvSnapshotInstall *q = ring_actor_request (self, env_p,
+        &titan__bus__kv_snapshot_install__descriptor);
+    if (!q)
         return;
-    }
-    if (!ring_actor_check_shard (self, env_p, q->shard)) {
-        titan__bus__kv_snapshot_install__free_unpacked (q, NULL);
-        return;
-    }
     char err [512] = "";
     bool done = q->done;
     int rc = s_install_chunk (self, q, err, sizeof err);

@@ -128,14 +128,10 @@ ring_actor_set_state (ring_actor_t *self, ring_fsm_t **fsm_p)
 void
 ring_actor_handle_table (ring_actor_t *self, titan_envelope_t **env_p)
 {
-    titan_envelope_t *env = *env_p;
-    Titan__Bus__RingTableRequest *q = titan__bus__ring_table_request__unpack (
-        NULL, titan_envelope_size (env), titan_envelope_data (env));
-    if (!q) {
-        ring_actor_refuse (self, env_p, TITAN__BUS__CODE__INVALID_ARGUMENT,
-                           "ring: malformed RingTableRequest");
+    Titan__Bus__RingTableRequest *q = ring_actor_request (self, env_p,
+        &titan__bus__ring_table_request__descriptor);
+    if (!q)
         return;
-    }
     titan__bus__ring_table_request__free_unpacked (q, NULL);
     if (ring_fsm_members (self->fsm) && !self->table
     &&  ring_table_build (ring_fsm_members (self->fsm), &self->table))

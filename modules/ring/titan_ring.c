@@ -31,6 +31,7 @@
     Settings (module subtree): shards (16), replicas (3), subscribers
     ("raft,grpc_gateway": comma separated module names), snapshot_chunk_bytes
     (1 MiB), snapshot_idle_ms (60000), snapshot_max_open (16).  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -104,17 +105,33 @@ ring_actor_code (int rc)
     }
 }
 
-bool
-ring_actor_check_shard (ring_actor_t *self, titan_envelope_t **env_p, uint32_t shard)
+void *
+ring_actor_request (ring_actor_t *self, titan_envelope_t **env_p,
+                    const ProtobufCMessageDescriptor *desc)
 {
-    if (shard == TITAN_META_SHARD)
-        return true;
+    titan_envelope_t *env = *env_p;
     char msg [256];
+    ProtobufCMessage *q = protobuf_c_message_unpack (desc, NULL,
+        titan_envelope_size (env), titan_envelope_data (env));
+    if (!q) {
+        snprintf (msg, sizeof msg, "ring: malformed %s", desc->short_name);
+        ring_actor_refuse (self, env_p, TITAN__BUS__CODE__INVALID_ARGUMENT, msg);
+        return NULL;
+    }
+    const ProtobufCFieldDescriptor *field =
+        protobuf_c_message_descriptor_get_field_by_name (desc, "shard");
+    if (!field)
+        return q;
+    assert (field->type == PROTOBUF_C_TYPE_UINT32);
+    uint32_t shard = *(const uint32_t *) ((const char *) q + field->offset);
+    if (shard == TITAN_META_SHARD)
+        return q;
+    protobuf_c_message_free_unpacked (q, NULL);
     snprintf (msg, sizeof msg, "ring: %s for shard %u refused: the ring module "
               "serves only the meta group (shard %u); data shards are the "
-              "bitcask module's", (*env_p)->type, shard, TITAN_META_SHARD);
+              "bitcask module's", env->type, shard, TITAN_META_SHARD);
     ring_actor_refuse (self, env_p, TITAN__BUS__CODE__INVALID_ARGUMENT, msg);
-    return false;
+    return NULL;
 }
 
 int
