@@ -55,7 +55,6 @@ typedef struct {
     /* the replicated state and what is derived from it */
     ring_fsm_t *fsm;
     ring_table_t *table;         /* NULL until the cluster is created */
-    uint64_t published_epoch;    /* of the last table sent; UINT64_MAX: none */
     /* the last apply batch answered: a re-sent copy gets the same reply */
     uint8_t *last_batch, *last_reply;
     size_t last_batch_size, last_reply_size;
@@ -100,10 +99,6 @@ int ring_actor_check_qr (const ring_actor_t *self, const ring_fsm_t *fsm,
     saved, rebuilds the routing table and, if the membership changed
     (created, or a new epoch), publishes it.  */
 void ring_actor_set_state (ring_actor_t *self, ring_fsm_t **fsm_p);
-
-/*  Rebuilds the routing table from the current state and sends it to every
-    subscriber if it was not published yet at this epoch (or `force`).  */
-void ring_actor_publish (ring_actor_t *self, bool force);
 
 /*  ring.table: answers with the current table, or UNAVAILABLE.  */
 void ring_actor_handle_table (ring_actor_t *self, titan_envelope_t **env_p);

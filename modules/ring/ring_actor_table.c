@@ -59,14 +59,13 @@ s_table_msg_free (Titan__Bus__RingTable *msg)
     free (msg->table.data);
 }
 
-void
-ring_actor_publish (ring_actor_t *self, bool force)
+/*  Sends the current routing table to every subscriber.  */
+static void
+s_publish (ring_actor_t *self)
 {
     if (!ring_fsm_members (self->fsm) || !self->table)
         return;
     uint64_t epoch = ring_table_epoch (self->table);
-    if (!force && epoch == self->published_epoch)
-        return;
     Titan__Bus__RingTable msg = TITAN__BUS__RING_TABLE__INIT;
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -91,7 +90,6 @@ ring_actor_publish (ring_actor_t *self, bool force)
                           "%s", epoch, self->subscribers [i], strerror (-rc));
     }
     free (buf);
-    self->published_epoch = epoch;
     zsys_info ("ring: published the table of epoch %" PRIu64 " (%u nodes hold "
                "replicas, applied index %" PRIu64 ")", epoch,
                ring_table_nodes (self->table), ring_fsm_applied (self->fsm));
@@ -122,7 +120,7 @@ ring_actor_set_state (ring_actor_t *self, ring_fsm_t **fsm_p)
     }
     ring_table_destroy (&self->table);
     self->table = table;
-    ring_actor_publish (self, true);
+    s_publish (self);
 }
 
 void

@@ -300,7 +300,6 @@ s_actor (zsock_t *pipe, void *args)
         return;
     }
     self->ctx = ctx;
-    self->published_epoch = UINT64_MAX;
     /* Snapshot ids differ across incarnations, so a stale id misses. */
     self->next_snap_id = ((uint64_t) zclock_time () << 16) | 1;
     ring_fsm_t *loaded = NULL;
