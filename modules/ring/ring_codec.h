@@ -118,7 +118,7 @@ ring_get_u64 (ring_reader_t *r)
 
 /*  Formats a message into `err` (of `err_size` bytes) unless it is NULL.
     Defined in ring_member.c.  */
-void ring_codec_err (char *err, size_t err_size, const char *fmt, ...)
+void ring_err (char *err, size_t err_size, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
 /*  Opens a ring encoding of `size` bytes at `data`: checks its trailing

@@ -85,14 +85,14 @@ s_apply_cmd (ring_fsm_t *self, const ring_cmd_t *cmd, char *err, size_t err_size
     if (cmd->type == RING_CMD_CREATE && !self->members) {
         self->members = ring_members_new (cmd->shards, cmd->replicas);
         if (!self->members) {
-            ring_codec_err (err, err_size, "ring: out of memory creating the cluster");
+            ring_err (err, err_size, "ring: out of memory creating the cluster");
             return -ENOMEM;
         }
         return 0;
     }
     if (!self->members) {
-        ring_codec_err (err, err_size, "ring: node '%s': the cluster is not created yet "
-               "(the meta group's first command must be create)", cmd->id);
+        ring_err (err, err_size, "ring: node '%s': the cluster is not created yet "
+                  "(the meta group's first command must be create)", cmd->id);
         return -ENOENT;
     }
     return ring_members_apply_cmd (self->members, cmd, err, err_size);
@@ -165,8 +165,8 @@ ring_fsm_decode (const uint8_t *data, size_t size, ring_fsm_t **self_p,
     assert (self_p);
     *self_p = NULL;
     if (size > RING_FSM_MAX_BYTES) {
-        ring_codec_err (err, err_size, "ring: state of %zu bytes exceeds the limit of %u",
-               size, RING_FSM_MAX_BYTES);
+        ring_err (err, err_size, "ring: state of %zu bytes exceeds the limit of %u",
+                  size, RING_FSM_MAX_BYTES);
         return TITAN_ECORRUPT;
     }
     ring_reader_t r;
@@ -179,14 +179,14 @@ ring_fsm_decode (const uint8_t *data, size_t size, ring_fsm_t **self_p,
     uint64_t rejected = ring_get_u64 (&r);
     uint32_t members_size = ring_get_u32 (&r);
     if (flags != 0 || members_size != r.size - r.pos || rejected > applied) {
-        ring_codec_err (err, err_size, "ring: state header is malformed (flags %u, applied "
-               "%" PRIu64 ", rejected %" PRIu64 ", membership of %u bytes where %zu "
-               "remain)", flags, applied, rejected, members_size, r.size - r.pos);
+        ring_err (err, err_size, "ring: state header is malformed (flags %u, applied "
+                  "%" PRIu64 ", rejected %" PRIu64 ", membership of %u bytes where %zu "
+                  "remain)", flags, applied, rejected, members_size, r.size - r.pos);
         return TITAN_ECORRUPT;
     }
     ring_fsm_t *self = ring_fsm_new ();
     if (!self) {
-        ring_codec_err (err, err_size, "ring: out of memory decoding the state");
+        ring_err (err, err_size, "ring: out of memory decoding the state");
         return -ENOMEM;
     }
     self->applied = applied;

@@ -52,19 +52,19 @@ ring_state_file_save (const char *dir, const ring_fsm_t *fsm, char *err,
     char path [PATH_MAX], tmp [PATH_MAX];
     if (snprintf (path, sizeof path, "%s/" STATE_NAME, dir) >= (int) sizeof path
     ||  snprintf (tmp, sizeof tmp, "%s/" STATE_NAME ".tmp", dir) >= (int) sizeof tmp) {
-        ring_codec_err (err, err_size, "ring: state directory path too long: %s", dir);
+        ring_err (err, err_size, "ring: state directory path too long: %s", dir);
         return -ENAMETOOLONG;
     }
     if (mkdir (dir, 0755) != 0 && errno != EEXIST) {
         int rc = -errno;
-        ring_codec_err (err, err_size, "ring: cannot create %s: %s", dir,
-                        strerror (-rc));
+        ring_err (err, err_size, "ring: cannot create %s: %s", dir,
+                  strerror (-rc));
         return rc;
     }
     uint8_t *data;
     size_t size;
     if (ring_fsm_encode (fsm, &data, &size)) {
-        ring_codec_err (err, err_size, "ring: out of memory encoding the state");
+        ring_err (err, err_size, "ring: out of memory encoding the state");
         return -ENOMEM;
     }
     const char *step = "create";
@@ -86,22 +86,22 @@ ring_state_file_save (const char *dir, const ring_fsm_t *fsm, char *err,
     }
     free (data);
     if (rc) {
-        ring_codec_err (err, err_size, "ring: cannot %s %s: %s", step, tmp,
-                        strerror (-rc));
+        ring_err (err, err_size, "ring: cannot %s %s: %s", step, tmp,
+                  strerror (-rc));
         unlink (tmp);
         return rc;
     }
     if (rename (tmp, path) != 0) {
         rc = -errno;
-        ring_codec_err (err, err_size, "ring: cannot rename %s to %s: %s", tmp,
-                        path, strerror (-rc));
+        ring_err (err, err_size, "ring: cannot rename %s to %s: %s", tmp,
+                  path, strerror (-rc));
         unlink (tmp);
         return rc;
     }
     rc = s_sync_dir (dir);
     if (rc)
-        ring_codec_err (err, err_size, "ring: cannot fsync directory %s: %s", dir,
-                        strerror (-rc));
+        ring_err (err, err_size, "ring: cannot fsync directory %s: %s", dir,
+                  strerror (-rc));
     return rc;
 }
 
@@ -112,22 +112,22 @@ ring_state_file_load (const char *dir, ring_fsm_t **fsm_p, char *err,
     *fsm_p = NULL;
     char path [PATH_MAX];
     if (snprintf (path, sizeof path, "%s/" STATE_NAME, dir) >= (int) sizeof path) {
-        ring_codec_err (err, err_size, "ring: state directory path too long: %s", dir);
+        ring_err (err, err_size, "ring: state directory path too long: %s", dir);
         return -ENAMETOOLONG;
     }
     int fd = open (path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int rc = -errno;
-        ring_codec_err (err, err_size, "ring: cannot open %s: %s", path,
-                        strerror (-rc));
+        ring_err (err, err_size, "ring: cannot open %s: %s", path,
+                  strerror (-rc));
         return rc;
     }
     struct stat st;
     int rc = fstat (fd, &st) == 0 ? 0 : -errno;
     if (rc == 0 && (st.st_size <= 0 || st.st_size > RING_FSM_MAX_BYTES)) {
-        ring_codec_err (err, err_size, "ring: %s has %lld bytes (at most %u): "
-                        "not a state file", path, (long long) st.st_size,
-                        RING_FSM_MAX_BYTES);
+        ring_err (err, err_size, "ring: %s has %lld bytes (at most %u): "
+                  "not a state file", path, (long long) st.st_size,
+                  RING_FSM_MAX_BYTES);
         close (fd);
         return TITAN_ECORRUPT;
     }
@@ -147,8 +147,8 @@ ring_state_file_load (const char *dir, ring_fsm_t **fsm_p, char *err,
     }
     close (fd);
     if (rc) {
-        ring_codec_err (err, err_size, "ring: cannot read %s: %s", path,
-                        strerror (-rc));
+        ring_err (err, err_size, "ring: cannot read %s: %s", path,
+                  strerror (-rc));
         free (data);
         return rc;
     }
@@ -156,6 +156,6 @@ ring_state_file_load (const char *dir, ring_fsm_t **fsm_p, char *err,
     rc = ring_fsm_decode (data, size, fsm_p, why, sizeof why);
     free (data);
     if (rc)
-        ring_codec_err (err, err_size, "ring: cannot load %s: %s", path, why);
+        ring_err (err, err_size, "ring: cannot load %s: %s", path, why);
     return rc;
 }

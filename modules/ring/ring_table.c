@@ -212,13 +212,13 @@ ring_table_decode (const uint8_t *data, size_t size, ring_table_t **self_p,
     ||  replicas < 1 || replicas > RING_MAX_REPLICAS
     ||  nodes > RING_MAX_MEMBERS || width != (nodes < replicas ? nodes : replicas)
     ||  (size_t) nodes * 2 + (size_t) shards * width * 2 > r.size - r.pos) {
-        ring_codec_err (err, err_size, "ring: routing table header is malformed (shards %u, "
-               "replicas %u, width %u, nodes %u)", shards, replicas, width, nodes);
+        ring_err (err, err_size, "ring: routing table header is malformed (shards %u, "
+                  "replicas %u, width %u, nodes %u)", shards, replicas, width, nodes);
         return TITAN_ECORRUPT;
     }
     ring_table_t *self = ring_table_new_priv (epoch, shards, replicas, nodes);
     if (!self) {
-        ring_codec_err (err, err_size, "ring: out of memory decoding a routing table");
+        ring_err (err, err_size, "ring: out of memory decoding a routing table");
         return -ENOMEM;
     }
     self->width = width;
@@ -243,8 +243,8 @@ ring_table_decode (const uint8_t *data, size_t size, ring_table_t **self_p,
             self->replica [(size_t) s * replicas + k] = index;
         }
     if (!ok || r.failed || r.pos != r.size) {
-        ring_codec_err (err, err_size, "ring: routing table body is malformed (bad id, order, "
-               "replica index or length)");
+        ring_err (err, err_size, "ring: routing table body is malformed (bad id, order, "
+                  "replica index or length)");
         ring_table_destroy (&self);
         return TITAN_ECORRUPT;
     }
