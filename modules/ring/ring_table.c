@@ -4,7 +4,6 @@
 */
 #include <assert.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,20 +141,6 @@ ring_table_leader_changes (const ring_table_t *before, const ring_table_t *after
     return changes;
 }
 
-static void s_err (char *err, size_t err_size, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
-
-static void
-s_err (char *err, size_t err_size, const char *fmt, ...)
-{
-    if (!err || err_size == 0)
-        return;
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (err, err_size, fmt, args);
-    va_end (args);
-}
-
 int
 ring_table_encode (const ring_table_t *self, uint8_t **data_p, size_t *size_p)
 {
@@ -211,29 +196,11 @@ ring_table_decode (const uint8_t *data, size_t size, ring_table_t **self_p,
 {
     assert (self_p);
     *self_p = NULL;
-    if (!data || size < TABLE_HEADER + 4) {
-        s_err (err, err_size, "ring: routing table of %zu bytes is truncated", size);
-        return TITAN_ECORRUPT;
-    }
-    ring_reader_t crc_r = { data + size - 4, 4, 0, false };
-    uint32_t stored = ring_get_u32 (&crc_r);
-    uint32_t actual = titan_crc32c (0, data, size - 4);
-    if (stored != actual) {
-        s_err (err, err_size, "ring: routing table checksum mismatch (stored %08x, "
-               "computed %08x)", stored, actual);
-        return TITAN_ECORRUPT;
-    }
-    if (memcmp (data, TABLE_MAGIC, 4) != 0) {
-        s_err (err, err_size, "ring: routing table has a bad magic number");
-        return TITAN_ECORRUPT;
-    }
-    ring_reader_t r = { data, size - 4, 4, false };
-    uint16_t version = ring_get_u16 (&r);
-    if (version != RING_FORMAT_VERSION) {
-        s_err (err, err_size, "ring: routing table format version %u is not supported",
-               version);
-        return -ENOTSUP;
-    }
+    ring_reader_t r;
+    int rc = ring_codec_open (data, size, TABLE_MAGIC, TABLE_HEADER, "routing table",
+                              &r, err, err_size);
+    if (rc)
+        return rc;
     uint16_t flags = ring_get_u16 (&r);
     uint64_t epoch = ring_get_u64 (&r);
     uint32_t shards = ring_get_u32 (&r);
@@ -245,13 +212,13 @@ ring_table_decode (const uint8_t *data, size_t size, ring_table_t **self_p,
     ||  replicas < 1 || replicas > RING_MAX_REPLICAS
     ||  nodes > RING_MAX_MEMBERS || width != (nodes < replicas ? nodes : replicas)
     ||  (size_t) nodes * 2 + (size_t) shards * width * 2 > r.size - r.pos) {
-        s_err (err, err_size, "ring: routing table header is malformed (shards %u, "
-               "replicas %u, width %u, nodes %u)", shards, replicas, width, nodes);
+        ring_err (err, err_size, "ring: routing table header is malformed (shards %u, "
+                  "replicas %u, width %u, nodes %u)", shards, replicas, width, nodes);
         return TITAN_ECORRUPT;
     }
     ring_table_t *self = ring_table_new_priv (epoch, shards, replicas, nodes);
     if (!self) {
-        s_err (err, err_size, "ring: out of memory decoding a routing table");
+        ring_err (err, err_size, "ring: out of memory decoding a routing table");
         return -ENOMEM;
     }
     self->width = width;
@@ -276,8 +243,8 @@ ring_table_decode (const uint8_t *data, size_t size, ring_table_t **self_p,
             self->replica [(size_t) s * replicas + k] = index;
         }
     if (!ok || r.failed || r.pos != r.size) {
-        s_err (err, err_size, "ring: routing table body is malformed (bad id, order, "
-               "replica index or length)");
+        ring_err (err, err_size, "ring: routing table body is malformed (bad id, order, "
+                  "replica index or length)");
         ring_table_destroy (&self);
         return TITAN_ECORRUPT;
     }
