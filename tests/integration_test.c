@@ -62,6 +62,25 @@ s_expect_linearizable (tc_cluster_t *c, int i, const char *key,
     free (got);
 }
 
+/*  Key and value number k of a series: PREFIX-00k = value-00k.  */
+static void
+s_series (const char *prefix, int k, char *key, char *value, size_t size)
+{
+    snprintf (key, size, "%s-%03d", prefix, k);
+    snprintf (value, size, "value-%03d", k);
+}
+
+/*  Puts keys from..to-1 of a series to node i.  */
+static void
+s_put_series (tc_cluster_t *c, int i, const char *prefix, int from, int to)
+{
+    char key [64], value [64];
+    for (int k = from; k < to; k++) {
+        s_series (prefix, k, key, value, sizeof key);
+        s_put_ok (c, i, key, value);
+    }
+}
+
 START_TEST (test_basic_write_read)
 {
     tc_cluster_t *c = tc_new (3);
@@ -195,17 +214,12 @@ START_TEST (test_fourth_node_joins)
     tc_cluster_t *c = tc_new (3);
     int leader = tc_get_leader (c, 10000);
     ck_assert_int_ge (leader, 0);
-    char key [32], value [32];
-    for (int k = 0; k < 20; k++) {
-        snprintf (key, sizeof key, "key-%02d", k);
-        snprintf (value, sizeof value, "value-%02d", k);
-        s_put_ok (c, leader, key, value);
-    }
+    s_put_series (c, leader, "key", 0, 20);
     int fourth = tc_add_node (c);
     ck_assert_int_eq (fourth, 3);
+    char key [64], value [64];
     for (int k = 0; k < 20; k++) {
-        snprintf (key, sizeof key, "key-%02d", k);
-        snprintf (value, sizeof value, "value-%02d", k);
+        s_series ("key", k, key, value, sizeof key);
         ck_assert_msg (tc_wait_value (c, fourth, key, value, 10000),
                        "%s missing on the fourth node", key);
     }
@@ -612,12 +626,7 @@ START_TEST (test_snapshot_catch_up)
     tc_cluster_t *c = tc_new_with (3, &settings);
     int leader = tc_get_leader (c, 10000);
     ck_assert_int_ge (leader, 0);
-    char key [32], value [32];
-    for (int k = 0; k < 20; k++) {
-        snprintf (key, sizeof key, "snap-%03d", k);
-        snprintf (value, sizeof value, "value-%03d", k);
-        s_put_ok (c, leader, key, value);
-    }
+    s_put_series (c, leader, "snap", 0, 20);
     int away = tc_other (c, leader);
     ck_assert (tc_wait_value (c, away, "snap-019", "value-019", 10000));
     tc_shard_t st;
@@ -627,11 +636,7 @@ START_TEST (test_snapshot_catch_up)
 
     /* well past snapshot_entries (+ slack): the entries it lacks are gone
        from the others' logs */
-    for (int k = 20; k < 200; k++) {
-        snprintf (key, sizeof key, "snap-%03d", k);
-        snprintf (value, sizeof value, "value-%03d", k);
-        s_put_ok (c, tc_other (c, away), key, value);
-    }
+    s_put_series (c, tc_other (c, away), "snap", 20, 200);
     int64_t deadline = zclock_mono () + 10000;
     for (int i = 0; i < 3; i++) {
         if (i == away)
@@ -655,9 +660,9 @@ START_TEST (test_snapshot_catch_up)
         zclock_sleep (20);
     }
     ck_assert_uint_gt (st.snapshot_index, away_at);
+    char key [64], value [64];
     for (int k = 0; k < 200; k++) {
-        snprintf (key, sizeof key, "snap-%03d", k);
-        snprintf (value, sizeof value, "value-%03d", k);
+        s_series ("snap", k, key, value, sizeof key);
         ck_assert_msg (tc_wait_value (c, away, key, value, 10000),
                        "%s missing on %s after the snapshot", key,
                        tc_node_id (c, away));
