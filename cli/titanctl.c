@@ -529,8 +529,13 @@ s_cmd_status (const s_opts_t *opts, int argc, char **argv)
                 s_json_string (stdout, s->replicas [j]);
             }
             printf ("],\"applied_index\":%" PRIu64 ",\"keys\":%" PRIu64
-                    ",\"last_revision\":%" PRIu64 "}",
-                    s->applied_index, s->keys, s->last_revision);
+                    ",\"last_revision\":%" PRIu64 ",\"term\":%" PRIu64
+                    ",\"commit_index\":%" PRIu64 ",\"snapshot_index\":%" PRIu64
+                    ",\"snapshots_taken\":%" PRIu64
+                    ",\"snapshots_installed\":%" PRIu64 "}",
+                    s->applied_index, s->keys, s->last_revision, s->term,
+                    s->commit_index, s->snapshot_index, s->snapshots_taken,
+                    s->snapshots_installed);
         }
         printf ("]}\n");
     }
@@ -551,6 +556,17 @@ s_cmd_status (const s_opts_t *opts, int argc, char **argv)
             printf ("%-6" PRIu32 " %-12s %-24s %-14" PRIu64 " %-10" PRIu64
                     " %" PRIu64 "\n", s->id, *s->leader ? s->leader : "-",
                     replicas, s->applied_index, s->keys, s->last_revision);
+        }
+        /* the Raft side of each shard, as this node sees it */
+        printf ("\n%-6s %-8s %-14s %-15s %-16s %s\n", "SHARD", "TERM",
+                "COMMIT_INDEX", "SNAPSHOT_INDEX", "SNAPSHOTS_TAKEN",
+                "SNAPSHOTS_INSTALLED");
+        for (size_t i = 0; i < st->n_shards; i++) {
+            Titan__V1__ShardStatus *s = st->shards [i];
+            printf ("%-6" PRIu32 " %-8" PRIu64 " %-14" PRIu64 " %-15" PRIu64
+                    " %-16" PRIu64 " %" PRIu64 "\n", s->id, s->term,
+                    s->commit_index, s->snapshot_index, s->snapshots_taken,
+                    s->snapshots_installed);
         }
     }
     protobuf_c_message_free_unpacked (reply, NULL);

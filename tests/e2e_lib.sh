@@ -42,6 +42,11 @@ e2e_cleanup () {
   if [ -n "$E2E_PID" ] && kill -0 "$E2E_PID" 2>/dev/null; then
     kill -9 "$E2E_PID" 2>/dev/null; wait "$E2E_PID" 2>/dev/null
   fi
+  local n
+  for n in "${!E2E_PIDS[@]}"; do
+    [ -n "${E2E_PIDS[$n]}" ] && kill -9 "${E2E_PIDS[$n]}" 2>/dev/null
+  done
+  wait 2>/dev/null
   rm -rf "$E2E_DIR"
 }
 
@@ -88,13 +93,17 @@ e2e_stop () {
   [ $status -eq 0 ] || { tail -20 "$E2E_DIR/titand.log" >&2; e2e_fail "titand exited $status after SIGTERM"; }
 }
 
-# e2e_check_log: fails on a sanitizer report in titand's log (builds with
-# --enable-sanitizers).
+# e2e_check_log [LOG...]: fails on a sanitizer report in titand's log
+# (builds with --enable-sanitizers); default $E2E_DIR/titand.log.
 e2e_check_log () {
-  if grep -q -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$E2E_DIR/titand.log"; then
-    grep -A 30 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$E2E_DIR/titand.log" | head -60 >&2
-    e2e_fail "sanitizer report in titand's log"
-  fi
+  local log
+  [ $# -gt 0 ] || set -- "$E2E_DIR/titand.log"
+  for log in "$@"; do
+    if grep -q -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$log"; then
+      grep -A 30 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$log" | head -60 >&2
+      e2e_fail "sanitizer report in $(basename "$log")"
+    fi
+  done
 }
 
 # e2e_kill9: kills titand with SIGKILL (no chance to flush anything).
@@ -117,4 +126,97 @@ expect_rc () {
     echo "--- stderr" >&2; cat "$E2E_DIR/err" >&2
     e2e_fail "'$*' exited $got, expected $want"
   fi
+}
+
+# ---------------------------------------------------------------------
+# A cluster of titand processes (tests/e2e_failover.sh, e2e_crash_all.sh):
+# node N (1..) has id $E2E_PREFIX$N, data in $E2E_DIR/dataN, log in
+# $E2E_DIR/titandN.log, client address ${E2E_CLIENT[N]}, peer address
+# ${E2E_PEER[N]} and pid ${E2E_PIDS[N]} ("" while it is down).  Node 1
+# bootstraps; the others join it (a restarted node with state ignores
+# --join).  The EXIT trap kills whatever still runs.
+declare -a E2E_PIDS=() E2E_CLIENT=() E2E_PEER=()
+E2E_NODES=0
+E2E_PREFIX=n
+E2E_ALL=""
+
+# e2e_cluster_init COUNT PREFIX: picks free ports for COUNT nodes.
+e2e_cluster_init () {
+  local n
+  E2E_NODES=$1
+  E2E_PREFIX=$2
+  E2E_ALL=""
+  for n in $(seq 1 "$E2E_NODES"); do
+    E2E_CLIENT[$n]="127.0.0.1:$(e2e_free_port)"
+    E2E_PEER[$n]="127.0.0.1:$(e2e_free_port)"
+    E2E_PIDS[$n]=""
+    E2E_ALL="$E2E_ALL${E2E_ALL:+,}${E2E_CLIENT[$n]}"
+  done
+}
+
+# e2e_node_start N: starts node N in the background.
+e2e_node_start () {
+  local n=$1 join=()
+  [ "$n" = 1 ] || join=(--join "${E2E_PEER[1]}")
+  "$TITAND" --node-id "$E2E_PREFIX$n" --data-dir "$E2E_DIR/data$n" \
+    --client-addr "${E2E_CLIENT[$n]}" --peer-addr "${E2E_PEER[$n]}" "${join[@]}" \
+    --module-path "$TITAN_MODULE_PATH" >>"$E2E_DIR/titand$n.log" 2>&1 &
+  E2E_PIDS[$n]=$!
+}
+
+# e2e_cluster_start: starts node 1, waits until it answers, starts the
+# others and waits (30 s each) until all are voters.
+e2e_cluster_start () {
+  local n up=0
+  e2e_node_start 1
+  for _ in $(seq 1 300); do
+    "$TITANCTL" --endpoints="${E2E_CLIENT[1]}" --timeout=1s status >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  for n in $(seq 2 "$E2E_NODES"); do e2e_node_start "$n"; done
+  for _ in $(seq 1 300); do
+    up=$("$TITANCTL" --endpoints="${E2E_CLIENT[1]}" --timeout=1s -w json member list 2>/dev/null \
+         | grep -o '"state":"up"' | wc -l) || up=0
+    [ "$up" -ge "$E2E_NODES" ] && return 0
+    sleep 0.1
+  done
+  e2e_fail "the $E2E_NODES nodes did not become voters"
+}
+
+# e2e_cluster_kill9 N...: SIGKILL to the given nodes in one kill(1) call
+# (as close to the same moment as a shell can), then reaps them.
+e2e_cluster_kill9 () {
+  local n pids=()
+  for n in "$@"; do pids+=("${E2E_PIDS[$n]}"); done
+  kill -9 "${pids[@]}"
+  for n in "$@"; do wait "${E2E_PIDS[$n]}" 2>/dev/null; E2E_PIDS[$n]=""; done
+}
+
+# e2e_cluster_leader: prints the index of the leader that the running
+# nodes name (a running one); fails (status 1) when none does.
+e2e_cluster_leader () {
+  local n id
+  for n in $(seq 1 "$E2E_NODES"); do
+    [ -n "${E2E_PIDS[$n]}" ] || continue
+    id=$("$TITANCTL" --endpoints="${E2E_CLIENT[$n]}" --timeout=1s -w json status 2>/dev/null \
+         | sed -n "s/.*\"leader\":\"$E2E_PREFIX\([0-9]*\)\".*/\1/p")
+    [ -n "$id" ] && [ -n "${E2E_PIDS[$id]:-}" ] && { echo "$id"; return 0; }
+  done
+  return 1
+}
+
+# e2e_wait_local N KEY VALUE: polls a LOCAL read on node N (20 s).
+e2e_wait_local () {
+  local deadline=$(( $(date +%s) + 20 ))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    [ "$("$TITANCTL" --endpoints="${E2E_CLIENT[$1]}" --timeout=1s get "$2" --consistency=local 2>/dev/null)" = "$3" ] && return 0
+    sleep 0.05
+  done
+  e2e_fail "node $1 did not get $2=$3 within 20 s"
+}
+
+# e2e_cluster_check_logs: e2e_check_log on every node's log.
+e2e_cluster_check_logs () {
+  local n
+  for n in $(seq 1 "$E2E_NODES"); do e2e_check_log "$E2E_DIR/titand$n.log"; done
 }

@@ -32,11 +32,15 @@ typedef struct {
     char join [32];              /* "" for node 0 (bootstrap) */
     titan_node_t *node;
     tc_conn_t *conn;             /* gRPC channel to its client address */
+    const char *raft_extra;      /* the cluster's settings (not owned) */
+    const char *bitcask_extra;
 } s_node_t;
 
 struct tc_cluster {
     int n;
     s_node_t nodes [TC_MAX_NODES];
+    char *raft_extra;            /* settings lines of every node, or NULL */
+    char *bitcask_extra;
 };
 
 static void
@@ -82,13 +86,17 @@ s_try_start (s_node_t *n, char *err, size_t err_size)
         "modules\n"
         "    bitcask\n"
         "        path = titan_bitcask.so\n"
+        "%s"
         "    raft\n"
         "        path = titan_raft.so\n"
         "        join_retry_ms = 50\n"
         "        promote_gap = 8\n"
+        "%s"
         "    grpc_gateway\n"
         "        path = titan_grpc_gateway.so\n",
-        n->id, n->dir, n->client, n->peer, s_module_path (), join);
+        n->id, n->dir, n->client, n->peer, s_module_path (), join,
+        n->bitcask_extra ? n->bitcask_extra : "",
+        n->raft_extra ? n->raft_extra : "");
     zconfig_t *config = zconfig_str_load (text);
     ck_assert_msg (config != NULL, "bad config:\n%s", text);
     zstr_free (&text);
@@ -131,6 +139,27 @@ s_stop (s_node_t *n)
     titan_node_destroy (&n->node);
 }
 
+/*  Calls `method` over `conn` with a packed request.  Asserts nothing, so
+    that a writer thread may use it.  */
+static grpc_status_code
+s_conn_call (tc_conn_t *conn, const char *method, const ProtobufCMessage *req,
+             int64_t timeout_ms, uint8_t **resp_p, size_t *resp_size,
+             char *details, size_t details_size)
+{
+    size_t size = protobuf_c_message_get_packed_size (req);
+    uint8_t *buf = malloc (size + 1);
+    if (!buf) {
+        if (details && details_size)
+            snprintf (details, details_size, "out of memory packing a request");
+        return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    }
+    protobuf_c_message_pack (req, buf);
+    grpc_status_code code = tc_call (conn, method, buf, size, timeout_ms,
+                                     resp_p, resp_size, details, details_size);
+    free (buf);
+    return code;
+}
+
 /*  Calls `method` on node i with a packed request.  */
 static grpc_status_code
 s_call (tc_cluster_t *self, int i, const char *method,
@@ -140,14 +169,8 @@ s_call (tc_cluster_t *self, int i, const char *method,
     ck_assert (i >= 0 && i < self->n);
     s_node_t *n = &self->nodes [i];
     ck_assert_msg (n->node, "node %d is not running", i);
-    size_t size = protobuf_c_message_get_packed_size (req);
-    uint8_t *buf = malloc (size + 1);
-    ck_assert_ptr_nonnull (buf);
-    protobuf_c_message_pack (req, buf);
-    grpc_status_code code = tc_call (n->conn, method, buf, size, timeout_ms,
-                                     resp_p, resp_size, details, details_size);
-    free (buf);
-    return code;
+    return s_conn_call (n->conn, method, req, timeout_ms, resp_p, resp_size,
+                        details, details_size);
 }
 
 /*  Cluster.Status of node i, or NULL when it did not answer OK.  */
@@ -199,9 +222,11 @@ tc_wait_voters (tc_cluster_t *self, int count)
 }
 
 static void
-s_init_node (s_node_t *n, int i, const char *join)
+s_init_node (tc_cluster_t *self, s_node_t *n, int i, const char *join)
 {
     memset (n, 0, sizeof *n);
+    n->raft_extra = self->raft_extra;
+    n->bitcask_extra = self->bitcask_extra;
     snprintf (n->id, sizeof n->id, "n%d", i);
     snprintf (n->dir, sizeof n->dir, "/tmp/titan-integ-XXXXXX");
     ck_assert_ptr_nonnull (mkdtemp (n->dir));
@@ -213,14 +238,24 @@ s_init_node (s_node_t *n, int i, const char *join)
 tc_cluster_t *
 tc_new (int n)
 {
+    return tc_new_with (n, NULL);
+}
+
+tc_cluster_t *
+tc_new_with (int n, const tc_settings_t *settings)
+{
     ck_assert (n >= 1 && n <= TC_MAX_NODES);
     tc_cluster_t *self = calloc (1, sizeof *self);
     ck_assert_ptr_nonnull (self);
-    s_init_node (&self->nodes [0], 0, NULL);
+    if (settings && settings->raft)
+        ck_assert_ptr_nonnull (self->raft_extra = strdup (settings->raft));
+    if (settings && settings->bitcask)
+        ck_assert_ptr_nonnull (self->bitcask_extra = strdup (settings->bitcask));
+    s_init_node (self, &self->nodes [0], 0, NULL);
     self->n = 1;
     s_start (&self->nodes [0], true);
     for (int i = 1; i < n; i++) {
-        s_init_node (&self->nodes [i], i, self->nodes [0].peer);
+        s_init_node (self, &self->nodes [i], i, self->nodes [0].peer);
         self->n = i + 1;
         s_start (&self->nodes [i], true);
     }
@@ -233,7 +268,7 @@ tc_add_node (tc_cluster_t *self)
 {
     ck_assert_int_lt (self->n, TC_MAX_NODES);
     int i = self->n;
-    s_init_node (&self->nodes [i], i, self->nodes [0].peer);
+    s_init_node (self, &self->nodes [i], i, self->nodes [0].peer);
     self->n = i + 1;
     s_start (&self->nodes [i], true);
     tc_wait_voters (self, self->n);
@@ -247,7 +282,7 @@ tc_add_waiting_node (tc_cluster_t *self)
     int i = self->n;
     char nowhere [32];
     s_free_addr (nowhere, sizeof nowhere);
-    s_init_node (&self->nodes [i], i, nowhere);
+    s_init_node (self, &self->nodes [i], i, nowhere);
     self->n = i + 1;
     s_start (&self->nodes [i], true);
     return i;
@@ -267,6 +302,8 @@ tc_destroy (tc_cluster_t **self_p)
         (void) rc;
         zstr_free (&cmd);
     }
+    free (self->raft_extra);
+    free (self->bitcask_extra);
     free (self);
     *self_p = NULL;
 }
@@ -360,10 +397,33 @@ tc_other (tc_cluster_t *self, int not_this)
     return -1;
 }
 
+bool
+tc_shard_status (tc_cluster_t *self, int i, tc_shard_t *out)
+{
+    memset (out, 0, sizeof *out);
+    Titan__V1__StatusResponse *st = s_status (self, i);
+    if (!st)
+        return false;
+    bool ok = st->n_shards == 1;
+    if (ok) {
+        const Titan__V1__ShardStatus *s = st->shards [0];
+        snprintf (out->leader, sizeof out->leader, "%s", s->leader);
+        out->term = s->term;
+        out->commit_index = s->commit_index;
+        out->applied_index = s->applied_index;
+        out->keys = s->keys;
+        out->snapshot_index = s->snapshot_index;
+        out->snapshots_taken = s->snapshots_taken;
+        out->snapshots_installed = s->snapshots_installed;
+    }
+    titan__v1__status_response__free_unpacked (st, NULL);
+    return ok;
+}
+
 grpc_status_code
-tc_put (tc_cluster_t *self, int i, const char *key, const char *value,
-        int64_t timeout_ms, uint64_t *revision, char *details,
-        size_t details_size)
+tc_conn_put (tc_conn_t *conn, const char *key, const char *value,
+             int64_t timeout_ms, uint64_t *revision, char *details,
+             size_t details_size)
 {
     Titan__V1__PutRequest req = TITAN__V1__PUT_REQUEST__INIT;
     req.key.data = (uint8_t *) key;
@@ -372,19 +432,36 @@ tc_put (tc_cluster_t *self, int i, const char *key, const char *value,
     req.value.len = strlen (value);
     uint8_t *data = NULL;
     size_t size = 0;
-    grpc_status_code code = s_call (self, i, "/titan.v1.KV/Put", &req.base,
-                                    timeout_ms, &data, &size,
-                                    details, details_size);
+    grpc_status_code code = s_conn_call (conn, "/titan.v1.KV/Put", &req.base,
+                                         timeout_ms, &data, &size,
+                                         details, details_size);
     if (code == GRPC_STATUS_OK) {
         Titan__V1__PutResponse *resp =
             titan__v1__put_response__unpack (NULL, size, data);
-        ck_assert_ptr_nonnull (resp);
-        if (revision)
-            *revision = resp->revision;
-        titan__v1__put_response__free_unpacked (resp, NULL);
+        if (!resp) {
+            if (details && details_size)
+                snprintf (details, details_size, "undecodable PutResponse");
+            code = GRPC_STATUS_INTERNAL;
+        }
+        else {
+            if (revision)
+                *revision = resp->revision;
+            titan__v1__put_response__free_unpacked (resp, NULL);
+        }
     }
     free (data);
     return code;
+}
+
+grpc_status_code
+tc_put (tc_cluster_t *self, int i, const char *key, const char *value,
+        int64_t timeout_ms, uint64_t *revision, char *details,
+        size_t details_size)
+{
+    ck_assert (i >= 0 && i < self->n);
+    ck_assert_msg (self->nodes [i].node, "node %d is not running", i);
+    return tc_conn_put (self->nodes [i].conn, key, value, timeout_ms,
+                        revision, details, details_size);
 }
 
 grpc_status_code

@@ -14,6 +14,8 @@
 #ifndef INTEGRATION_CLUSTER_H_INCLUDED
 #define INTEGRATION_CLUSTER_H_INCLUDED
 
+#include "tc_client.h"
+
 #include <grpc/status.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,6 +28,17 @@ typedef struct tc_cluster tc_cluster_t;
 /*  Starts `n` nodes (1..TC_MAX_NODES) and waits until all are voters and
     one leads.  Aborts the test on failure.  */
 tc_cluster_t *tc_new (int n);
+
+/*  Extra settings for every node of a cluster: ZPL lines appended to the
+    module's subtree of the node's config, each indented by 8 spaces
+    ("        snapshot_entries = 40\n"); NULL for none.  Copied.  */
+typedef struct {
+    const char *raft;
+    const char *bitcask;
+} tc_settings_t;
+
+/*  tc_new with extra settings (NULL: none).  */
+tc_cluster_t *tc_new_with (int n, const tc_settings_t *settings);
 
 /*  Stops every node, removes the directories, frees; nulls the pointer.  */
 void tc_destroy (tc_cluster_t **self_p);
@@ -79,6 +92,30 @@ grpc_status_code tc_put (tc_cluster_t *self, int i, const char *key,
 grpc_status_code tc_get (tc_cluster_t *self, int i, const char *key,
                          bool local, int64_t timeout_ms, char **value_p,
                          uint64_t *revision, char *details, size_t details_size);
+
+/*  Put over an own connection (cli/tc_client.h; one per thread) instead
+    of the cluster's: asserts nothing, so writer threads may call it.  An
+    undecodable answer is INTERNAL.  Otherwise as tc_put.  */
+grpc_status_code tc_conn_put (tc_conn_t *conn, const char *key,
+                              const char *value, int64_t timeout_ms,
+                              uint64_t *revision, char *details,
+                              size_t details_size);
+
+/*  Shard 0 as node i reports it in Cluster.Status.  */
+typedef struct {
+    char leader [16];            /* node id, "" when none is known */
+    uint64_t term;
+    uint64_t commit_index;
+    uint64_t applied_index;
+    uint64_t keys;               /* live keys in node i's storage */
+    uint64_t snapshot_index;     /* latest raft snapshot, 0: none */
+    uint64_t snapshots_taken;    /* since node i's raft module started */
+    uint64_t snapshots_installed;
+} tc_shard_t;
+
+/*  Fills *out from node i's Cluster.Status; false when it did not answer
+    (or reported no single shard).  */
+bool tc_shard_status (tc_cluster_t *self, int i, tc_shard_t *out);
 
 /*  Polls a LOCAL read of `key` on node i until it equals `value`, up to
     `timeout_ms`.  Returns true when it did.  */

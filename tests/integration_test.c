@@ -26,6 +26,7 @@
 #include <check.h>
 #include <czmq.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,25 @@ s_expect_linearizable (tc_cluster_t *c, int i, const char *key,
                    tc_node_id (c, i), tc_status_name (code), details);
     ck_assert_str_eq (got, value);
     free (got);
+}
+
+/*  Key and value number k of a series: PREFIX-00k = value-00k.  */
+static void
+s_series (const char *prefix, int k, char *key, char *value, size_t size)
+{
+    snprintf (key, size, "%s-%03d", prefix, k);
+    snprintf (value, size, "value-%03d", k);
+}
+
+/*  Puts keys from..to-1 of a series to node i.  */
+static void
+s_put_series (tc_cluster_t *c, int i, const char *prefix, int from, int to)
+{
+    char key [64], value [64];
+    for (int k = from; k < to; k++) {
+        s_series (prefix, k, key, value, sizeof key);
+        s_put_ok (c, i, key, value);
+    }
 }
 
 START_TEST (test_basic_write_read)
@@ -194,17 +214,12 @@ START_TEST (test_fourth_node_joins)
     tc_cluster_t *c = tc_new (3);
     int leader = tc_get_leader (c, 10000);
     ck_assert_int_ge (leader, 0);
-    char key [32], value [32];
-    for (int k = 0; k < 20; k++) {
-        snprintf (key, sizeof key, "key-%02d", k);
-        snprintf (value, sizeof value, "value-%02d", k);
-        s_put_ok (c, leader, key, value);
-    }
+    s_put_series (c, leader, "key", 0, 20);
     int fourth = tc_add_node (c);
     ck_assert_int_eq (fourth, 3);
+    char key [64], value [64];
     for (int k = 0; k < 20; k++) {
-        snprintf (key, sizeof key, "key-%02d", k);
-        snprintf (value, sizeof value, "value-%02d", k);
+        s_series ("key", k, key, value, sizeof key);
         ck_assert_msg (tc_wait_value (c, fourth, key, value, 10000),
                        "%s missing on the fourth node", key);
     }
@@ -394,6 +409,271 @@ START_TEST (test_forwarding_hop_limit)
 }
 END_TEST
 
+/*  Leadership transfer under write load.  Writer threads put distinct
+    keys (writer w, sequence k: "tl-w-k" = "v-w-k") continuously, each
+    through its own node, recording every outcome; meanwhile leadership is
+    transferred TL_TRANSFERS times (Cluster.TransferLeader, as titanctl
+    `leader transfer` sends it, through a different node each time), each
+    after some writes were acknowledged under the current leader.  */
+#define TL_WRITERS   4
+#define TL_TRANSFERS 4
+#define TL_MAX_KEYS  4000           /* per writer */
+
+typedef struct {
+    const char *addr;               /* the node it writes through */
+    volatile int *stop;
+    int id;
+    int sent;                       /* keys 0..sent-1 were sent */
+    grpc_status_code codes [TL_MAX_KEYS];
+    uint64_t revisions [TL_MAX_KEYS];
+    volatile int acked;             /* running count, read by the test */
+} tl_writer_t;
+
+static void
+s_tl_key (int w, int k, char *key, char *value, size_t size)
+{
+    snprintf (key, size, "tl-%d-%d", w, k);
+    snprintf (value, size, "v-%d-%d", w, k);
+}
+
+static void *
+s_tl_writer (void *arg)
+{
+    tl_writer_t *self = arg;
+    tc_conn_t *conn = tc_conn_new (self->addr);
+    char key [32], value [32];
+    while (conn && !*self->stop && self->sent < TL_MAX_KEYS) {
+        int k = self->sent;
+        s_tl_key (self->id, k, key, value, sizeof key);
+        self->codes [k] = tc_conn_put (conn, key, value, PUT_MS,
+                                       &self->revisions [k], NULL, 0);
+        self->sent = k + 1;
+        if (self->codes [k] == GRPC_STATUS_OK)
+            __atomic_add_fetch (&self->acked, 1, __ATOMIC_RELEASE);
+    }
+    tc_conn_destroy (&conn);
+    return NULL;
+}
+
+static int
+s_tl_acked (tl_writer_t *writers)
+{
+    int total = 0;
+    for (int w = 0; w < TL_WRITERS; w++)
+        total += __atomic_load_n (&writers [w].acked, __ATOMIC_ACQUIRE);
+    return total;
+}
+
+/*  Waits until `more` writes beyond `since` are acknowledged (30 s).  */
+static int
+s_tl_wait_acks (tl_writer_t *writers, int since, int more)
+{
+    int64_t deadline = zclock_mono () + 30000;
+    int now;
+    while ((now = s_tl_acked (writers)) < since + more) {
+        ck_assert_msg (zclock_mono () < deadline, "writes stalled: %d "
+                       "acknowledged, waited for %d", now, since + more);
+        zclock_sleep (10);
+    }
+    return now;
+}
+
+/*  Sends Cluster.TransferLeader to `target` through node `via`.  */
+static void
+s_transfer (tc_cluster_t *c, int via, int target)
+{
+    Titan__V1__TransferLeaderRequest tl = TITAN__V1__TRANSFER_LEADER_REQUEST__INIT;
+    tl.target_node_id = (char *) tc_node_id (c, target);
+    size_t size = titan__v1__transfer_leader_request__get_packed_size (&tl);
+    uint8_t buf [64];
+    ck_assert_uint_le (size, sizeof buf);
+    titan__v1__transfer_leader_request__pack (&tl, buf);
+    tc_conn_t *conn = tc_conn_new (tc_client_addr (c, via));
+    uint8_t *resp = NULL;
+    size_t resp_size = 0;
+    char details [256] = "";
+    grpc_status_code code = tc_call (conn, "/titan.v1.Cluster/TransferLeader",
+                                     buf, size, PUT_MS, &resp, &resp_size,
+                                     details, sizeof details);
+    ck_assert_msg (code == GRPC_STATUS_OK, "transfer to %s via %s: %s %s",
+                   tc_node_id (c, target), tc_node_id (c, via),
+                   tc_status_name (code), details);
+    free (resp);
+    tc_conn_destroy (&conn);
+}
+
+START_TEST (test_transfer_under_write_load)
+{
+    tc_cluster_t *c = tc_new (3);
+    ck_assert_int_ge (tc_get_leader (c, 10000), 0);
+    volatile int stop = 0;
+    tl_writer_t *writers = calloc (TL_WRITERS, sizeof *writers);
+    ck_assert_ptr_nonnull (writers);
+    pthread_t threads [TL_WRITERS];
+    for (int w = 0; w < TL_WRITERS; w++) {
+        writers [w].addr = tc_client_addr (c, w % 3);
+        writers [w].stop = &stop;
+        writers [w].id = w;
+        ck_assert_int_eq (pthread_create (&threads [w], NULL, s_tl_writer,
+                                          &writers [w]), 0);
+    }
+    int acked = s_tl_wait_acks (writers, 0, 20);
+    for (int t = 0; t < TL_TRANSFERS; t++) {
+        int old = tc_get_leader (c, 10000);
+        ck_assert_int_ge (old, 0);
+        tc_shard_t before;
+        ck_assert (tc_shard_status (c, old, &before));
+        int target = (old + 1 + t % 2) % 3;
+        s_transfer (c, (old + 2 - t % 2) % 3, target);
+        int64_t deadline = zclock_mono () + 15000;
+        int now;
+        while ((now = tc_get_leader (c, 2000)) != target) {
+            ck_assert_msg (zclock_mono () < deadline, "transfer %d: leadership "
+                           "did not move from %s to %s (leader: %d)", t,
+                           tc_node_id (c, old), tc_node_id (c, target), now);
+            zclock_sleep (20);
+        }
+        tc_shard_t after;
+        ck_assert (tc_shard_status (c, target, &after));
+        ck_assert_uint_gt (after.term, before.term);
+        /* writes go on under the new leader before the next transfer */
+        acked = s_tl_wait_acks (writers, acked, 20);
+    }
+    stop = 1;
+    for (int w = 0; w < TL_WRITERS; w++)
+        ck_assert_int_eq (pthread_join (threads [w], NULL), 0);
+
+    /* every acknowledged write, read linearizably from every node, has its
+       value and the revision it was acknowledged at; a write of unknown
+       outcome is there with its value or not at all */
+    int leader = tc_get_leader (c, 10000);
+    ck_assert_int_ge (leader, 0);
+    uint64_t expected_keys = 0;
+    int unknown = 0;
+    char key [32], value [32];
+    for (int w = 0; w < TL_WRITERS; w++) {
+        for (int k = 0; k < writers [w].sent; k++) {
+            s_tl_key (w, k, key, value, sizeof key);
+            bool ok = writers [w].codes [k] == GRPC_STATUS_OK;
+            for (int i = 0; i < 3; i++) {
+                if (!ok && i != leader)
+                    continue;
+                char *got = NULL;
+                uint64_t revision = 0;
+                char details [256] = "";
+                grpc_status_code code = tc_get (c, i, key, false, PUT_MS, &got,
+                                                &revision, details,
+                                                sizeof details);
+                if (ok) {
+                    ck_assert_msg (code == GRPC_STATUS_OK, "acknowledged %s "
+                                   "missing on %s: %s %s", key,
+                                   tc_node_id (c, i), tc_status_name (code),
+                                   details);
+                    ck_assert_str_eq (got, value);
+                    ck_assert_uint_eq (revision, writers [w].revisions [k]);
+                }
+                else {
+                    unknown++;
+                    ck_assert_msg (code == GRPC_STATUS_OK
+                                || code == GRPC_STATUS_NOT_FOUND,
+                                   "get %s: %s %s", key, tc_status_name (code),
+                                   details);
+                    if (code == GRPC_STATUS_OK)
+                        ck_assert_str_eq (got, value);
+                }
+                if (code == GRPC_STATUS_OK && i == leader)
+                    expected_keys++;
+                free (got);
+            }
+        }
+    }
+    /* nothing else appeared: once every node has applied all that is
+       committed, each holds exactly those keys */
+    tc_shard_t ls;
+    ck_assert (tc_shard_status (c, leader, &ls));
+    for (int i = 0; i < 3; i++) {
+        int64_t deadline = zclock_mono () + 10000;
+        tc_shard_t st;
+        while (!tc_shard_status (c, i, &st) || st.applied_index < ls.commit_index) {
+            ck_assert_msg (zclock_mono () < deadline, "%s did not apply up to "
+                           "%" PRIu64, tc_node_id (c, i), ls.commit_index);
+            zclock_sleep (20);
+        }
+        ck_assert_msg (st.keys == expected_keys, "%s holds %" PRIu64 " keys, "
+                       "expected %" PRIu64, tc_node_id (c, i), st.keys,
+                       expected_keys);
+    }
+    printf ("transfer under load: %d transfers, %d writes acknowledged, "
+            "%d of unknown outcome\n", TL_TRANSFERS, s_tl_acked (writers),
+            unknown);
+    fflush (stdout);
+    free (writers);
+    tc_destroy (&c);
+}
+END_TEST
+
+/*  A follower down while the others write past `snapshot_entries` and
+    compact their logs: back, it catches up by InstallSnapshot (its status
+    counts the install) and serves every key LOCAL.  */
+START_TEST (test_snapshot_catch_up)
+{
+    tc_settings_t settings = {
+        .raft = "        snapshot_entries = 40\n"
+                "        snapshot_slack = 5\n"
+                "        snapshot_chunk_bytes = 4096\n",
+        .bitcask = "        snapshot_chunk_bytes = 4096\n",
+    };
+    tc_cluster_t *c = tc_new_with (3, &settings);
+    int leader = tc_get_leader (c, 10000);
+    ck_assert_int_ge (leader, 0);
+    s_put_series (c, leader, "snap", 0, 20);
+    int away = tc_other (c, leader);
+    ck_assert (tc_wait_value (c, away, "snap-019", "value-019", 10000));
+    tc_shard_t st;
+    ck_assert (tc_shard_status (c, away, &st));
+    uint64_t away_at = st.applied_index;
+    tc_stop_node (c, away);
+
+    /* well past snapshot_entries (+ slack): the entries it lacks are gone
+       from the others' logs */
+    s_put_series (c, tc_other (c, away), "snap", 20, 200);
+    int64_t deadline = zclock_mono () + 10000;
+    for (int i = 0; i < 3; i++) {
+        if (i == away)
+            continue;
+        while (!tc_shard_status (c, i, &st)
+           ||  st.snapshot_index < away_at + 100) {
+            ck_assert_msg (zclock_mono () < deadline, "%s: snapshot at %"
+                           PRIu64 ", the follower left at %" PRIu64,
+                           tc_node_id (c, i), st.snapshot_index, away_at);
+            zclock_sleep (20);
+        }
+        ck_assert_uint_gt (st.snapshots_taken, 0);
+    }
+
+    tc_start_node (c, away);
+    deadline = zclock_mono () + 20000;
+    while (!tc_shard_status (c, away, &st) || st.snapshots_installed == 0) {
+        ck_assert_msg (zclock_mono () < deadline, "%s installed no snapshot "
+                       "(applied %" PRIu64 ")", tc_node_id (c, away),
+                       st.applied_index);
+        zclock_sleep (20);
+    }
+    ck_assert_uint_gt (st.snapshot_index, away_at);
+    char key [64], value [64];
+    for (int k = 0; k < 200; k++) {
+        s_series ("snap", k, key, value, sizeof key);
+        ck_assert_msg (tc_wait_value (c, away, key, value, 10000),
+                       "%s missing on %s after the snapshot", key,
+                       tc_node_id (c, away));
+    }
+    /* and it keeps up by entries after it */
+    s_put_ok (c, leader == away ? tc_other (c, away) : leader, "after", "1");
+    ck_assert (tc_wait_value (c, away, "after", "1", 10000));
+    tc_destroy (&c);
+}
+END_TEST
+
 static int
 s_cmp (const void *a, const void *b)
 {
@@ -445,6 +725,8 @@ s_suite (void)
     tcase_add_test (tc, test_fourth_node_joins);
     tcase_add_test (tc, test_membership_over_grpc);
     tcase_add_test (tc, test_forwarding_hop_limit);
+    tcase_add_test (tc, test_transfer_under_write_load);
+    tcase_add_test (tc, test_snapshot_catch_up);
     suite_add_tcase (suite, tc);
     const char *trials = getenv ("INTEG_FAILOVER_TRIALS");
     if (trials && atoi (trials) > 0) {

@@ -635,6 +635,13 @@ s_complete_status (const gw_env_t *env, const Titan__Bus__RaftStatusReply *raft,
     shard.applied_index = st->applied_index;
     shard.keys = st->keys;
     shard.last_revision = st->last_revision;
+    if (g) {
+        shard.term = g->term;
+        shard.commit_index = g->commit_index;
+        shard.snapshot_index = g->snapshot_index;
+        shard.snapshots_taken = g->snapshots_taken;
+        shard.snapshots_installed = g->snapshots_installed;
+    }
     Titan__V1__ShardStatus *shards [1] = { &shard };
     Titan__V1__StatusResponse out = TITAN__V1__STATUS_RESPONSE__INIT;
     out.node_id = (char *) env->node_id;

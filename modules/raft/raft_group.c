@@ -517,6 +517,8 @@ raft_group_status (raft_group_t *self, Titan__Bus__RaftGroupStatus *st)
     raft_storage_adapter_iface (self->adapter)->snapshot_meta (self->adapter,
                                                                &meta);
     st->snapshot_index = meta.index;
+    st->snapshots_taken = raft_group_snapshots_taken (self);
+    st->snapshots_installed = raft_group_snapshots_installed (self);
     const raft_config_t *cfg = raft_config (self->core);
     size_t n = 0;
     for (int pass = 0; pass < 2; pass++) {
