@@ -1104,6 +1104,12 @@ START_TEST (test_request_decode)
     put.value.data = (uint8_t *) big;
     put.value.len = 65;                     /* over max_value_bytes (64) */
     size = titan__v1__put_request__pack (&put, buf);
+    ck_assert_int_eq (gw_request_decode (&env, GW_M_PUT, buf, size, &req, &res), -1);
+    ck_assert_ptr_nonnull (strstr (res.message, "value is 65 bytes"));
+    Titan__V1__CompareAndSwapRequest cas = TITAN__V1__COMPARE_AND_SWAP_REQUEST__INIT;
+    cas.key = put.key;
+    cas.value = put.value;
+    size = titan__v1__compare_and_swap_request__pack (&cas, buf);
     ck_assert_int_eq (gw_request_decode (&env, GW_M_CAS, buf, size, &req, &res), -1);
     ck_assert_ptr_nonnull (strstr (res.message, "value is 65 bytes"));
     put.value.len = 64;
