@@ -363,9 +363,11 @@ titan_router_on_message (titan_node_t *node, zmsg_t **msg_p)
     zframe_t *from_frame = zmsg_next (msg);
     zframe_t *type_frame = zmsg_next (msg);
     zframe_t *kc = zmsg_next (msg);
-    size_t type_size = zframe_size (type_frame);
-    if (!s_frame_name (to_frame, to) || type_size == 0
-    ||  type_size > TITAN_BUS_NAME_MAX || zframe_size (kc) != KIND_FRAME_SIZE
+    /* the same checks as titan_envelope_decode, so that nothing is routed
+       that its receiver would drop unanswered */
+    char type [TITAN_BUS_NAME_MAX + 1];
+    if (!s_frame_name (to_frame, to) || !s_frame_name (type_frame, type)
+    ||  zframe_size (kc) != KIND_FRAME_SIZE
     ||  zframe_data (kc) [0] > TITAN_MSG_REPLY) {
         titan_log_warning (node, "dropped a malformed bus message from %s",
                            sender);

@@ -15,6 +15,7 @@
     dropped, concurrency, and stop/start and dlclose/dlopen of the module.
 */
 #include "gw_api.h"
+#include "gw_request.h"
 #include "gw_forward.h"
 #include "tc_client.h"
 #include "titan/bus.h"
@@ -1046,6 +1047,121 @@ START_TEST (test_api_pure)
 }
 END_TEST
 
+/*  gw_request_decode, the one step from request bytes to a validated
+    request (also what the fuzz target runs): truncated messages, huge
+    length prefixes, wrong wire types, unknown enums and every limit get
+    a precise INVALID_ARGUMENT, for every method.  */
+START_TEST (test_request_decode)
+{
+    gw_env_t env = { "n1", "127.0.0.1:1", "127.0.0.1:2", "grpc_gateway", 16, 64 };
+    gw_result_t res = { GRPC_STATUS_OK, "", NULL, 0 };
+    gw_request_t req;
+    /* truncated (a length past the end), a 64-bit length prefix, a
+       varint that never ends, a wrong wire type for field 1 */
+    const uint8_t bad [][12] = {
+        { 0x0a, 0x7f, 0x01 },
+        { 0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f },
+        { 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff },
+        { 0x0d, 0x01 },
+    };
+    const size_t bad_size [] = { 3, 10, 12, 2 };
+    for (int m = 0; m < GW_M_COUNT; m++)
+        for (size_t i = 0; i < sizeof bad_size / sizeof bad_size [0]; i++) {
+            ck_assert_int_eq (gw_request_decode (&env, (gw_method_t) m, bad [i],
+                                                 bad_size [i], &req, &res), -1);
+            ck_assert_int_eq (res.code, GRPC_STATUS_INVALID_ARGUMENT);
+            ck_assert_ptr_nonnull (strstr (res.message, "does not decode"));
+            ck_assert_ptr_null (req.msg);
+            gw_result_reset (&res);
+        }
+    ck_assert_int_eq (gw_request_decode (&env, GW_M_COUNT, NULL, 0, &req, &res), -1);
+    ck_assert_int_eq (res.code, GRPC_STATUS_UNIMPLEMENTED);
+    gw_result_reset (&res);
+
+    /* empty messages: fine where there are no fields, else the key or
+       node id is missing */
+    for (int m = 0; m < GW_M_COUNT; m++) {
+        int rc = gw_request_decode (&env, (gw_method_t) m, NULL, 0, &req, &res);
+        int fieldless = m == GW_M_STATUS || m == GW_M_MEMBER_LIST
+                     || m == GW_M_LIST_MODULES || m == GW_M_MERGE;
+        ck_assert_int_eq (rc, fieldless ? 0 : -1);
+        ck_assert_int_eq (res.code, fieldless ? GRPC_STATUS_OK
+                                              : GRPC_STATUS_INVALID_ARGUMENT);
+        gw_request_clear (&req);
+        gw_result_reset (&res);
+    }
+
+    uint8_t buf [256];
+    char big [128];
+    memset (big, 'k', sizeof big);
+    Titan__V1__PutRequest put = TITAN__V1__PUT_REQUEST__INIT;
+    put.key.data = (uint8_t *) big;
+    put.key.len = 17;                       /* over max_key_bytes (16) */
+    size_t size = titan__v1__put_request__pack (&put, buf);
+    ck_assert_int_eq (gw_request_decode (&env, GW_M_PUT, buf, size, &req, &res), -1);
+    ck_assert_str_eq (res.message, "key is 17 bytes, over the limit of 16 (max_key_bytes)");
+    put.key.len = 16;
+    put.value.data = (uint8_t *) big;
+    put.value.len = 65;                     /* over max_value_bytes (64) */
+    size = titan__v1__put_request__pack (&put, buf);
+    ck_assert_int_eq (gw_request_decode (&env, GW_M_PUT, buf, size, &req, &res), -1);
+    ck_assert_ptr_nonnull (strstr (res.message, "value is 65 bytes"));
+    Titan__V1__CompareAndSwapRequest cas = TITAN__V1__COMPARE_AND_SWAP_REQUEST__INIT;
+    cas.key = put.key;
+    cas.value = put.value;
+    size = titan__v1__compare_and_swap_request__pack (&cas, buf);
+    ck_assert_int_eq (gw_request_decode (&env, GW_M_CAS, buf, size, &req, &res), -1);
+    ck_assert_ptr_nonnull (strstr (res.message, "value is 65 bytes"));
+    put.value.len = 64;
+    size = titan__v1__put_request__pack (&put, buf);
+    ck_assert_int_eq (gw_request_decode (&env, GW_M_PUT, buf, size, &req, &res), 0);
+    ck_assert_uint_eq (((Titan__V1__PutRequest *) req.msg)->value.len, 64);
+    gw_request_clear (&req);
+    gw_request_clear (&req);                /* idempotent */
+    ck_assert_ptr_null (req.msg);
+
+    /* an unknown enum value (proto3 enums decode any number) */
+    const uint8_t get_bad_enum [] = { 0x0a, 0x01, 'k', 0x10, 0x02 };
+    ck_assert_int_eq (gw_request_decode (&env, GW_M_GET, get_bad_enum,
+                                         sizeof get_bad_enum, &req, &res), -1);
+    ck_assert_ptr_nonnull (strstr (res.message, "consistency 2"));
+    const uint8_t get_neg_enum [] = { 0x0a, 0x01, 'k', 0x10, 0xff, 0xff, 0xff,
+                                      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01 };
+    ck_assert_int_eq (gw_request_decode (&env, GW_M_GET, get_neg_enum,
+                                         sizeof get_neg_enum, &req, &res), -1);
+    ck_assert_ptr_nonnull (strstr (res.message, "consistency -1"));
+
+    Titan__V1__JoinRequest join = TITAN__V1__JOIN_REQUEST__INIT;
+    join.node_id = "n9";
+    join.peer_addr = "127.0.0.1:7";
+    join.client_addr = "no-port";
+    size = titan__v1__join_request__pack (&join, buf);
+    ck_assert_int_eq (gw_request_decode (&env, GW_M_JOIN, buf, size, &req, &res), -1);
+    ck_assert_ptr_nonnull (strstr (res.message, "client_addr \"no-port\" is not host:port"));
+    Titan__V1__TransferLeaderRequest tl = TITAN__V1__TRANSFER_LEADER_REQUEST__INIT;
+    tl.shard = 3;
+    tl.target_node_id = "n2";
+    size = titan__v1__transfer_leader_request__pack (&tl, buf);
+    ck_assert_int_eq (gw_request_decode (&env, GW_M_TRANSFER_LEADER, buf, size,
+                                         &req, &res), -1);
+    ck_assert_ptr_nonnull (strstr (res.message, "shard 3 does not exist"));
+    Titan__V1__ModuleRequest mod = TITAN__V1__MODULE_REQUEST__INIT;
+    big [64] = 0;
+    mod.name = big;                         /* 64 bytes: over 63 */
+    size = titan__v1__module_request__pack (&mod, buf);
+    ck_assert_int_eq (gw_request_decode (&env, GW_M_RESTART_MODULE, buf, size,
+                                         &req, &res), -1);
+    ck_assert_ptr_nonnull (strstr (res.message, "module name is 64 bytes"));
+    gw_result_reset (&res);
+
+    ck_assert_int_eq (gw_request_hops ((const uint8_t *) "0", 1), 0);
+    ck_assert_int_eq (gw_request_hops ((const uint8_t *) "99", 2), 99);
+    ck_assert_int_gt (gw_request_hops ((const uint8_t *) "100", 3), GW_MAX_HOPS);
+    ck_assert_int_gt (gw_request_hops ((const uint8_t *) "-1", 2), GW_MAX_HOPS);
+    ck_assert_int_gt (gw_request_hops ((const uint8_t *) "", 0), GW_MAX_HOPS);
+}
+END_TEST
+
 static Suite *
 s_suite (void)
 {
@@ -1065,6 +1181,7 @@ s_suite (void)
     suite_add_tcase (suite, tc);
     TCase *pure = tcase_create ("api");
     tcase_add_test (pure, test_api_pure);
+    tcase_add_test (pure, test_request_decode);
     suite_add_tcase (suite, pure);
     return suite;
 }

@@ -794,6 +794,54 @@ START_TEST (test_titand_process)
 }
 END_TEST
 
+/*  Malformed bus messages (wrong frame counts, empty or NUL-holding
+    names, a short kind frame, an unknown kind) are dropped by the router
+    without harm, and the sender's next well-formed request is served.  */
+START_TEST (test_malformed_messages_dropped)
+{
+    char *dir = test_tempdir ();
+    titan_node_t *node = test_node_start (test_config ("mal", dir,
+        ECHO ("echo"), NULL));
+    zsock_t *raw = zsock_new (ZMQ_DEALER);
+    zsock_set_identity (raw, "raw");
+    ck_assert_int_eq (zsock_connect (raw, "%s", titan_node_endpoint (node)), 0);
+    const byte kc_ok [9] = { TITAN_MSG_REQUEST, 0, 0, 0, 0, 0, 0, 0, 7 };
+    const byte kc_bad [9] = { 3, 0, 0, 0, 0, 0, 0, 0, 8 };
+    struct { const char *frames [6]; size_t sizes [6]; int count; } bad [] = {
+        { { "echo" }, { 4 }, 1 },
+        { { "echo", "", "echo", (const char *) kc_ok }, { 4, 0, 4, 9 }, 4 },
+        { { "echo", "", "echo", (const char *) kc_ok, "", "" }, { 4, 0, 4, 9, 0, 0 }, 6 },
+        { { "", "", "echo", (const char *) kc_ok, "" }, { 0, 0, 4, 9, 0 }, 5 },
+        { { "echo", "", "ec\0ho", (const char *) kc_ok, "" }, { 4, 0, 5, 9, 0 }, 5 },
+        { { "echo", "", "", (const char *) kc_ok, "" }, { 4, 0, 0, 9, 0 }, 5 },
+        { { "echo", "", "echo", (const char *) kc_ok, "" }, { 4, 0, 4, 8, 0 }, 5 },
+        { { "echo", "", "echo", (const char *) kc_bad, "" }, { 4, 0, 4, 9, 0 }, 5 },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        zmsg_t *msg = zmsg_new ();
+        for (int f = 0; f < bad [i].count; f++)
+            zmsg_addmem (msg, bad [i].frames [f], bad [i].sizes [f]);
+        ck_assert_int_eq (zmsg_send (&msg, raw), 0);
+    }
+    titan_envelope_t *req = titan_envelope_new ("echo", "echo",
+                                                TITAN_MSG_REQUEST, 9, "hi", 2);
+    zmsg_t *msg = titan_envelope_encode (&req);
+    ck_assert_int_eq (zmsg_send (&msg, raw), 0);
+    zsock_set_rcvtimeo (raw, 10000);
+    zmsg_t *reply_msg = zmsg_recv (raw);
+    ck_assert_ptr_nonnull (reply_msg);
+    titan_envelope_t *reply = titan_envelope_decode (&reply_msg);
+    ck_assert_ptr_nonnull (reply);
+    ck_assert_int_eq (reply->kind, TITAN_MSG_REPLY);
+    ck_assert_uint_eq (reply->corr, 9);      /* none of the bad ones got through */
+    ck_assert_uint_eq (titan_envelope_size (reply), 2);
+    titan_envelope_destroy (&reply);
+    zsock_destroy (&raw);
+    titan_node_destroy (&node);
+    test_rmdir (&dir);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -811,6 +859,7 @@ main (void)
     tcase_add_test (tc, test_queue_overflow_answered);
     tcase_add_test (tc, test_shutdown_drains_in_reverse_order);
     tcase_add_test (tc, test_two_nodes_no_crosstalk);
+    tcase_add_test (tc, test_malformed_messages_dropped);
     tcase_add_test (tc, test_admin_list_restart_reload);
     tcase_add_test (tc, test_reload_swaps_code);
     tcase_add_test (tc, test_titand_process);

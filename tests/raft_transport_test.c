@@ -167,6 +167,38 @@ START_TEST (test_unknown_and_unreachable_peers)
 }
 END_TEST
 
+/*  Receives on `t` until a well-formed batch from "r" arrives, within
+    `ms`; returns its message count (0 if none came).  Batches refused
+    with -EMSGSIZE before it are counted in *oversized.  */
+static int
+s_recv_good (raft_transport_t *t, int ms, int *oversized)
+{
+    int64_t deadline = zclock_mono () + ms;
+    int received = 0;
+    while (zclock_mono () < deadline && received == 0) {
+        zpoller_t *poller = zpoller_new (raft_transport_sock (t), NULL);
+        zpoller_wait (poller, 50);
+        zpoller_destroy (&poller);
+        char *sender = NULL;
+        zmsg_t *batch = NULL;
+        int rc;
+        while (received == 0 && (rc = raft_transport_recv (t, &sender, &batch)) != 0) {
+            if (rc > 0) {
+                ck_assert_str_eq (sender, "r");
+                received = rc;
+            }
+            else {
+                ck_assert_ptr_null (batch);
+                if (rc == -EMSGSIZE)
+                    (*oversized)++;
+            }
+            zstr_free (&sender);
+            zmsg_destroy (&batch);
+        }
+    }
+    return received;
+}
+
 START_TEST (test_malformed_and_oversized_refused)
 {
     char *addr_a = s_free_addr ();
@@ -186,28 +218,45 @@ START_TEST (test_malformed_and_oversized_refused)
     zmsg_addstr (good, "payload");
     zmsg_send (&good, rogue);
 
-    int64_t deadline = zclock_mono () + 5000;
-    int received = 0;
-    while (zclock_mono () < deadline && received == 0) {
-        zpoller_t *poller = zpoller_new (raft_transport_sock (a), NULL);
-        zpoller_wait (poller, 50);
-        zpoller_destroy (&poller);
-        char *sender = NULL;
-        zmsg_t *batch = NULL;
-        int rc;
-        while ((rc = raft_transport_recv (a, &sender, &batch)) != 0) {
-            if (rc > 0) {
-                ck_assert_str_eq (sender, "r");
-                received = rc;
-            }
-            zstr_free (&sender);
-            zmsg_destroy (&batch);
-        }
-    }
+    int oversized = 0;
+    ck_assert_int_eq (s_recv_good (a, 5000, &oversized), 1);
     /* The oversized frame kills its connection (ZeroMQ refuses it before
        allocating); the malformed batch is counted. */
     raft_transport_stats_t stats = raft_transport_stats (a);
     ck_assert_uint_ge (stats.batches_malformed, 1);
+    zsock_destroy (&rogue);
+    raft_transport_destroy (&a);
+    zstr_free (&addr_a);
+}
+END_TEST
+
+/*  A batch of more messages than a sender may queue (4096) is refused
+    with -EMSGSIZE without being kept (each frame is small, so
+    ZMQ_MAXMSGSIZE alone would let it through), and the connection goes
+    on serving the next, well-formed batch.  */
+START_TEST (test_batch_count_bounded)
+{
+    char *addr_a = s_free_addr ();
+    raft_transport_t *a = s_new ("a", addr_a);
+    zsock_t *rogue = zsock_new (ZMQ_DEALER);
+    ck_assert_int_eq (zsock_connect (rogue, "tcp://%s", addr_a), 0);
+
+    zmsg_t *many = zmsg_new ();
+    zmsg_addstr (many, "r");
+    for (int i = 0; i < 5000; i++)
+        zmsg_addstr (many, "m");
+    zmsg_send (&many, rogue);
+    zmsg_t *good = zmsg_new ();
+    zmsg_addstr (good, "r");
+    zmsg_addstr (good, "payload");
+    zmsg_send (&good, rogue);
+
+    int oversized = 0;
+    ck_assert_int_eq (s_recv_good (a, 10000, &oversized), 1);
+    ck_assert_int_eq (oversized, 1);       /* refused, before the good one */
+    raft_transport_stats_t stats = raft_transport_stats (a);
+    ck_assert_uint_eq (stats.batches_malformed, 1);
+    ck_assert_uint_eq (stats.messages_received, 1);
     zsock_destroy (&rogue);
     raft_transport_destroy (&a);
     zstr_free (&addr_a);
@@ -274,6 +323,7 @@ main (void)
     tcase_add_test (tc, test_reconnect_after_peer_restart);
     tcase_add_test (tc, test_unknown_and_unreachable_peers);
     tcase_add_test (tc, test_malformed_and_oversized_refused);
+    tcase_add_test (tc, test_batch_count_bounded);
     tcase_add_test (tc, test_bind_errors);
     suite_add_tcase (suite, tc);
     return titan_check_run (suite, false);

@@ -253,6 +253,9 @@ s_gateway_new (titan_module_ctx_t *ctx)
         s_gateway_destroy (&self);
         return NULL;
     }
+    /* one bound for what the server reads and what a forward brings back */
+    size_t max_recv = (size_t) max_key + (size_t) max_value + GW_MESSAGE_HEADROOM;
+    gw_forward_set_max_message (self->forward, max_recv);
     self->pull = zsock_new (ZMQ_PULL);
     assert (self->pull);
     zsock_set_rcvhwm (self->pull, 0);
@@ -264,7 +267,6 @@ s_gateway_new (titan_module_ctx_t *ctx)
     }
     const char *addr = ctx->client_addr && *ctx->client_addr
                      ? ctx->client_addr : "127.0.0.1:7400";
-    size_t max_recv = (size_t) max_key + (size_t) max_value + GW_MESSAGE_HEADROOM;
     char error [200];
     self->server = gw_server_new (addr, max_recv, handoff, error, sizeof error);
     if (!self->server) {

@@ -1,15 +1,17 @@
 /*  grpc_gateway API layer: decoding, validation and bus mapping of the
     titan.v1 methods (see gw_api.h).
 
-    Validation happens here, at the edge, before anything reaches the bus:
-    keys must be 1..max_key_bytes bytes, values 0..max_value_bytes, enums
-    known, unsupported fields unset.  Each rejection says which field was
-    wrong and what the limit is.  Bus reply codes are gRPC codes already
+    Validation happens at the edge, before anything reaches the bus, in
+    gw_request.c (gw_request_decode, shared with the fuzz target): keys
+    must be 1..max_key_bytes bytes, values 0..max_value_bytes, enums known,
+    unsupported fields unset.  Each rejection says which field was wrong
+    and what the limit is.  Bus reply codes are gRPC codes already
     (proto/bus.proto), so they pass through; the messages are filled in
     when the replying module left them empty.  Keys are binary and are
     never printed, only their sizes.
 */
 #include "gw_api.h"
+#include "gw_request.h"
 #include "gw_route.h"
 #include "titan/bus_types.h"
 #include "bus.pb-c.h"
@@ -128,94 +130,14 @@ s_bus (gw_bus_req_t *req, const char *to, const char *type,
     return 1;
 }
 
+/*  A write of a validated request (gw_request_decode checked key and
+    value).  */
 static int
-s_check_key (const gw_env_t *env, const ProtobufCBinaryData *key,
-             gw_result_t *res)
-{
-    if (key->len == 0) {
-        gw_api_fail (res, GRPC_STATUS_INVALID_ARGUMENT,
-                     "key is empty (a key is 1 to %zu bytes)",
-                     env->max_key_bytes);
-        return -1;
-    }
-    if (key->len > env->max_key_bytes) {
-        gw_api_fail (res, GRPC_STATUS_INVALID_ARGUMENT,
-                     "key is %zu bytes, over the limit of %zu (max_key_bytes)",
-                     key->len, env->max_key_bytes);
-        return -1;
-    }
-    return 0;
-}
-
-static int
-s_check_value (const gw_env_t *env, const ProtobufCBinaryData *value,
-               gw_result_t *res)
-{
-    if (value->len > env->max_value_bytes) {
-        gw_api_fail (res, GRPC_STATUS_INVALID_ARGUMENT,
-                     "value is %zu bytes, over the limit of %zu (max_value_bytes)",
-                     value->len, env->max_value_bytes);
-        return -1;
-    }
-    return 0;
-}
-
-static int
-s_check_module_name (const char *name, gw_result_t *res)
-{
-    size_t len = name ? strlen (name) : 0;
-    if (len == 0) {
-        gw_api_fail (res, GRPC_STATUS_INVALID_ARGUMENT, "module name is empty");
-        return -1;
-    }
-    if (len > 63) {
-        gw_api_fail (res, GRPC_STATUS_INVALID_ARGUMENT,
-                     "module name is %zu bytes, over the limit of 63", len);
-        return -1;
-    }
-    return 0;
-}
-
-/*  The unpacked request of any method, freed by s_free_request.  */
-static ProtobufCMessage *
-s_unpack (const ProtobufCMessageDescriptor *desc, const uint8_t *data,
-          size_t size, gw_result_t *res)
-{
-    ProtobufCMessage *msg = protobuf_c_message_unpack (desc, NULL, size, data);
-    if (!msg)
-        gw_api_fail (res, GRPC_STATUS_INVALID_ARGUMENT,
-                     "request does not decode as %s (%zu bytes)",
-                     desc->name, size);
-    return msg;
-}
-
-static const ProtobufCMessageDescriptor *s_request_desc [GW_M_COUNT] = {
-    [GW_M_PUT]             = &titan__v1__put_request__descriptor,
-    [GW_M_GET]             = &titan__v1__get_request__descriptor,
-    [GW_M_DELETE]          = &titan__v1__delete_request__descriptor,
-    [GW_M_CAS]             = &titan__v1__compare_and_swap_request__descriptor,
-    [GW_M_STATUS]          = &titan__v1__status_request__descriptor,
-    [GW_M_MEMBER_LIST]     = &titan__v1__member_list_request__descriptor,
-    [GW_M_JOIN]            = &titan__v1__join_request__descriptor,
-    [GW_M_LEAVE]           = &titan__v1__leave_request__descriptor,
-    [GW_M_TRANSFER_LEADER] = &titan__v1__transfer_leader_request__descriptor,
-    [GW_M_LIST_MODULES]    = &titan__v1__list_modules_request__descriptor,
-    [GW_M_RESTART_MODULE]  = &titan__v1__module_request__descriptor,
-    [GW_M_RELOAD_MODULE]   = &titan__v1__module_request__descriptor,
-    [GW_M_MERGE]           = &titan__v1__merge_request__descriptor,
-};
-
-static int
-s_prepare_write (const gw_env_t *env, const char *type,
-                 Titan__Bus__KvOp__Kind kind, ProtobufCBinaryData key,
-                 const ProtobufCBinaryData *value, uint64_t expected,
-                 uint64_t client_id, uint64_t sequence,
+s_prepare_write (const char *type, Titan__Bus__KvOp__Kind kind,
+                 ProtobufCBinaryData key, const ProtobufCBinaryData *value,
+                 uint64_t expected, uint64_t client_id, uint64_t sequence,
                  gw_bus_req_t *req, gw_result_t *res)
 {
-    if (s_check_key (env, &key, res))
-        return 0;
-    if (value && s_check_value (env, value, res))
-        return 0;
     Titan__Bus__KvOp op = TITAN__BUS__KV_OP__INIT;
     op.kind = kind;
     op.key = key;
@@ -253,33 +175,6 @@ s_member_change (const char *type, const char *node_id, const char *peer,
     return s_bus (req, GW_ROUTE_REPLICATION, type, &change.base, res);
 }
 
-/*  Checks a node id field: 1..63 bytes.  */
-static int
-s_check_node_id (const char *field, const char *id, gw_result_t *res)
-{
-    size_t len = id ? strlen (id) : 0;
-    if (len == 0 || len > 63) {
-        gw_api_fail (res, GRPC_STATUS_INVALID_ARGUMENT,
-                     "%s is %zu bytes (a node id is 1 to 63 bytes)", field, len);
-        return -1;
-    }
-    return 0;
-}
-
-/*  Checks an address field: host:port with a port.  */
-static int
-s_check_addr (const char *field, const char *addr, gw_result_t *res)
-{
-    const char *colon = addr ? strrchr (addr, ':') : NULL;
-    if (!addr || !*addr || !colon || colon == addr || !colon [1]
-    ||  strlen (addr) > 255) {
-        gw_api_fail (res, GRPC_STATUS_INVALID_ARGUMENT,
-                     "%s \"%.100s\" is not host:port", field, addr ? addr : "");
-        return -1;
-    }
-    return 0;
-}
-
 static int
 s_raft_status (gw_bus_req_t *req, gw_result_t *res)
 {
@@ -293,32 +188,22 @@ gw_api_prepare (const gw_env_t *env, gw_method_t method, const uint8_t *data,
 {
     memset (req, 0, sizeof *req);
     gw_result_reset (res);
-    if ((unsigned) method >= GW_M_COUNT) {
-        gw_api_fail (res, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
+    gw_request_t request;
+    if (gw_request_decode (env, method, data, size, &request, res))
         return 0;
-    }
-    ProtobufCMessage *msg = s_unpack (s_request_desc [method], data, size, res);
-    if (!msg)
-        return 0;
-
+    ProtobufCMessage *msg = request.msg;
     int rc = 0;
     switch (method) {
         case GW_M_PUT: {
             Titan__V1__PutRequest *put = (Titan__V1__PutRequest *) msg;
-            if (put->deferred)
-                gw_api_fail (res, GRPC_STATUS_INVALID_ARGUMENT,
-                             "deferred puts (hinted handoff) are not "
-                             "supported yet; send deferred = false");
-            else
-                rc = s_prepare_write (env, TITAN_T_KV_PUT,
-                                      TITAN__BUS__KV_OP__KIND__PUT, put->key,
-                                      &put->value, 0, put->client_id,
-                                      put->sequence, req, res);
+            rc = s_prepare_write (TITAN_T_KV_PUT, TITAN__BUS__KV_OP__KIND__PUT,
+                                  put->key, &put->value, 0, put->client_id,
+                                  put->sequence, req, res);
             break;
         }
         case GW_M_DELETE: {
             Titan__V1__DeleteRequest *del = (Titan__V1__DeleteRequest *) msg;
-            rc = s_prepare_write (env, TITAN_T_KV_DELETE,
+            rc = s_prepare_write (TITAN_T_KV_DELETE,
                                   TITAN__BUS__KV_OP__KIND__DELETE, del->key,
                                   NULL, 0, del->client_id, del->sequence,
                                   req, res);
@@ -327,24 +212,13 @@ gw_api_prepare (const gw_env_t *env, gw_method_t method, const uint8_t *data,
         case GW_M_CAS: {
             Titan__V1__CompareAndSwapRequest *cas =
                 (Titan__V1__CompareAndSwapRequest *) msg;
-            rc = s_prepare_write (env, TITAN_T_KV_CAS,
-                                  TITAN__BUS__KV_OP__KIND__CAS, cas->key,
-                                  &cas->value, cas->expected_revision,
+            rc = s_prepare_write (TITAN_T_KV_CAS, TITAN__BUS__KV_OP__KIND__CAS,
+                                  cas->key, &cas->value, cas->expected_revision,
                                   cas->client_id, cas->sequence, req, res);
             break;
         }
         case GW_M_GET: {
             Titan__V1__GetRequest *get = (Titan__V1__GetRequest *) msg;
-            if (get->consistency != TITAN__V1__CONSISTENCY__LINEARIZABLE
-            &&  get->consistency != TITAN__V1__CONSISTENCY__LOCAL) {
-                gw_api_fail (res, GRPC_STATUS_INVALID_ARGUMENT,
-                             "consistency %d is not a Consistency value "
-                             "(LINEARIZABLE = 0, LOCAL = 1)",
-                             (int) get->consistency);
-                break;
-            }
-            if (s_check_key (env, &get->key, res))
-                break;
             Titan__Bus__KvGet kv = TITAN__BUS__KV_GET__INIT;
             kv.shard = GW_ROUTE_SHARD;
             kv.key = get->key;
@@ -360,18 +234,12 @@ gw_api_prepare (const gw_env_t *env, gw_method_t method, const uint8_t *data,
             break;
         case GW_M_JOIN: {
             Titan__V1__JoinRequest *join = (Titan__V1__JoinRequest *) msg;
-            if (s_check_node_id ("node_id", join->node_id, res)
-            ||  s_check_addr ("peer_addr", join->peer_addr, res)
-            ||  s_check_addr ("client_addr", join->client_addr, res))
-                break;
             rc = s_member_change (TITAN_T_RAFT_ADD, join->node_id,
                                   join->peer_addr, join->client_addr, req, res);
             break;
         }
         case GW_M_LEAVE: {
             Titan__V1__LeaveRequest *leave = (Titan__V1__LeaveRequest *) msg;
-            if (s_check_node_id ("node_id", leave->node_id, res))
-                break;
             rc = s_member_change (TITAN_T_RAFT_REMOVE, leave->node_id,
                                   NULL, NULL, req, res);
             break;
@@ -379,14 +247,6 @@ gw_api_prepare (const gw_env_t *env, gw_method_t method, const uint8_t *data,
         case GW_M_TRANSFER_LEADER: {
             Titan__V1__TransferLeaderRequest *tl =
                 (Titan__V1__TransferLeaderRequest *) msg;
-            if (tl->shard != GW_ROUTE_SHARD) {
-                gw_api_fail (res, GRPC_STATUS_INVALID_ARGUMENT,
-                             "shard %" PRIu32 " does not exist (this store has "
-                             "shard %u only)", tl->shard, GW_ROUTE_SHARD);
-                break;
-            }
-            if (s_check_node_id ("target_node_id", tl->target_node_id, res))
-                break;
             rc = s_member_change (TITAN_T_RAFT_TRANSFER, tl->target_node_id,
                                   NULL, NULL, req, res);
             break;
@@ -399,8 +259,6 @@ gw_api_prepare (const gw_env_t *env, gw_method_t method, const uint8_t *data,
         case GW_M_RESTART_MODULE:
         case GW_M_RELOAD_MODULE: {
             Titan__V1__ModuleRequest *mod = (Titan__V1__ModuleRequest *) msg;
-            if (s_check_module_name (mod->name, res))
-                break;
             Titan__Bus__ModuleCommand cmd = TITAN__BUS__MODULE_COMMAND__INIT;
             cmd.name = mod->name;
             req->targets_self = env->module_name
@@ -413,12 +271,6 @@ gw_api_prepare (const gw_env_t *env, gw_method_t method, const uint8_t *data,
         }
         case GW_M_MERGE: {
             Titan__V1__MergeRequest *merge = (Titan__V1__MergeRequest *) msg;
-            if (merge->shard != GW_ROUTE_SHARD) {
-                gw_api_fail (res, GRPC_STATUS_INVALID_ARGUMENT,
-                             "shard %" PRIu32 " does not exist (this store has "
-                             "shard %u only)", merge->shard, GW_ROUTE_SHARD);
-                break;
-            }
             Titan__Bus__KvMergeRequest kv = TITAN__BUS__KV_MERGE_REQUEST__INIT;
             kv.shard = merge->shard;
             rc = s_bus (req, GW_ROUTE_STORAGE, TITAN_T_KV_MERGE, &kv.base, res);
@@ -428,7 +280,7 @@ gw_api_prepare (const gw_env_t *env, gw_method_t method, const uint8_t *data,
             gw_api_fail (res, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
             break;
     }
-    protobuf_c_message_free_unpacked (msg, NULL);
+    gw_request_clear (&request);
     return rc;
 }
 

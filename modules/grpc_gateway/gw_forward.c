@@ -10,6 +10,7 @@
     only after every pending event.
 */
 #include "gw_forward.h"
+#include "gw_request.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -31,6 +32,7 @@ struct gw_forward {
     pthread_mutex_t lock;
     zlistx_t *jobs;              /* in flight; under lock */
     atomic_int stopping;
+    int max_recv;                /* largest response accepted; -1: none */
 };
 
 typedef struct {
@@ -180,6 +182,7 @@ gw_forward_new (const char *done_endpoint, char *error, size_t error_size)
         return NULL;
     }
     grpc_init ();
+    self->max_recv = -1;
     self->done_endpoint = strdup (done_endpoint);
     self->channels = zhashx_new ();
     self->jobs = zlistx_new ();
@@ -243,6 +246,12 @@ gw_forward_inflight (gw_forward_t *self)
     return n;
 }
 
+void
+gw_forward_set_max_message (gw_forward_t *self, size_t bytes)
+{
+    self->max_recv = bytes > INT32_MAX ? INT32_MAX : (int) bytes;
+}
+
 static grpc_channel *
 s_channel (gw_forward_t *self, const char *target)
 {
@@ -256,7 +265,7 @@ s_channel (gw_forward_t *self, const char *target)
     memset (args, 0, sizeof args);
     args [0].type = GRPC_ARG_INTEGER;
     args [0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    args [0].value.integer = -1;           /* the leader enforces limits */
+    args [0].value.integer = self->max_recv;  /* gw_forward_set_max_message */
     args [1].type = GRPC_ARG_INTEGER;
     args [1].key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
     args [1].value.integer = 100;
@@ -354,19 +363,9 @@ gw_forward_hops (const grpc_metadata_array *metadata)
 {
     for (size_t i = 0; i < metadata->count; i++) {
         const grpc_metadata *md = &metadata->metadata [i];
-        if (!grpc_slice_str_cmp (md->key, GW_HOPS_KEY)) {
-            size_t len = GRPC_SLICE_LENGTH (md->value);
-            const char *text = (const char *) GRPC_SLICE_START_PTR (md->value);
-            if (len == 0 || len > 2)
-                return GW_MAX_HOPS + 1;
-            int hops = 0;
-            for (size_t j = 0; j < len; j++) {
-                if (text [j] < '0' || text [j] > '9')
-                    return GW_MAX_HOPS + 1;
-                hops = hops * 10 + (text [j] - '0');
-            }
-            return hops;
-        }
+        if (!grpc_slice_str_cmp (md->key, GW_HOPS_KEY))
+            return gw_request_hops (GRPC_SLICE_START_PTR (md->value),
+                                    GRPC_SLICE_LENGTH (md->value));
     }
     return 0;
 }

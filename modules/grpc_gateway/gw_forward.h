@@ -66,6 +66,14 @@ int gw_forward_start (gw_forward_t *self, const char *target,
                       size_t request_size, int64_t deadline_ms, int hops,
                       uint64_t corr);
 
+/*  Bounds the response of a forwarded call to `bytes` (the node's
+    largest message: max_key_bytes + max_value_bytes + headroom), so that a
+    faulty or hostile peer cannot make this node allocate without limit; a
+    larger response fails the call with RESOURCE_EXHAUSTED.  Applies to
+    channels created afterwards: call it right after gw_forward_new.  The
+    default is no limit.  */
+void gw_forward_set_max_message (gw_forward_t *self, size_t bytes);
+
 /*  Number of calls in flight.  */
 size_t gw_forward_inflight (gw_forward_t *self);
 

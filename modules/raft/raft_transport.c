@@ -262,6 +262,43 @@ raft_transport_flush (raft_transport_t *self)
     return sent;
 }
 
+/*  Receives the rest of a multipart message frame by frame, keeping at
+    most what a sender may put in one batch (PEER_QUEUE_MAX_MSGS messages,
+    PEER_QUEUE_MAX_BYTES bytes) after the routing id and sender frames.
+    ZMQ_MAXMSGSIZE bounds each frame but not their number, so the count
+    and the total are checked here before anything more is kept; the
+    frames of an oversized batch are read and freed one at a time.
+    Returns the message, or NULL with *oversized set (or on interrupt). */
+static zmsg_t *
+s_recv_bounded (raft_transport_t *self, bool *oversized)
+{
+    zmsg_t *msg = zmsg_new ();
+    if (!msg)
+        return NULL;
+    size_t bytes = 0;
+    bool more = true;
+    *oversized = false;
+    while (more) {
+        zframe_t *frame = zframe_recv (self->router);
+        if (!frame) {
+            zmsg_destroy (&msg);
+            return NULL;
+        }
+        more = zframe_more (frame);
+        bytes += zframe_size (frame);
+        if (*oversized || zmsg_size (msg) >= PEER_QUEUE_MAX_MSGS + 2
+        ||  bytes > PEER_QUEUE_MAX_BYTES + 2 * (PEER_ID_MAX + 256)) {
+            *oversized = true;
+            zframe_destroy (&frame);
+        }
+        else
+            zmsg_append (msg, &frame);
+    }
+    if (*oversized)
+        zmsg_destroy (&msg);
+    return msg;
+}
+
 int
 raft_transport_recv (raft_transport_t *self, char **from_p, zmsg_t **batch_p)
 {
@@ -269,7 +306,12 @@ raft_transport_recv (raft_transport_t *self, char **from_p, zmsg_t **batch_p)
     *batch_p = NULL;
     if (!(zsock_events (self->router) & ZMQ_POLLIN))
         return 0;
-    zmsg_t *msg = zmsg_recv (self->router);
+    bool oversized = false;
+    zmsg_t *msg = s_recv_bounded (self, &oversized);
+    if (oversized) {
+        self->stats.batches_malformed++;
+        return -EMSGSIZE;
+    }
     if (!msg)
         return 0;
     zframe_t *routing_id = zmsg_pop (msg);

@@ -10,9 +10,11 @@
     Wire format of one batch: [sender node id][msg 1][msg 2]...[msg n].
     The transport does not look inside messages; Raft tolerates loss, so a
     batch that cannot be sent at once (peer unreachable, queue full) is
-    dropped and counted, never blocks the caller.  Inbound batches larger
-    than the configured maximum are refused by ZeroMQ before allocation
-    (ZMQ_MAXMSGSIZE bounds each frame).  The object is not thread-safe: one
+    dropped and counted, never blocks the caller.  Inbound, ZeroMQ refuses
+    a frame larger than the configured maximum before allocating it
+    (ZMQ_MAXMSGSIZE), and raft_transport_recv refuses a batch of more
+    messages or bytes than a sender may queue (4096 messages, 64 MiB),
+    reading its frames one at a time without keeping them.  The object is not thread-safe: one
     thread (the raft actor) owns it.
 */
 #ifndef TITAN_RAFT_TRANSPORT_H_INCLUDED
@@ -70,7 +72,8 @@ int raft_transport_flush (raft_transport_t *self);
 /*  Receives one inbound batch without blocking.  Returns the number of
     messages, with the sender's id in *from_p and the messages in *batch_p
     (a zmsg_t of one frame per message, the caller's); 0 when nothing is
-    waiting; a negative errno for a malformed batch (dropped, counted).  */
+    waiting; a negative errno for a malformed batch (-EPROTO) or one over
+    the batch limits (-EMSGSIZE), dropped and counted.  */
 int raft_transport_recv (raft_transport_t *self, char **from_p,
                          zmsg_t **batch_p);
 
