@@ -14,6 +14,7 @@
     queue its messages on the transport, copy its committed entries to the
     apply queue and note its read states, then advance.
 */
+#include "titan/log.h"
 #include "raft_group_impl.h"
 
 #include <assert.h>
@@ -45,7 +46,7 @@ rg_fail (raft_group_t *self, int rc, const char *what)
 {
     if (!self->failed) {
         self->failed = rc ? rc : -EIO;
-        zsys_error ("raft %s group %u: %s: %s (%d)", self->cfg.self.node_id,
+        titan_log_error ("raft %s group %u: %s: %s (%d)", self->cfg.self.node_id,
                     self->cfg.shard, what, titan_strerror (self->failed),
                     self->failed);
     }
@@ -339,7 +340,7 @@ s_persist (raft_group_t *self, const raft_ready_t *rd)
         int rc = raft_log_append (self->log, ents, rd->n_entries);
         free (ents);
         if (rc) {
-            zsys_error ("raft group %u: log append: %s", self->cfg.shard,
+            titan_log_error ("raft group %u: log append: %s", self->cfg.shard,
                         raft_log_errmsg (self->log));
             return rc;
         }
@@ -353,7 +354,7 @@ s_persist (raft_group_t *self, const raft_ready_t *rd)
         ||  self->cfg.sync_hardstate_commit) {
             int rc = raft_hardstate_save (self->hs, &self->want_hs);
             if (rc) {
-                zsys_error ("raft group %u: hard state: %s", self->cfg.shard,
+                titan_log_error ("raft group %u: hard state: %s", self->cfg.shard,
                             raft_hardstate_errmsg (self->hs));
                 return rc;
             }
@@ -435,7 +436,7 @@ raft_group_process (raft_group_t *self)
     else
     if (self->busy && self->batch_corr
     &&  zclock_mono () - self->batch_sent_at >= APPLY_RESEND_MS) {
-        zsys_warning ("raft group %u: no answer from %s to an apply batch in "
+        titan_log_warning ("raft group %u: no answer from %s to an apply batch in "
                       "%d ms; sending it again", self->cfg.shard,
                       self->storage_module, APPLY_RESEND_MS);
         rg_send_batch (self);
