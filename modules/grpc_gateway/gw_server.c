@@ -26,6 +26,7 @@
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -308,8 +309,11 @@ gw_server_finish (gw_call_t **call_p, grpc_status_code code,
     assert (call_p && *call_p);
     gw_call_t *c = *call_p;
     *call_p = NULL;
-    gw_metrics_observe (c->server->metrics, c->method_path, (int) code,
-                        titan_mono_us () - c->received_us);
+    uint64_t took_us = titan_mono_us () - c->received_us;
+    gw_metrics_observe (c->server->metrics, c->method_path, (int) code, took_us);
+    if (titan_log_enabled (TITAN_LOG_DEBUG))
+        titan_log_kv (TITAN_LOG_DEBUG, "call finished", "method=%s code=%d "
+                      "duration_us=%" PRIu64, c->method_path, (int) code, took_us);
 
     grpc_op ops [4];
     memset (ops, 0, sizeof ops);

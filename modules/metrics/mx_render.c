@@ -379,20 +379,23 @@ mx_ready (const mx_snapshot_t *self, char *reason, size_t reason_size)
     }
     for (size_t i = 0; i < r->n_groups; i++) {
         const Titan__Bus__RaftGroupStatus *g = r->groups [i];
-        char label [48];
-        s_shard_label (label, sizeof label, g->shard);
+        char label [24];
+        if (g->shard == TITAN_META_SHARD)
+            snprintf (label, sizeof label, "meta");
+        else
+            snprintf (label, sizeof label, "%" PRIu32, g->shard);
         bool member = false;
         for (size_t k = 0; k < g->n_members; k++)
             if (g->members [k]->node_id
             &&  strcmp (g->members [k]->node_id, self->node_id) == 0)
                 member = true;
         if (!member) {
-            snprintf (reason, reason_size, "node %s is not a member of group "
+            snprintf (reason, reason_size, "node %s is not a member of shard "
                       "%s (not joined yet, or removed)", self->node_id, label);
             return false;
         }
         if (!g->leader_id || !*g->leader_id) {
-            snprintf (reason, reason_size, "group %s has no leader (election "
+            snprintf (reason, reason_size, "shard %s has no leader (election "
                       "in progress, or no quorum); term %" PRIu64, label, g->term);
             return false;
         }
