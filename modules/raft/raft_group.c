@@ -417,6 +417,8 @@ s_drain_ready (raft_group_t *self)
     return self->failed;
 }
 
+static const char *s_role_name (raft_role_t role);
+
 int
 raft_group_process (raft_group_t *self)
 {
@@ -431,6 +433,16 @@ raft_group_process (raft_group_t *self)
     }
     if (s_drain_ready (self))
         return self->failed;
+    raft_role_t role = raft_role (self->core);
+    if (role != self->last_role) {
+        /* one line per role change: elections are what operators look for */
+        titan_log_kv (role == RAFT_LEADER ? TITAN_LOG_INFO : TITAN_LOG_DEBUG,
+                      role == RAFT_LEADER ? "became leader" : "role changed",
+                      "shard=%u term=%" PRIu64 " role=%s was=%s",
+                      self->cfg.shard, raft_term (self->core),
+                      s_role_name (role), s_role_name (self->last_role));
+        self->last_role = role;
+    }
     if (self->busy && !self->batch_corr && zclock_mono () >= self->retry_at)
         rg_send_batch (self);
     else
