@@ -165,7 +165,7 @@ s_on_log_level (titan_node_t *node, const char *sender, titan_envelope_t *req)
             return;
         }
         titan_logger_set_level (&node->log, level);
-        /* at warning so that the change itself is always on record */
+        /* at warning: on record at the default level and above */
         titan_log_emit (&node->log, "kernel", TITAN_LOG_WARNING, NULL,
                         "log level changed from %s to %s (requested by %s)",
                         titan_log_level_name (previous),

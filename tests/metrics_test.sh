@@ -13,7 +13,10 @@
 #     debug line "call finished" appears only after the change; every line
 #     of the node's own log has the one-line format;
 #   - /readyz is 503 on a node waiting to join (not a member), and on m1
-#     once the 3-node cluster it formed loses its quorum.
+#     once the 3-node cluster it formed loses its quorum;
+#   - a module that does not answer (a test module held by the kernel
+#     while its restart backs off) does not hang the scrape: the page
+#     comes, the miss is counted in titan_scrape_errors_total.
 set -u
 . "${TITAN_SRCDIR:-$(dirname "$0")/..}/tests/e2e_lib.sh"
 e2e_require
@@ -25,12 +28,12 @@ for dir in "${dirs[@]}"; do [ -e "$dir/titan_metrics.so" ] && found=yes; done
 
 D=$E2E_DIR
 declare -a PIDS CLIENT PEER HTTP
-for n in 1 2 3 4; do
+for n in 1 2 3 4 5; do
   CLIENT[$n]="127.0.0.1:$(e2e_free_port)"
   PEER[$n]="127.0.0.1:$(e2e_free_port)"
   PIDS[$n]=""
 done
-trap 'for n in 1 2 3 4; do [ -n "${PIDS[$n]}" ] && kill -9 "${PIDS[$n]}" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$D"' EXIT
+trap 'for n in 1 2 3 4 5; do [ -n "${PIDS[$n]}" ] && kill -9 "${PIDS[$n]}" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$D"' EXIT
 
 cat >"$D/metrics.cfg" <<CFG
 modules
@@ -230,6 +233,51 @@ wait_status "$URL/readyz" 503 30
 grep -q "shard 0 has no leader" "$D/body" || e2e_fail "503 without the no-leader reason: $(cat "$D/body")"
 echo "readyz without quorum: $(cat "$D/body")"
 [ "$(status_of "$URL/healthz")" = 200 ] || e2e_fail "/healthz is not 200 without quorum"
+
+# ------------------------------------------------ a module that does not answer
+# m5's metrics module asks the test module "crash" for gw.stats; crash
+# answers every request it does not know with "unknown" (not a
+# GwStatsReply: an error reply), and once restarted it fails to start
+# (fail_from = 1) and the kernel holds requests for it for 10 s of backoff.
+cat >"$D/slow.cfg" <<CFG
+kernel
+    restart_backoff_ms = 10000
+    restart_backoff_max_ms = 10000
+modules
+    bitcask
+        path = titan_bitcask.so
+    raft
+        path = titan_raft.so
+    grpc_gateway
+        path = titan_grpc_gateway.so
+    crash
+        path = titan_test_crash.so
+        fail_from = 1
+    metrics
+        path = titan_metrics.so
+        listen = 127.0.0.1:0
+        poll_ms = 0
+        scrape_timeout_ms = 300
+        gateway = crash
+CFG
+start_node 5 --config "$D/slow.cfg"
+URL5="http://127.0.0.1:$(http_port 5)"
+wait_status "$URL5/readyz" 200 30
+curl -s --max-time 10 "$URL5/metrics" >"$D/page" || e2e_fail "scrape of m5 failed"
+errors=$(metric 'titan_scrape_errors_total{source="gateway"}')   # malformed replies
+[ "$errors" -ge 1 ] || e2e_fail "a malformed gw.stats reply was not counted as an error"
+expect_metric 'titan_metrics_source_up{source="gateway"}' 0
+expect_metric 'titan_metrics_source_up{source="raft"}' 1
+ctl --endpoints="${CLIENT[5]}" module restart crash >/dev/null 2>&1 && e2e_fail "crash restarted although fail_from = 1"
+start=$(date +%s%N)
+code=$(curl -s -o "$D/page" -w '%{http_code}' --max-time 10 "$URL5/metrics") || e2e_fail "scrape hung while crash is down"
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$code" = 200 ] || e2e_fail "scrape answered $code while crash is down"
+expect_metric 'titan_scrape_errors_total{source="gateway"}' $((errors + 1))   # the timeout
+expect_metric 'titan_metrics_source_up{source="gateway"}' 0
+expect_metric 'titan_module_up{module="crash"}' 0
+expect_metric 'titan_bitcask_keys{shard="0"}' 0
+echo "scrape with a module not answering: 200 in $ms ms (scrape_timeout_ms 300)"
 
 kill -TERM "${PIDS[1]}"
 wait "${PIDS[1]}" 2>/dev/null || e2e_fail "titand m1 did not exit cleanly after SIGTERM"

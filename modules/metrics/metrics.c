@@ -17,8 +17,10 @@
     that source is simply left out.
 
     A gather runs when the HTTP thread asks for one (each /metrics and
-    /readyz request; requests that arrive during a gather share it) and
-    every poll_ms, so that leader changes are observed between scrapes.
+    /readyz request; requests that arrive during a gather are answered by
+    the next one, which starts as soon as that one ends, so an answer
+    always reflects what happened before its request) and every poll_ms,
+    so that leader changes are observed between scrapes.
 
     Settings (modules/metrics): listen (HOST:PORT, default
     127.0.0.1:7402; port 0 picks a free port, logged and answered to
@@ -66,7 +68,8 @@ typedef struct {
     size_t nwaits;
     bool failed [MX_SOURCES];
     bool answered [MX_SOURCES];
-    zlist_t *seqs;                  /* HTTP requests waiting (char *) */
+    zlist_t *seqs;                  /* HTTP requests this gather answers */
+    zlist_t *queued;                /* HTTP requests for the next gather */
     int64_t next_poll;
 } s_metrics_t;
 
@@ -164,6 +167,20 @@ s_gather_finish (s_metrics_t *self)
         free (seq);
     }
     free (text);
+}
+
+/*  Starts a gather for the HTTP requests queued during the last one.  */
+static void
+s_gather_queued (s_metrics_t *self)
+{
+    if (self->gathering || zlist_size (self->queued) == 0)
+        return;
+    char *seq;
+    while ((seq = zlist_pop (self->queued)))
+        zlist_append (self->seqs, seq);
+    s_gather_start (self);
+    if (self->nwaits == 0)
+        s_gather_finish (self);            /* nothing could be sent */
 }
 
 /*  Takes the result of one source's reply: `code` from its payload.  A
@@ -287,8 +304,10 @@ s_on_bus (s_metrics_t *self)
                 break;
             }
         /* else: late, for a gather already finished; dropped */
-        if (self->gathering && self->nwaits == 0)
+        if (self->gathering && self->nwaits == 0) {
             s_gather_finish (self);
+            s_gather_queued (self);
+        }
     }
     else if (env->kind == TITAN_MSG_REQUEST) {
         Titan__Bus__AdminReply reply = TITAN__BUS__ADMIN_REPLY__INIT;
@@ -310,11 +329,12 @@ s_on_http (s_metrics_t *self)
     char *command = zmsg_popstr (msg);
     char *seq = zmsg_popstr (msg);
     if (command && seq && streq (command, "GATHER")) {
-        zlist_append (self->seqs, seq);
+        /* a gather in flight may have asked before this request came:
+           the request gets the next one, so that it sees every call
+           finished before it */
+        zlist_append (self->queued, seq);
         seq = NULL;
-        s_gather_start (self);
-        if (self->nwaits == 0)
-            s_gather_finish (self);        /* nothing could be sent */
+        s_gather_queued (self);
     }
     zstr_free (&command);
     zstr_free (&seq);
@@ -332,12 +352,14 @@ s_metrics_destroy (s_metrics_t **self_p)
     mx_http_destroy (&self->http);     /* first: its thread uses the PAIR */
     zsock_destroy (&self->pair);
     titan_bus_destroy (&self->bus);
-    if (self->seqs) {
-        char *seq;
-        while ((seq = zlist_pop (self->seqs)))
-            free (seq);
-        zlist_destroy (&self->seqs);
-    }
+    zlist_t **lists [] = { &self->seqs, &self->queued };
+    for (size_t i = 0; i < 2; i++)
+        if (*lists [i]) {
+            char *seq;
+            while ((seq = zlist_pop (*lists [i])))
+                free (seq);
+            zlist_destroy (lists [i]);
+        }
     mx_snapshot_clear (&self->snap);
     free (self);
     *self_p = NULL;
@@ -370,8 +392,9 @@ s_metrics_new (titan_module_ctx_t *ctx)
     self->storage = titan_setting_str (ctx->settings, "storage", "bitcask");
     self->gateway = titan_setting_str (ctx->settings, "gateway", "grpc_gateway");
     self->seqs = zlist_new ();
+    self->queued = zlist_new ();
     self->bus = titan_bus_connect (ctx->bus_endpoint, ctx->module_name);
-    if (!self->seqs || !self->bus) {
+    if (!self->seqs || !self->queued || !self->bus) {
         snprintf (ctx->error, sizeof ctx->error,
                   "metrics: cannot connect to the bus at %s", ctx->bus_endpoint);
         s_metrics_destroy (&self);
@@ -398,8 +421,9 @@ s_metrics_new (titan_module_ctx_t *ctx)
     }
     zsock_set_sndtimeo (self->pair, 0);    /* the HTTP side may be gone */
     char err [256];
-    self->http = mx_http_new (listen, endpoint, (int) self->timeout_ms + 1000,
-                              err, sizeof err);
+    /* a request may wait for the gather in flight, then its own */
+    self->http = mx_http_new (listen, endpoint,
+                              2 * (int) self->timeout_ms + 1000, err, sizeof err);
     if (!self->http) {
         snprintf (ctx->error, sizeof ctx->error, "%s", err);
         s_metrics_destroy (&self);
@@ -462,8 +486,10 @@ s_metrics_actor (zsock_t *pipe, void *args)
         else if (zpoller_terminated (poller))
             terminated = true;
         now = zclock_mono ();
-        if (self->gathering && now >= self->deadline)
+        if (self->gathering && now >= self->deadline) {
             s_gather_finish (self);
+            s_gather_queued (self);
+        }
         if (!self->gathering && now >= self->next_poll) {
             self->next_poll = now + self->poll_ms;
             s_gather_start (self);
