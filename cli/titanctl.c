@@ -56,6 +56,8 @@ static const char s_usage [] =
 "  module restart NAME         restart a module's actor\n"
 "  module reload NAME          reload a module's shared object from disk\n"
 "  merge [--shard=N]           compact a shard's storage on the node\n"
+"  log-level [LEVEL]           set the node's log level (error, warning, info,\n"
+"                              debug) at run time; without LEVEL, print it\n"
 "\n"
 "Options:\n"
 "  --endpoints=H:P[,H:P...]    servers to try in order (default $TITAN_ENDPOINTS,\n"
@@ -753,6 +755,31 @@ s_cmd_merge (const s_opts_t *opts, int argc, char **argv)
     return EXIT_OK;
 }
 
+static int
+s_cmd_log_level (const s_opts_t *opts, int argc, char **argv)
+{
+    if (argc > 2)
+        return s_usage_error ("log-level takes at most one LEVEL "
+                              "(error, warning, info, debug)");
+    Titan__V1__SetLogLevelRequest req = TITAN__V1__SET_LOG_LEVEL_REQUEST__INIT;
+    req.level = argc == 2 ? argv [1] : "";
+    ProtobufCMessage *reply = NULL;
+    int rc = s_call (opts, "/titan.v1.Admin/SetLogLevel", &req.base,
+                     &titan__v1__set_log_level_response__descriptor, &reply);
+    if (rc)
+        return rc;
+    Titan__V1__SetLogLevelResponse *r = (Titan__V1__SetLogLevelResponse *) reply;
+    if (opts->format == FMT_JSON)
+        printf ("{\"level\":\"%s\",\"previous\":\"%s\"}\n", r->level,
+                r->previous);
+    else if (argc == 2)
+        printf ("log level %s (was %s)\n", r->level, r->previous);
+    else
+        printf ("%s\n", r->level);
+    protobuf_c_message_free_unpacked (reply, NULL);
+    return EXIT_OK;
+}
+
 /*  ------------------------------------------------------------ main  */
 
 static void
@@ -843,6 +870,7 @@ s_run (int argc, char **argv, s_opts_t *opts)
     if (strcmp (command, "leader") == 0) return s_cmd_leader (opts, nargs, args);
     if (strcmp (command, "module") == 0) return s_cmd_module (opts, nargs, args);
     if (strcmp (command, "merge") == 0)  return s_cmd_merge (opts, nargs, args);
+    if (strcmp (command, "log-level") == 0) return s_cmd_log_level (opts, nargs, args);
     return s_usage_error ("unknown command '%s'", command);
 }
 

@@ -1,6 +1,6 @@
 /*  Messages addressed to "kernel": the bus.hello bookkeeping event and the
     admin requests of proto/bus.proto (admin.list, admin.restart,
-    admin.reload).
+    admin.reload, admin.log_level).
 
     List answers at once.  Restart and reload are long operations (the
     module drains and closes its files, then starts again), so the request
@@ -114,7 +114,7 @@ s_on_command (titan_node_t *node, const char *sender, titan_envelope_t *req,
         snprintf (m->admin_type, sizeof m->admin_type, "%s", req->type);
         m->admin_corr = req->corr;
         titan_after_t after = reload ? TITAN_AFTER_RELOAD : TITAN_AFTER_RESTART;
-        titan_log_info (node, "admin: %s module %s (requested by %s)",
+        titan_klog_info (node, "admin: %s module %s (requested by %s)",
                         reload ? "reload" : "restart", m->name, sender);
         if (m->state == TITAN_MODULE_RUNNING
         ||  m->state == TITAN_MODULE_STARTING)
@@ -138,6 +138,49 @@ s_on_command (titan_node_t *node, const char *sender, titan_envelope_t *req,
     titan__bus__module_command__free_unpacked (cmd, NULL);
 }
 
+/*  admin.log_level: sets (or, with an empty level, reports) the node's
+    log level; every module sees the change on its next line.  */
+static void
+s_on_log_level (titan_node_t *node, const char *sender, titan_envelope_t *req)
+{
+    Titan__Bus__LogLevelRequest *q = titan__bus__log_level_request__unpack (
+        NULL, titan_envelope_size (req), titan_envelope_data (req));
+    if (!q) {
+        titan_router_error_reply (node, sender, TITAN_KERNEL_NAME, req->type,
+            req->corr, TITAN__BUS__CODE__INVALID_ARGUMENT,
+            "expected a LogLevelRequest");
+        return;
+    }
+    Titan__Bus__LogLevelReply reply = TITAN__BUS__LOG_LEVEL_REPLY__INIT;
+    int previous = titan_logger_level (&node->log);
+    int level = previous;
+    char text [160] = "";
+    if (q->level && *q->level) {
+        if (titan_log_level_parse (q->level, &level) != 0) {
+            snprintf (text, sizeof text, "unknown log level '%.40s' (expected "
+                      "error, warning, info or debug)", q->level);
+            titan__bus__log_level_request__free_unpacked (q, NULL);
+            titan_router_error_reply (node, sender, TITAN_KERNEL_NAME,
+                req->type, req->corr, TITAN__BUS__CODE__INVALID_ARGUMENT, text);
+            return;
+        }
+        titan_logger_set_level (&node->log, level);
+        /* at warning: on record at the default level and above */
+        titan_log_emit (&node->log, "kernel", TITAN_LOG_WARNING, NULL,
+                        "log level changed from %s to %s (requested by %s)",
+                        titan_log_level_name (previous),
+                        titan_log_level_name (level), sender);
+    }
+    titan__bus__log_level_request__free_unpacked (q, NULL);
+    reply.code = TITAN__BUS__CODE__OK;
+    reply.message = text;
+    reply.level = (char *) titan_log_level_name (level);
+    reply.previous = (char *) titan_log_level_name (previous);
+    uint8_t buffer [256];
+    size_t size = titan__bus__log_level_reply__pack (&reply, buffer);
+    titan_router_kernel_reply (node, sender, req->type, req->corr, buffer, size);
+}
+
 void
 titan_admin_on_message (titan_node_t *node, const char *sender,
                         zmsg_t **msg_p)
@@ -157,6 +200,9 @@ titan_admin_on_message (titan_node_t *node, const char *sender,
         else
         if (strcmp (env->type, TITAN_T_MODULE_RELOAD) == 0)
             s_on_command (node, sender, env, true);
+        else
+        if (strcmp (env->type, TITAN_T_LOG_LEVEL) == 0)
+            s_on_log_level (node, sender, env);
         else {
             char text [128];
             snprintf (text, sizeof text, "the kernel does not handle '%s'",

@@ -12,6 +12,7 @@
     clock-derived seed, so that a restarted module does not reuse the ids
     of its previous incarnation, which receivers use to de-duplicate.  */
 #include "titan/bus.h"
+#include "titan/log.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -174,7 +175,7 @@ titan_bus_recv (titan_bus_t *self, int timeout_ms)
         return NULL;
     titan_envelope_t *env = titan_envelope_decode (&msg);
     if (!env)
-        zsys_warning ("bus %s: dropped a malformed message", self->name);
+        titan_log_warning ("bus %s: dropped a malformed message", self->name);
     return env;
 }
 

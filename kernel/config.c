@@ -13,6 +13,7 @@
     indentation before zconfig parses the file, because zconfig's own
     syntax errors go to the log rather than to the caller.  */
 #include "node_config.h"
+#include "titan/log.h"
 #include "titan/status.h"
 
 #include <assert.h>
@@ -42,7 +43,7 @@ static const char s_defaults [] =
 
 static const char *const s_node_keys [] = {
     "id", "data_dir", "client_addr", "peer_addr", "bootstrap", "join",
-    "module_path", NULL
+    "module_path", "log_level", NULL
 };
 
 /*  Kernel tuning keys with their accepted ranges.  */
@@ -87,10 +88,11 @@ titan_config_usage (void)
     "  --bootstrap            bootstrap a new cluster with this node\n"
     "  --join H:P             join the cluster that a member at H:P belongs to\n"
     "  --module-path DIRS     colon-separated directories searched for modules\n"
+    "  --log-level LEVEL      error, warning, info (default) or debug\n"
     "  --help, --version\n"
     "Environment (below options, above the file): TITAN_CONFIG, TITAN_NODE_ID,\n"
     "TITAN_DATA_DIR, TITAN_CLIENT_ADDR, TITAN_PEER_ADDR, TITAN_BOOTSTRAP,\n"
-    "TITAN_JOIN, TITAN_MODULE_PATH.\n";
+    "TITAN_JOIN, TITAN_MODULE_PATH, TITAN_LOG_LEVEL.\n";
 }
 
 int
@@ -105,6 +107,7 @@ titan_config_parse_args (int argc, char **argv, titan_args_t *args,
         { "peer-addr",   required_argument, NULL, 'p' },
         { "join",        required_argument, NULL, 'j' },
         { "module-path", required_argument, NULL, 'm' },
+        { "log-level",   required_argument, NULL, 'l' },
         { "bootstrap",   no_argument,       NULL, 'b' },
         { "help",        no_argument,       NULL, 'h' },
         { "version",     no_argument,       NULL, 'V' },
@@ -123,6 +126,7 @@ titan_config_parse_args (int argc, char **argv, titan_args_t *args,
             case 'p': args->peer_addr = optarg; break;
             case 'j': args->join = optarg; break;
             case 'm': args->module_path = optarg; break;
+            case 'l': args->log_level = optarg; break;
             case 'b': args->bootstrap = true; break;
             case 'h': args->help = true; break;
             case 'V': args->version = true; break;
@@ -393,7 +397,7 @@ titan_config_validate (zconfig_t *config, zhash_t *sources, char *err,
             if (!s_in_list (s_node_keys, name)) {
                 s_err (err, err_size, "%sunknown key '%s' (expected one of "
                        "id, data_dir, client_addr, peer_addr, bootstrap, "
-                       "join, module_path)",
+                       "join, module_path, log_level)",
                        s_where (sources, key, where, sizeof where), key);
                 return TITAN_ECONFIG;
             }
@@ -443,6 +447,16 @@ titan_config_validate (zconfig_t *config, zhash_t *sources, char *err,
         s_err (err, err_size, "%snode/bootstrap '%s': expected true or false",
                s_where (sources, "node/bootstrap", where, sizeof where),
                bootstrap);
+        return TITAN_ECONFIG;
+    }
+
+    const char *log_level = zconfig_get (config, "node/log_level", NULL);
+    int level;
+    if (log_level && titan_log_level_parse (log_level, &level) != 0) {
+        s_err (err, err_size, "%snode/log_level '%s': expected error, "
+               "warning, info or debug",
+               s_where (sources, "node/log_level", where, sizeof where),
+               log_level);
         return TITAN_ECONFIG;
     }
 
@@ -666,6 +680,7 @@ titan_config_build (const titan_args_t *args, zconfig_t **config_p,
         { "TITAN_BOOTSTRAP", "node/bootstrap" },
         { "TITAN_JOIN", "node/join" },
         { "TITAN_MODULE_PATH", "node/module_path" },
+        { "TITAN_LOG_LEVEL", "node/log_level" },
     };
     for (size_t i = 0; i < sizeof env_keys / sizeof env_keys [0]; i++) {
         const char *value = getenv (env_keys [i].env);
@@ -686,6 +701,7 @@ titan_config_build (const titan_args_t *args, zconfig_t **config_p,
             { args->peer_addr, "node/peer_addr", "--peer-addr" },
             { args->join, "node/join", "--join" },
             { args->module_path, "node/module_path", "--module-path" },
+            { args->log_level, "node/log_level", "--log-level" },
             { args->bootstrap ? "true" : NULL, "node/bootstrap", "--bootstrap" },
         };
         for (size_t i = 0; i < sizeof options / sizeof options [0]; i++)

@@ -7,6 +7,7 @@
 #define TITAN_KERNEL_KERNEL_H_INCLUDED
 
 #include "titan/bus.h"
+#include "titan/log.h"
 #include "titan/module.h"
 #include "titan/node.h"
 #include "loader.h"
@@ -76,6 +77,7 @@ struct titan_node {
     zconfig_t *config;
     char id [64];
     char endpoint [128];
+    titan_logger_t log;             /* the node's logger (handed to modules) */
     const char *data_dir;
     const char *client_addr;
     const char *peer_addr;
@@ -187,14 +189,15 @@ void titan_node_on_module_ready (titan_node_t *node, titan_kmodule_t *m);
 void titan_node_on_module_failed (titan_node_t *node, titan_kmodule_t *m);
 void titan_node_on_module_stopped (titan_node_t *node, titan_kmodule_t *m);
 
-/*  Logging with the node id as prefix.  */
-#define titan_log_info(node, ...)    s_titan_log (zsys_info, node, __VA_ARGS__)
-#define titan_log_warning(node, ...) s_titan_log (zsys_warning, node, __VA_ARGS__)
-#define titan_log_error(node, ...)   s_titan_log (zsys_error, node, __VA_ARGS__)
-#define s_titan_log(fn, node, ...) do {                                 \
-        char titan_log_buf_ [768];                                      \
-        snprintf (titan_log_buf_, sizeof titan_log_buf_, __VA_ARGS__);  \
-        fn ("titan[%s]: %s", (node)->id, titan_log_buf_);              \
-    } while (0)
+/*  Logging as module "kernel" of the node (include/titan/log.h), from
+    whichever thread runs the kernel code.  */
+#define titan_klog_info(node, ...)    \
+    titan_log_emit (&(node)->log, "kernel", TITAN_LOG_INFO, NULL, __VA_ARGS__)
+#define titan_klog_warning(node, ...) \
+    titan_log_emit (&(node)->log, "kernel", TITAN_LOG_WARNING, NULL, __VA_ARGS__)
+#define titan_klog_error(node, ...)   \
+    titan_log_emit (&(node)->log, "kernel", TITAN_LOG_ERROR, NULL, __VA_ARGS__)
+#define titan_klog_debug(node, ...)   \
+    titan_log_emit (&(node)->log, "kernel", TITAN_LOG_DEBUG, NULL, __VA_ARGS__)
 
 #endif

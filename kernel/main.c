@@ -67,8 +67,9 @@ main (int argc, char **argv)
     }
     int caught = 0;
     sigwait (&signals, &caught);
-    zsys_info ("titand: %s, stopping node %s", strsignal (caught),
-               titan_node_id (node));
+    titan_log_emit (titan_node_logger (node), "titand", TITAN_LOG_INFO, NULL,
+                    "%s, stopping node %s", strsignal (caught),
+                    titan_node_id (node));
     titan_node_destroy (&node);
     return 0;
 }

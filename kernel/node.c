@@ -54,7 +54,7 @@ s_module_destroy (titan_kmodule_t **m_p)
     if (*m_p) {
         titan_kmodule_t *m = *m_p;
         if (m->held && zlistx_size (m->held))
-            titan_log_warning (m->node, "module %s: %zu held messages "
+            titan_klog_warning (m->node, "module %s: %zu held messages "
                                "dropped at shutdown", m->name,
                                zlistx_size (m->held));
         zlistx_destroy (&m->held);
@@ -123,6 +123,9 @@ titan_node_new (zconfig_t **config_p, char *err, size_t err_size)
               zconfig_get (config, "node/id", "node1"));
     snprintf (self->endpoint, sizeof self->endpoint,
               "inproc://titan-%s-bus", self->id);
+    int level = TITAN_LOG_DEFAULT_LEVEL;        /* validated above */
+    titan_log_level_parse (zconfig_get (config, "node/log_level", "info"), &level);
+    titan_logger_init (&self->log, self->id, level);
     self->data_dir = zconfig_get (config, "node/data_dir", "./data");
     self->client_addr = zconfig_get (config, "node/client_addr", "");
     self->peer_addr = zconfig_get (config, "node/peer_addr", "");
@@ -237,7 +240,7 @@ s_start_next (titan_node_t *node)
 {
     if (node->cursor >= node->count) {
         node->phase = TITAN_PHASE_RUNNING;
-        titan_log_info (node, "started %zu module(s) on %s", node->count,
+        titan_klog_info (node, "started %zu module(s) on %s", node->count,
                         node->endpoint);
         s_start_done (node, 0);
         return;
@@ -253,7 +256,7 @@ s_start_next (titan_node_t *node)
 void
 titan_node_on_module_ready (titan_node_t *node, titan_kmodule_t *m)
 {
-    titan_log_info (node, "module %s ready (incarnation %u)", m->name,
+    titan_klog_info (node, "module %s ready (incarnation %u)", m->name,
                     m->incarnation - 1);
     char text [128];
     snprintf (text, sizeof text, "module %s running (incarnation %u)",
@@ -279,7 +282,7 @@ titan_node_on_module_failed (titan_node_t *node, titan_kmodule_t *m)
 void
 titan_node_on_module_stopped (titan_node_t *node, titan_kmodule_t *m)
 {
-    titan_log_info (node, "module %s stopped", m->name);
+    titan_klog_info (node, "module %s stopped", m->name);
     if (node->phase == TITAN_PHASE_SHUTDOWN)
         s_shutdown_step (node);
 }
@@ -304,7 +307,7 @@ s_on_api (titan_node_t *node)
         }
         if (node->phase == TITAN_PHASE_RUNNING
         ||  node->phase == TITAN_PHASE_STARTING) {
-            titan_log_info (node, "stopping");
+            titan_klog_info (node, "stopping");
             node->phase = TITAN_PHASE_SHUTDOWN;
             s_shutdown_step (node);
         }
@@ -335,6 +338,7 @@ s_node_actor (zsock_t *pipe, void *args)
 {
     titan_node_t *node = (titan_node_t *) args;
     node->pipe = pipe;
+    titan_log_bind (&node->log, "kernel");
     node->router = zsock_new (ZMQ_ROUTER);
     if (node->router) {
         zsock_set_router_mandatory (node->router, 1);
@@ -429,7 +433,7 @@ s_node_actor (zsock_t *pipe, void *args)
     free (items);
     free (owners);
     zsock_destroy (&node->router);
-    titan_log_info (node, "stopped");
+    titan_klog_info (node, "stopped");
 }
 
 /* ------------------------------------------------------------ API */
@@ -487,6 +491,13 @@ titan_node_id (titan_node_t *self)
 {
     assert (self);
     return self->id;
+}
+
+titan_logger_t *
+titan_node_logger (titan_node_t *self)
+{
+    assert (self);
+    return &self->log;
 }
 
 const char *

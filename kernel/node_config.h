@@ -18,6 +18,7 @@ typedef struct {
     const char *peer_addr;      /* --peer-addr HOST:PORT */
     const char *join;           /* --join HOST:PORT */
     const char *module_path;    /* --module-path DIR[:DIR...] */
+    const char *log_level;      /* --log-level LEVEL */
     bool bootstrap;             /* --bootstrap */
     bool help;                  /* --help */
     bool version;               /* --version */

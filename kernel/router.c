@@ -109,7 +109,7 @@ s_track (titan_node_t *node, titan_kmodule_t *m, zmsg_t *msg)
         s_inflight_key (old_key, sizeof old_key, oldest);
         zhashx_delete (m->inflight_index, old_key);
         zlistx_delete (m->inflight, zlistx_cursor (m->inflight));
-        titan_log_warning (node, "module %s has %" PRId64 " unanswered "
+        titan_klog_warning (node, "module %s has %" PRId64 " unanswered "
                            "requests; no longer tracking %s",
                            m->name, node->queue_limit, old_key);
     }
@@ -171,7 +171,7 @@ s_send_made (titan_node_t *node, const char *to, zmsg_t **msg_p)
     }
     int rc = s_send (node, to, *msg_p);
     if (rc)
-        titan_log_warning (node, "reply to %s dropped: %s", to,
+        titan_klog_warning (node, "reply to %s dropped: %s", to,
                            zmq_strerror (-rc));
     zmsg_destroy (msg_p);
 }
@@ -237,7 +237,7 @@ s_refuse (titan_node_t *node, titan_kmodule_t *m, zmsg_t **msg_p, int code,
                                   code, text);
     }
     else
-        titan_log_warning (node, "dropped %s %s from %s to %s: %s",
+        titan_klog_warning (node, "dropped %s %s from %s to %s: %s",
                            kind == TITAN_MSG_EVENT ? "event" : "reply",
                            type_name, from_name, to_name, why);
 }
@@ -354,7 +354,7 @@ titan_router_on_message (titan_node_t *node, zmsg_t **msg_p)
     char to [TITAN_BUS_NAME_MAX + 1];
     zframe_t *id = zmsg_first (msg);
     if (zmsg_size (msg) != 6 || !s_frame_name (id, sender)) {
-        titan_log_warning (node, "dropped a malformed bus message "
+        titan_klog_warning (node, "dropped a malformed bus message "
                            "(%zu frames)", zmsg_size (msg));
         zmsg_destroy (&msg);
         return;
@@ -369,7 +369,7 @@ titan_router_on_message (titan_node_t *node, zmsg_t **msg_p)
     if (!s_frame_name (to_frame, to) || !s_frame_name (type_frame, type)
     ||  zframe_size (kc) != KIND_FRAME_SIZE
     ||  zframe_data (kc) [0] > TITAN_MSG_REPLY) {
-        titan_log_warning (node, "dropped a malformed bus message from %s",
+        titan_klog_warning (node, "dropped a malformed bus message from %s",
                            sender);
         zmsg_destroy (&msg);
         return;
@@ -437,7 +437,7 @@ titan_router_drain_clients (titan_node_t *node)
         &&     (rc = s_send (node, name, msg)) == 0)
             zlistx_delete (held, zlistx_cursor (held));
         if (rc && rc != -EAGAIN)
-            titan_log_warning (node, "bus client %s is gone; dropped %zu "
+            titan_klog_warning (node, "bus client %s is gone; dropped %zu "
                                "messages held for it", name,
                                zlistx_size (held));
         if (rc != -EAGAIN) {

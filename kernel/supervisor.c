@@ -83,6 +83,7 @@ titan_supervisor_start (titan_node_t *node, titan_kmodule_t *m)
     ctx->settings = m->settings;
     ctx->node_config = node->config;
     ctx->incarnation = m->incarnation;
+    ctx->logger = &node->log;
     actor->pipe = zsys_create_pipe (&actor->child);
     if (!actor->pipe) {
         free (actor);
@@ -137,7 +138,7 @@ s_supervise (titan_node_t *node, titan_kmodule_t *m)
     m->attempts++;
     if ((int64_t) m->attempts > node->restart_max) {
         m->state = TITAN_MODULE_FAILED;
-        titan_log_error (node, "module %s failed %u times in a row; not "
+        titan_klog_error (node, "module %s failed %u times in a row; not "
                          "restarting it again (last: %s)", m->name,
                          m->attempts, m->error [0] ? m->error : "exited");
         titan_admin_complete (node, m, TITAN__BUS__CODE__UNAVAILABLE,
@@ -148,10 +149,10 @@ s_supervise (titan_node_t *node, titan_kmodule_t *m)
     m->state = TITAN_MODULE_RESTARTING;
     m->deadline = now + s_backoff (node, m->attempts);
     if (m->error [0])
-        titan_log_warning (node, "%s; restart %u in %" PRId64 " ms",
+        titan_klog_warning (node, "%s; restart %u in %" PRId64 " ms",
                            m->error, m->attempts, m->deadline - now);
     else
-        titan_log_warning (node, "module %s: actor exited; restart %u in %"
+        titan_klog_warning (node, "module %s: actor exited; restart %u in %"
                            PRId64 " ms", m->name, m->attempts,
                            m->deadline - now);
 }
@@ -197,7 +198,7 @@ s_on_gone (titan_node_t *node, titan_kmodule_t *m)
         m->restarts++;
         m->attempts = 0;
         if (titan_supervisor_start (node, m) != 0) {
-            titan_log_error (node, "%s", m->error);
+            titan_klog_error (node, "%s", m->error);
             m->state = TITAN_MODULE_FAILED;
             titan_admin_complete (node, m,
                                   TITAN__BUS__CODE__FAILED_PRECONDITION,
@@ -227,7 +228,7 @@ static void
 s_abandon (titan_node_t *node, titan_kmodule_t *m)
 {
     titan_kactor_t *actor = m->actor;
-    titan_log_error (node, "module %s (incarnation %u) does not respond; "
+    titan_klog_error (node, "module %s (incarnation %u) does not respond; "
                      "abandoning its thread", m->name,
                      actor->ctx.incarnation);
     pthread_detach (actor->thread);
@@ -417,6 +418,6 @@ titan_supervisor_release (titan_node_t *node)
             actor = (titan_kactor_t *) zlistx_next (node->abandoned);
     }
     if (zlistx_size (node->abandoned))
-        titan_log_error (node, "%zu module thread(s) abandoned; their "
+        titan_klog_error (node, "%zu module thread(s) abandoned; their "
                          "resources stay allocated", zlistx_size (node->abandoned));
 }

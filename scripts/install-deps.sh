@@ -9,9 +9,11 @@ packages=(
   libzmq3-dev libczmq-dev
   libprotobuf-c-dev protobuf-c-compiler
   libgrpc-dev
+  libmicrohttpd-dev                         # the metrics module's HTTP server
   check
   python3 python3-grpcio python3-protobuf protobuf-compiler  # interop test: a gRPC client we did not write
   procps iproute2                           # fault tests: ps, kill, ip
+  curl                                      # metrics test: scrapes /metrics
   libleveldb-dev librocksdb-dev liblmdb-dev # benchmark peers (linked into bench/ only)
   clang libclang-rt-14-dev                  # make fuzz (libFuzzer)
   valgrind                                  # make valgrind-check

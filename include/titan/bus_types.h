@@ -11,6 +11,7 @@
 #define TITAN_T_MODULE_LIST    "admin.list"     /* ModuleListRequest -> ModuleListReply */
 #define TITAN_T_MODULE_RESTART "admin.restart"  /* ModuleCommand -> AdminReply */
 #define TITAN_T_MODULE_RELOAD  "admin.reload"   /* ModuleCommand -> AdminReply */
+#define TITAN_T_LOG_LEVEL      "admin.log_level" /* LogLevelRequest -> LogLevelReply */
 
 /* storage (to "bitcask") */
 #define TITAN_T_KV_PUT         "kv.put"         /* KvWrite (op PUT) -> KvReply */
@@ -47,5 +48,8 @@
 #define TITAN_META_SHARD       0xFFFFFFFFu      /* shard id of the meta group */
 #define TITAN_RING_CMD_KEY     "ring.cmd"       /* key of every meta-group op */
 #define TITAN_T_RING_TABLE     "ring.table"     /* RingTableRequest -> RingTable; also an event */
+
+/* metrics (modules/metrics gathers; the gateway answers gw.stats) */
+#define TITAN_T_GW_STATS       "gw.stats"       /* GwStatsRequest -> GwStatsReply */
 
 #endif

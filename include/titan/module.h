@@ -23,6 +23,8 @@
 #ifndef TITAN_MODULE_H_INCLUDED
 #define TITAN_MODULE_H_INCLUDED
 
+#include "titan/log.h"
+
 #include <czmq.h>
 #include <stdint.h>
 
@@ -49,7 +51,11 @@ typedef struct titan_module_ctx {
     zconfig_t *node_config;      /* the whole node config (read-only) */
     uint32_t incarnation;        /* 0 on first start, +1 on each restart */
     char error [256];            /* start-up failure reason, set by module */
-    void *reserved [8];          /* room to grow without an ABI bump */
+    /* since ABI 1, in the first reserved slot (NULL from an older kernel):
+       the node's logger; an actor binds its thread to it with
+       titan_log_bind (ctx->logger, ctx->module_name) (include/titan/log.h) */
+    const titan_logger_t *logger;
+    void *reserved [7];          /* room to grow without an ABI bump */
 } titan_module_ctx_t;
 
 /*  The one symbol a module exports.  */

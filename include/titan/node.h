@@ -55,6 +55,11 @@ void titan_node_destroy (titan_node_t **self_p);
 /*  The node's id.  Valid while the node lives.  */
 const char *titan_node_id (titan_node_t *self);
 
+/*  The node's logger (include/titan/log.h): its level may be changed
+    from any thread.  Valid while the node lives.  */
+struct titan_logger;
+struct titan_logger *titan_node_logger (titan_node_t *self);
+
 /*  The bus endpoint, inproc://titan-<node-id>-bus.  Valid while the node
     lives.  */
 const char *titan_node_endpoint (titan_node_t *self);

@@ -609,7 +609,9 @@ s_flush (bc_engine_t *self, s_window_t *w)
             goto done;
         }
         if (self->opt.sync) {
+            uint64_t sync_start = titan_mono_us ();
             rc = bc_file_sync (df->file);
+            titan_hist_observe (&self->fsync_hist, titan_mono_us () - sync_start);
             if (rc) {
                 snprintf (msg, sizeof msg, "bitcask: fdatasync of %s failed: "
                           "%s; the engine is failed until reopened",
@@ -1096,6 +1098,7 @@ bc_engine_stats (bc_engine_t *self, bc_stats_t *st)
     st->last_revision = __atomic_load_n (&self->last_revision, __ATOMIC_RELAXED);
     st->commits = __atomic_load_n (&self->commits, __ATOMIC_RELAXED);
     st->batches = __atomic_load_n (&self->batches, __ATOMIC_RELAXED);
+    titan_hist_read (&self->fsync_hist, &st->fsync);
     pthread_mutex_unlock (&self->mu);
     pthread_rwlock_rdlock (&self->kd_lock);
     st->keys = bc_keydir_count (self->keydir);

@@ -26,6 +26,7 @@
 #ifndef BC_ENGINE_H_INCLUDED
 #define BC_ENGINE_H_INCLUDED
 
+#include "titan/histogram.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -109,6 +110,7 @@ typedef struct {
     uint64_t commits;            /* fsynced groups */
     uint64_t batches;            /* batches committed */
     uint64_t tail_truncated;     /* bytes cut off the active file at open */
+    titan_hist_t fsync;          /* fdatasync latency of group commits */
     uint64_t open_files;
     int failed;                  /* 0, or the error that failed the engine */
 } bc_stats_t;

@@ -14,6 +14,7 @@
 #ifndef BC_INTERNAL_H_INCLUDED
 #define BC_INTERNAL_H_INCLUDED
 
+#include "titan/histogram.h"
 #include <pthread.h>
 #include <stdio.h>
 
@@ -71,6 +72,7 @@ struct bc_engine {
     uint64_t applied_index;
     uint8_t *wbuf;
     size_t wcap;
+    titan_hist_t fsync_hist;     /* data-file fdatasync latency (atomic) */
     uint64_t commits;
     uint64_t batches;
     uint64_t tail_truncated;

@@ -50,6 +50,7 @@
 
 #include "titan/bus.h"
 #include "titan/bus_types.h"
+#include "titan/histogram_pb.h"
 #include "titan/module.h"
 #include "titan/status.h"
 #include "bus.pb-c.h"
@@ -203,7 +204,7 @@ s_send (s_actor_t *self, titan_envelope_t **env_p, const uint8_t *buf,
             s_recent_store (self, env, buf, len);
         int rc = titan_bus_reply (self->bus, env, buf, len);
         if (rc)
-            zsys_warning ("bitcask: reply %s to %s failed: %s", env->type,
+            titan_log_warning ("bitcask: reply %s to %s failed: %s", env->type,
                           env->from, strerror (-rc));
     }
     titan_envelope_destroy (env_p);
@@ -628,6 +629,11 @@ s_handle_stats (s_actor_t *self, titan_envelope_t **env_p)
     r.applied_index = st.applied_index;
     r.merges = st.merges;
     r.last_revision = st.last_revision;
+    r.commits = st.commits;
+    r.tail_truncated_bytes = st.tail_truncated;
+    Titan__Bus__Histogram fsync;
+    titan_hist_to_pb (&st.fsync, &fsync);
+    r.fsync_latency = &fsync;
     if (st.failed) {
         r.code = s_code (st.failed);
         r.message = (char *) "bitcask: engine failed; restart the module";
@@ -692,10 +698,10 @@ s_merge_done (s_actor_t *self)
     zactor_destroy (&self->merger);
     self->merge_shard->last_merge_ms = zclock_mono ();
     if (rc)
-        zsys_warning ("bitcask: merge of shard %u failed: %s",
+        titan_log_warning ("bitcask: merge of shard %u failed: %s",
                       self->merge_shard->id, err ? err : "?");
     else
-        zsys_info ("bitcask: merged %" PRIu64 " files of shard %u, "
+        titan_log_info ("bitcask: merged %" PRIu64 " files of shard %u, "
                    "reclaimed %" PRIu64 " bytes", files,
                    self->merge_shard->id, bytes);
     self->merge_shard = NULL;
@@ -771,13 +777,13 @@ s_merge_check (s_actor_t *self)
             int rc = bc_engine_open (dir, &self->opt, &shard->engine, err,
                                      sizeof err);
             if (rc) {
-                zsys_error ("bitcask: cannot reopen shard %u: %s", shard->id,
+                titan_log_error ("bitcask: cannot reopen shard %u: %s", shard->id,
                             err);
                 /* Exit: the supervisor restarts the module, which retries. */
                 self->terminated = true;
                 return;
             }
-            zsys_info ("bitcask: shard %u reopened after a failure",
+            titan_log_info ("bitcask: shard %u reopened after a failure",
                        shard->id);
             continue;
         }
@@ -836,14 +842,14 @@ s_snapshot_expire (s_actor_t *self)
     int64_t now = zclock_mono ();
     for (size_t i = self->nexports; i-- > 0; )
         if (now - self->exports [i].used_ms >= self->snap_idle_ms) {
-            zsys_info ("bitcask: snapshot %" PRIu64 " of shard %u released "
+            titan_log_info ("bitcask: snapshot %" PRIu64 " of shard %u released "
                        "after %" PRId64 " ms idle", self->exports [i].id,
                        self->exports [i].shard, self->snap_idle_ms);
             s_export_remove (self, &self->exports [i]);
         }
     for (size_t i = self->ninstalls; i-- > 0; )
         if (now - self->installs [i].used_ms >= self->snap_idle_ms) {
-            zsys_info ("bitcask: snapshot install of shard %u aborted after "
+            titan_log_info ("bitcask: snapshot install of shard %u aborted after "
                        "%" PRId64 " ms idle", self->installs [i].shard,
                        self->snap_idle_ms);
             s_install_remove (self, &self->installs [i]);
@@ -1053,7 +1059,7 @@ s_install_finish (s_actor_t *self, s_install_t *in, bc_stats_t *st,
     if (rc == 0)
         orc = s_shard (self, in->shard, &shard, oerr, sizeof oerr);
     if (orc) {
-        zsys_error ("bitcask: cannot reopen shard %u after an install: %s",
+        titan_log_error ("bitcask: cannot reopen shard %u after an install: %s",
                     in->shard, oerr);
         self->terminated = true;     /* the supervisor restarts us */
         if (rc == 0)
@@ -1160,7 +1166,7 @@ s_handle_snapshot_install (s_actor_t *self, titan_envelope_t **env_p)
     if (in)
         in->used_ms = zclock_mono ();
     if (rc) {
-        zsys_warning ("%s", err);
+        titan_log_warning ("%s", err);
         s_reply_error (self, env_p, rc, err);
         return;
     }
@@ -1263,8 +1269,9 @@ s_settings (s_actor_t *self, char *err, size_t errlen)
 static void
 s_actor (zsock_t *pipe, void *args)
 {
-    s_actor_t *self = calloc (1, sizeof *self);
     titan_module_ctx_t *ctx = args;
+    titan_log_bind (ctx->logger, ctx->module_name);
+    s_actor_t *self = calloc (1, sizeof *self);
     if (!self) {
         snprintf (ctx->error, sizeof ctx->error, "bitcask: out of memory");
         zsock_signal (pipe, 1);

@@ -41,6 +41,7 @@
 #include "gw_route.h"
 #include "gw_server.h"
 #include "titan/bus.h"
+#include "titan/bus_types.h"
 #include "titan/module.h"
 #include "titan/status.h"
 #include "bus.pb-c.h"
@@ -438,7 +439,7 @@ s_redirect (s_gateway_t *self, s_pending_t *p, const char *leader_id,
                                p->request_size, p->deadline_ms, p->hops + 1,
                                p->corr);
     if (rc) {
-        zsys_warning ("grpc_gateway: cannot forward to %s: %s", leader_addr,
+        titan_log_warning ("grpc_gateway: cannot forward to %s: %s", leader_addr,
                       titan_strerror (rc));
         s_schedule_retry (self, p);
         return;
@@ -530,10 +531,18 @@ s_handle_bus (s_gateway_t *self)
         }
         /* else: a late reply to a call that already timed out; dropped */
     }
+    else if (env->kind == TITAN_MSG_REQUEST
+         &&  streq (env->type, TITAN_T_GW_STATS)) {
+        uint8_t *buf;
+        size_t size;
+        if (gw_metrics_pack (gw_server_metrics (self->server), &buf, &size) == 0)
+            titan_bus_reply (self->bus, env, buf, size);
+        free (buf);
+    }
     else if (env->kind == TITAN_MSG_REQUEST) {
         Titan__Bus__AdminReply reply = TITAN__BUS__ADMIN_REPLY__INIT;
         reply.code = TITAN__BUS__CODE__UNIMPLEMENTED;
-        reply.message = "grpc_gateway serves no bus requests";
+        reply.message = "grpc_gateway serves only gw.stats on the bus";
         uint8_t buf [128];
         size_t size = titan__bus__admin_reply__pack (&reply, buf);
         titan_bus_reply (self->bus, env, buf, size);
@@ -655,13 +664,14 @@ static void
 s_gateway_actor (zsock_t *pipe, void *args)
 {
     titan_module_ctx_t *ctx = args;
+    titan_log_bind (ctx->logger, ctx->module_name);
     s_gateway_t *self = s_gateway_new (ctx);
     if (!self) {
-        zsys_error ("%s", ctx->error);
+        titan_log_error ("%s", ctx->error);
         zsock_signal (pipe, 1);
         return;
     }
-    zsys_info ("grpc_gateway: node %s serving titan.v1 on %s (port %d)",
+    titan_log_info ("grpc_gateway: node %s serving titan.v1 on %s (port %d)",
                ctx->node_id, ctx->client_addr ? ctx->client_addr : "?",
                gw_server_port (self->server));
     zsock_signal (pipe, 0);
@@ -682,7 +692,7 @@ s_gateway_actor (zsock_t *pipe, void *args)
             else if (streq (command, "PORT"))
                 zstr_sendf (pipe, "%d", gw_server_port (self->server));
             else
-                zsys_warning ("grpc_gateway: unknown command '%s'", command);
+                titan_log_warning ("grpc_gateway: unknown command '%s'", command);
             zstr_free (&command);
         }
         else if (which == titan_bus_sock (self->bus)) {

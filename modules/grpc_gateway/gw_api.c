@@ -37,6 +37,7 @@ static const char *s_paths [GW_M_COUNT] = {
     [GW_M_RESTART_MODULE]  = "/titan.v1.Admin/RestartModule",
     [GW_M_RELOAD_MODULE]   = "/titan.v1.Admin/ReloadModule",
     [GW_M_MERGE]           = "/titan.v1.Admin/Merge",
+    [GW_M_SET_LOG_LEVEL]   = "/titan.v1.Admin/SetLogLevel",
 };
 
 int
@@ -274,6 +275,13 @@ gw_api_prepare (const gw_env_t *env, gw_method_t method, const uint8_t *data,
             Titan__Bus__KvMergeRequest kv = TITAN__BUS__KV_MERGE_REQUEST__INIT;
             kv.shard = merge->shard;
             rc = s_bus (req, GW_ROUTE_STORAGE, TITAN_T_KV_MERGE, &kv.base, res);
+            break;
+        }
+        case GW_M_SET_LOG_LEVEL: {
+            Titan__V1__SetLogLevelRequest *in = (Titan__V1__SetLogLevelRequest *) msg;
+            Titan__Bus__LogLevelRequest ll = TITAN__BUS__LOG_LEVEL_REQUEST__INIT;
+            ll.level = in->level;       /* the kernel validates it */
+            rc = s_bus (req, GW_ROUTE_ADMIN, TITAN_T_LOG_LEVEL, &ll.base, res);
             break;
         }
         default:
@@ -553,6 +561,8 @@ s_reply_desc (gw_method_t method)
             return &titan__bus__admin_reply__descriptor;
         case GW_M_MERGE:
             return &titan__bus__kv_merge_reply__descriptor;
+        case GW_M_SET_LOG_LEVEL:
+            return &titan__bus__log_level_reply__descriptor;
         default:
             return NULL;
     }
@@ -603,6 +613,16 @@ gw_api_complete (gw_method_t method, uint64_t expected,
             Titan__V1__MergeResponse out = TITAN__V1__MERGE_RESPONSE__INIT;
             out.files_merged = merge->files_merged;
             out.bytes_reclaimed = merge->bytes_reclaimed;
+            s_succeed (res, &out.base);
+            break;
+        }
+        case GW_M_SET_LOG_LEVEL: {
+            Titan__Bus__LogLevelReply *ll = (Titan__Bus__LogLevelReply *) msg;
+            if (s_reply_status (ll->code, ll->message, "log level not set", res))
+                break;
+            Titan__V1__SetLogLevelResponse out = TITAN__V1__SET_LOG_LEVEL_RESPONSE__INIT;
+            out.level = ll->level;
+            out.previous = ll->previous;
             s_succeed (res, &out.base);
             break;
         }

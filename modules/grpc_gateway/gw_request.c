@@ -27,6 +27,7 @@ static const ProtobufCMessageDescriptor *s_request_desc [GW_M_COUNT] = {
     [GW_M_RESTART_MODULE]  = &titan__v1__module_request__descriptor,
     [GW_M_RELOAD_MODULE]   = &titan__v1__module_request__descriptor,
     [GW_M_MERGE]           = &titan__v1__merge_request__descriptor,
+    [GW_M_SET_LOG_LEVEL]   = &titan__v1__set_log_level_request__descriptor,
 };
 
 static int
@@ -184,6 +185,16 @@ s_validate (const gw_env_t *env, gw_method_t method,
         case GW_M_MERGE:
             return s_check_shard (((const Titan__V1__MergeRequest *) msg)->shard,
                                   res);
+        case GW_M_SET_LOG_LEVEL: {
+            /* the kernel checks the level's name; bound its size here */
+            const char *level = ((const Titan__V1__SetLogLevelRequest *) msg)->level;
+            if (!level || strlen (level) == 0 || strlen (level) > 16) {
+                gw_api_fail (res, GRPC_STATUS_INVALID_ARGUMENT,
+                             "level must be one of error, warning, info, debug");
+                return -1;
+            }
+            return 0;
+        }
         case GW_M_STATUS:
         case GW_M_MEMBER_LIST:
         case GW_M_LIST_MODULES:

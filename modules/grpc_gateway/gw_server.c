@@ -17,13 +17,16 @@
     background threads; libgrpc is therefore pinned in memory
     (RTLD_NODELETE) so that unloading this module never unloads it.
 */
+#include "titan/log.h"
 #include "gw_server.h"
+#include "titan/histogram.h"
 
 #include <czmq.h>
 #include <dlfcn.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -45,6 +48,7 @@ struct gw_server {
     atomic_int live;             /* call objects alive */
     atomic_int shutting_down;
     int shutdown_tag;            /* its address tags server shutdown */
+    gw_metrics_t *metrics;       /* every finished call is recorded here */
 };
 
 static void
@@ -82,7 +86,7 @@ s_request_call (gw_server_t *self)
                                                     &c->details, &c->request_md,
                                                     self->cq, self->cq, c);
     if (err != GRPC_CALL_OK) {
-        zsys_error ("grpc_gateway: grpc_server_request_call failed (%d)", err);
+        titan_log_error ("grpc_gateway: grpc_server_request_call failed (%d)", err);
         s_call_free (c);
     }
 }
@@ -136,6 +140,7 @@ s_start_recv (gw_call_t *c)
     memcpy (c->method_path, GRPC_SLICE_START_PTR (c->details.method), len);
     c->method_path [len] = 0;
     c->deadline_ms = s_deadline_ms (c->details.deadline);
+    c->received_us = titan_mono_us ();
 
     grpc_op op;
     memset (&op, 0, sizeof op);
@@ -144,7 +149,7 @@ s_start_recv (gw_call_t *c)
     c->phase = S_RECV;
     grpc_call_error err = grpc_call_start_batch (c->call, &op, 1, c, NULL);
     if (err != GRPC_CALL_OK) {
-        zsys_error ("grpc_gateway: cannot receive a request (%d)", err);
+        titan_log_error ("grpc_gateway: cannot receive a request (%d)", err);
         s_call_free (c);
     }
 }
@@ -158,7 +163,7 @@ s_cq_thread (void *arg)
     zsock_set_linger (push, 5000);
     zsock_set_sndhwm (push, 0);
     if (zsock_connect (push, "%s", self->handoff))
-        zsys_error ("grpc_gateway: cannot connect %s", self->handoff);
+        titan_log_error ("grpc_gateway: cannot connect %s", self->handoff);
 
     for (int i = 0; i < S_REQUESTED_CALLS; i++)
         s_request_call (self);
@@ -239,7 +244,10 @@ gw_server_new (const char *addr, size_t max_recv_bytes,
         return NULL;
     }
     self->handoff = strdup (handoff_endpoint);
-    if (!self->handoff) {
+    self->metrics = gw_metrics_new ();
+    if (!self->handoff || !self->metrics) {
+        free (self->handoff);
+        gw_metrics_destroy (&self->metrics);
         free (self);
         snprintf (error, error_size, "out of memory");
         return NULL;
@@ -287,6 +295,12 @@ gw_server_port (gw_server_t *self)
     return self->port;
 }
 
+gw_metrics_t *
+gw_server_metrics (gw_server_t *self)
+{
+    return self->metrics;
+}
+
 void
 gw_server_finish (gw_call_t **call_p, grpc_status_code code,
                   const char *message, const uint8_t *response,
@@ -295,6 +309,11 @@ gw_server_finish (gw_call_t **call_p, grpc_status_code code,
     assert (call_p && *call_p);
     gw_call_t *c = *call_p;
     *call_p = NULL;
+    uint64_t took_us = titan_mono_us () - c->received_us;
+    gw_metrics_observe (c->server->metrics, c->method_path, (int) code, took_us);
+    if (titan_log_enabled (TITAN_LOG_DEBUG))
+        titan_log_kv (TITAN_LOG_DEBUG, "call finished", "method=%s code=%d "
+                      "duration_us=%" PRIu64, c->method_path, (int) code, took_us);
 
     grpc_op ops [4];
     memset (ops, 0, sizeof ops);
@@ -325,7 +344,7 @@ gw_server_finish (gw_call_t **call_p, grpc_status_code code,
     c->phase = S_DONE;
     grpc_call_error err = grpc_call_start_batch (c->call, ops, n, c, NULL);
     if (err != GRPC_CALL_OK) {
-        zsys_error ("grpc_gateway: cannot complete %s (%d)", c->method_path, err);
+        titan_log_error ("grpc_gateway: cannot complete %s (%d)", c->method_path, err);
         s_call_free (c);
     }
 }
@@ -363,6 +382,7 @@ gw_server_destroy (gw_server_t **self_p)
         grpc_completion_queue_destroy (self->cq);
     grpc_shutdown ();
     free (self->handoff);
+    gw_metrics_destroy (&self->metrics);
     free (self);
     *self_p = NULL;
 }

@@ -21,6 +21,8 @@
 #ifndef GW_SERVER_H_INCLUDED
 #define GW_SERVER_H_INCLUDED
 
+#include "gw_metrics.h"
+
 #include <grpc/grpc.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,6 +42,7 @@ typedef struct gw_call {
     int64_t deadline_ms;
     void *user;
     /* private to gw_server.c */
+    uint64_t received_us;       /* titan_mono_us when the call arrived */
     int phase;
     gw_server_t *server;
     grpc_call *call;
@@ -61,6 +64,10 @@ gw_server_t *gw_server_new (const char *addr, size_t max_recv_bytes,
 
 /*  The TCP port the server is bound to.  */
 int gw_server_port (gw_server_t *self);
+
+/*  The server's call figures (owned by the server; valid until
+    gw_server_destroy).  */
+gw_metrics_t *gw_server_metrics (gw_server_t *self);
 
 /*  Completes a call handed over by the server, taking ownership of *call_p
     (nulled): sends `response` (copied; may be NULL when code != OK), the

@@ -14,6 +14,7 @@
     queue its messages on the transport, copy its committed entries to the
     apply queue and note its read states, then advance.
 */
+#include "titan/log.h"
 #include "raft_group_impl.h"
 
 #include <assert.h>
@@ -45,7 +46,7 @@ rg_fail (raft_group_t *self, int rc, const char *what)
 {
     if (!self->failed) {
         self->failed = rc ? rc : -EIO;
-        zsys_error ("raft %s group %u: %s: %s (%d)", self->cfg.self.node_id,
+        titan_log_error ("raft %s group %u: %s: %s (%d)", self->cfg.self.node_id,
                     self->cfg.shard, what, titan_strerror (self->failed),
                     self->failed);
     }
@@ -339,7 +340,7 @@ s_persist (raft_group_t *self, const raft_ready_t *rd)
         int rc = raft_log_append (self->log, ents, rd->n_entries);
         free (ents);
         if (rc) {
-            zsys_error ("raft group %u: log append: %s", self->cfg.shard,
+            titan_log_error ("raft group %u: log append: %s", self->cfg.shard,
                         raft_log_errmsg (self->log));
             return rc;
         }
@@ -353,7 +354,7 @@ s_persist (raft_group_t *self, const raft_ready_t *rd)
         ||  self->cfg.sync_hardstate_commit) {
             int rc = raft_hardstate_save (self->hs, &self->want_hs);
             if (rc) {
-                zsys_error ("raft group %u: hard state: %s", self->cfg.shard,
+                titan_log_error ("raft group %u: hard state: %s", self->cfg.shard,
                             raft_hardstate_errmsg (self->hs));
                 return rc;
             }
@@ -416,6 +417,8 @@ s_drain_ready (raft_group_t *self)
     return self->failed;
 }
 
+static const char *s_role_name (raft_role_t role);
+
 int
 raft_group_process (raft_group_t *self)
 {
@@ -430,12 +433,22 @@ raft_group_process (raft_group_t *self)
     }
     if (s_drain_ready (self))
         return self->failed;
+    raft_role_t role = raft_role (self->core);
+    if (role != self->last_role) {
+        /* one line per role change: elections are what operators look for */
+        titan_log_kv (role == RAFT_LEADER ? TITAN_LOG_INFO : TITAN_LOG_DEBUG,
+                      role == RAFT_LEADER ? "became leader" : "role changed",
+                      "shard=%u term=%" PRIu64 " role=%s was=%s",
+                      self->cfg.shard, raft_term (self->core),
+                      s_role_name (role), s_role_name (self->last_role));
+        self->last_role = role;
+    }
     if (self->busy && !self->batch_corr && zclock_mono () >= self->retry_at)
         rg_send_batch (self);
     else
     if (self->busy && self->batch_corr
     &&  zclock_mono () - self->batch_sent_at >= APPLY_RESEND_MS) {
-        zsys_warning ("raft group %u: no answer from %s to an apply batch in "
+        titan_log_warning ("raft group %u: no answer from %s to an apply batch in "
                       "%d ms; sending it again", self->cfg.shard,
                       self->storage_module, APPLY_RESEND_MS);
         rg_send_batch (self);

@@ -25,6 +25,7 @@
     the log is not known and is answered ABORTED with the revision it was
     applied at.
 */
+#include "titan/log.h"
 #include "raft_group_impl.h"
 
 #include <assert.h>
@@ -319,7 +320,7 @@ rg_pump_apply (raft_group_t *self)
             if (!w || !w->op) {
                 if (w)
                     titan__bus__kv_write__free_unpacked (w, NULL);
-                zsys_error ("raft group %u: entry %" PRIu64 " is not a valid "
+                titan_log_error ("raft group %u: entry %" PRIu64 " is not a valid "
                             "write; skipped", self->cfg.shard, e->index);
                 continue;
             }
@@ -481,7 +482,7 @@ raft_group_on_reply (raft_group_t *self, titan_envelope_t **env_p)
                same */
             self->batch_corr = 0;
             if (!self->split) {
-                zsys_warning ("raft group %u: %s refused a batch of %zu ops "
+                titan_log_warning ("raft group %u: %s refused a batch of %zu ops "
                               "(%s); applying it op by op", self->cfg.shard,
                               self->storage_module, self->batch_ops,
                               r->message ? r->message : "");
@@ -500,7 +501,7 @@ raft_group_on_reply (raft_group_t *self, titan_envelope_t **env_p)
             s_split_next (self, r);
         else
         if (!r || r->code != TITAN__BUS__CODE__OK) {
-            zsys_warning ("raft group %u: %s refused apply batch of %zu ops "
+            titan_log_warning ("raft group %u: %s refused apply batch of %zu ops "
                           "(%s); retrying in %d ms", self->cfg.shard,
                           self->storage_module, self->batch_ops,
                           r && r->message ? r->message : "malformed reply",

@@ -6,6 +6,7 @@
     refused, else when its entry is applied, its read served, or its time
     is up.
 */
+#include "titan/log.h"
 #include "raft_group_impl.h"
 
 #include <assert.h>
@@ -105,7 +106,7 @@ rg_note_member (raft_group_t *self, const raft_wire_node_t *node,
     int rc = raft_members_set (self->members, node->node_id, node->peer_addr,
                                node->client_addr, replicated);
     if (rc < 0) {
-        zsys_warning ("raft %s: member '%s' at '%s' not recorded: %s",
+        titan_log_warning ("raft %s: member '%s' at '%s' not recorded: %s",
                       self->cfg.self.node_id, node->node_id, node->peer_addr,
                       rc == -EEXIST ? "raft id collides with another node id"
                                     : titan_strerror (rc));

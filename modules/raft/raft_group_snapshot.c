@@ -34,6 +34,7 @@
     snapshot's.  Applying waits for that.  A crash in between resumes the
     install from the local store at the next open.
 */
+#include "titan/log.h"
 #include "raft_group_impl.h"
 
 #include <errno.h>
@@ -471,7 +472,7 @@ s_take_start (raft_group_t *self)
         return;                    /* not in the log (yet): next time */
     int rc = s_capture (self, &self->snap_header, &self->snap_header_size);
     if (rc) {
-        zsys_warning ("raft group %u: capturing the group state for a "
+        titan_log_warning ("raft group %u: capturing the group state for a "
                       "snapshot: %s", self->cfg.shard, titan_strerror (rc));
         self->snap_retry_at = zclock_mono () + SNAP_RETRY_MS;
         return;
@@ -479,7 +480,7 @@ s_take_start (raft_group_t *self)
     if (self->q_count == 0 && raft_applied_index (self->core) == self->applied
     &&  !s_same_config (&self->applied_cfg, raft_applied_config (self->core))) {
         /* the core's view at the same index is authoritative */
-        zsys_error ("raft group %u: applied configuration at %" PRIu64
+        titan_log_error ("raft group %u: applied configuration at %" PRIu64
                     " differs from the core's; using the core's",
                     self->cfg.shard, self->applied);
         self->applied_cfg = *raft_applied_config (self->core);
@@ -517,7 +518,7 @@ s_take_finish (raft_group_t *self)
     self->snap_header = NULL;
     int rc = raft_snapshot_writer_commit (&self->snap_writer);
     if (rc) {
-        zsys_error ("raft group %u: writing snapshot %" PRIu64 ": %s",
+        titan_log_error ("raft group %u: writing snapshot %" PRIu64 ": %s",
                     self->cfg.shard, self->snap_index,
                     raft_snapshot_store_errmsg (self->snaps));
         self->snap_retry_at = zclock_mono () + SNAP_RETRY_MS;
@@ -529,7 +530,7 @@ s_take_finish (raft_group_t *self)
     self->snaps_taken++;
     rc = raft_snapshot_store_remove_older (self->snaps, self->snap_index);
     if (rc)
-        zsys_warning ("raft group %u: removing old snapshots: %s",
+        titan_log_warning ("raft group %u: removing old snapshots: %s",
                       self->cfg.shard, titan_strerror (rc));
     uint64_t upto = self->snap_index > self->cfg.snapshot_slack
                   ? self->snap_index - self->cfg.snapshot_slack : 0;
@@ -538,7 +539,7 @@ s_take_finish (raft_group_t *self)
         if (rc)
             rg_fail (self, rc, "compacting the log");
     }
-    zsys_info ("raft %s group %u: snapshot at %" PRIu64 " (%" PRIu64
+    titan_log_info ("raft %s group %u: snapshot at %" PRIu64 " (%" PRIu64
                " bytes); log now starts at %" PRIu64, self->cfg.self.node_id,
                self->cfg.shard, self->snap_index, self->snap_total,
                raft_log_first_index (self->log));
@@ -551,7 +552,7 @@ s_on_begin (raft_group_t *self, const Titan__Bus__KvSnapshotInfo *r)
         /* UNAVAILABLE (merge), RESOURCE_EXHAUSTED (too many open): later */
         if (r && r->code != TITAN__BUS__CODE__UNAVAILABLE
         &&  r->code != TITAN__BUS__CODE__RESOURCE_EXHAUSTED)
-            zsys_warning ("raft group %u: %s refused a snapshot: %s",
+            titan_log_warning ("raft group %u: %s refused a snapshot: %s",
                           self->cfg.shard, self->storage_module,
                           r->message ? r->message : "");
         s_take_abort (self, SNAP_RETRY_MS);
@@ -562,7 +563,7 @@ s_on_begin (raft_group_t *self, const Titan__Bus__KvSnapshotInfo *r)
     self->snap_offset = 0;
     self->snap_state = SNAP_READ;
     if (r->applied_index > self->snap_index) {
-        zsys_warning ("raft group %u: %s snapshot covers %" PRIu64 ", "
+        titan_log_warning ("raft group %u: %s snapshot covers %" PRIu64 ", "
                       "beyond the applied index %" PRIu64 "; retrying",
                       self->cfg.shard, self->storage_module, r->applied_index,
                       self->snap_index);
@@ -581,7 +582,7 @@ s_on_begin (raft_group_t *self, const Titan__Bus__KvSnapshotInfo *r)
         rc = raft_snapshot_writer_write (self->snap_writer, self->snap_header,
                                          self->snap_header_size);
     if (rc) {
-        zsys_error ("raft group %u: starting snapshot %" PRIu64 ": %s",
+        titan_log_error ("raft group %u: starting snapshot %" PRIu64 ": %s",
                     self->cfg.shard, self->snap_index, titan_strerror (rc));
         s_take_abort (self, SNAP_RETRY_MS);
         return;
@@ -594,7 +595,7 @@ s_on_chunk (raft_group_t *self, const Titan__Bus__KvSnapshotChunk *r)
 {
     if (!r || r->code != TITAN__BUS__CODE__OK || r->offset != self->snap_offset
     ||  self->snap_offset + r->data.len > self->snap_total) {
-        zsys_warning ("raft group %u: reading snapshot %" PRIu64 " at %"
+        titan_log_warning ("raft group %u: reading snapshot %" PRIu64 " at %"
                       PRIu64 ": %s", self->cfg.shard, self->snap_index,
                       self->snap_offset, r && r->message && *r->message
                       ? r->message : "bad chunk");
@@ -605,7 +606,7 @@ s_on_chunk (raft_group_t *self, const Titan__Bus__KvSnapshotChunk *r)
                                                        r->data.data,
                                                        r->data.len) : 0;
     if (rc) {
-        zsys_error ("raft group %u: writing snapshot %" PRIu64 ": %s",
+        titan_log_error ("raft group %u: writing snapshot %" PRIu64 ": %s",
                     self->cfg.shard, self->snap_index, titan_strerror (rc));
         s_take_abort (self, SNAP_RETRY_MS);
         return;
@@ -669,7 +670,7 @@ rg_snapshot_received (raft_group_t *self, const raft_snapshot_t *snap)
     self->installing = true;
     self->inst_index = snap->meta.index;
     self->inst_failures = 0;
-    zsys_info ("raft %s group %u: received snapshot at %" PRIu64 " (%" PRIu64
+    titan_log_info ("raft %s group %u: received snapshot at %" PRIu64 " (%" PRIu64
                " bytes); installing it into %s", self->cfg.self.node_id,
                self->cfg.shard, snap->meta.index, snap->size,
                self->storage_module);
@@ -794,7 +795,7 @@ s_inst_finish (raft_group_t *self)
     s_drop_covered (self);
     self->applied = self->inst_index;
     self->snaps_installed++;
-    zsys_info ("raft %s group %u: snapshot at %" PRIu64 " installed",
+    titan_log_info ("raft %s group %u: snapshot at %" PRIu64 " installed",
                self->cfg.self.node_id, self->cfg.shard, self->inst_index);
 }
 
@@ -815,7 +816,7 @@ s_on_install (raft_group_t *self, const Titan__Bus__KvSnapshotInstallReply *r)
             s_inst_finish (self);
             return;
         }
-        zsys_error ("raft group %u: %s installed snapshot %" PRIu64 " (its "
+        titan_log_error ("raft group %u: %s installed snapshot %" PRIu64 " (its "
                     "stream at %" PRIu64 ") but reports applied index %"
                     PRIu64, self->cfg.shard, self->storage_module,
                     self->inst_index, self->inst_storage, r->applied_index);
@@ -831,7 +832,7 @@ s_on_install (raft_group_t *self, const Titan__Bus__KvSnapshotInstallReply *r)
         return;
     }
     else
-        zsys_error ("raft group %u: %s refused snapshot %" PRIu64 " at %"
+        titan_log_error ("raft group %u: %s refused snapshot %" PRIu64 " at %"
                     PRIu64 ": %s", self->cfg.shard, self->storage_module,
                     self->inst_index, self->inst_offset,
                     r && r->message ? r->message : "malformed reply");
@@ -865,7 +866,7 @@ rg_snapshot_work (raft_group_t *self)
         int64_t limit = self->snap_state == SNAP_BEGIN ? BEGIN_TIMEOUT_MS
                                                        : SNAP_TIMEOUT_MS;
         if (now - self->snap_sent_at >= limit) {
-            zsys_warning ("raft group %u: no answer from %s about a snapshot "
+            titan_log_warning ("raft group %u: no answer from %s about a snapshot "
                           "in %d ms; retrying", self->cfg.shard,
                           self->storage_module, (int) limit);
             s_take_abort (self, SNAP_RETRY_MS);

@@ -393,7 +393,7 @@ s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
         rc = -EPROTO;
     }
     if (rc) {
-        zsys_warning ("raft %s: dropped a frame from '%s': %s",
+        titan_log_warning ("raft %s: dropped a frame from '%s': %s",
                       self->self.node_id, from, err);
         raft_wire_frame_clear (&frame);
         return;
@@ -436,7 +436,7 @@ s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
             }
             else
             if (frame.reply.status == RAFT_JOIN_REFUSED)
-                zsys_error ("raft %s: join refused by '%s': %s",
+                titan_log_error ("raft %s: join refused by '%s': %s",
                             self->self.node_id, frame.sender.node_id,
                             frame.reply.message);
             break;
@@ -508,11 +508,12 @@ s_raft_actor (zsock_t *pipe, void *args)
     memset (&actor, 0, sizeof actor);
     s_actor_t *self = &actor;
     self->ctx = (titan_module_ctx_t *) args;
+    titan_log_bind (self->ctx->logger, self->ctx->module_name);
     self->pipe = pipe;
     self->early = zlist_new ();
     int rc = s_start (self);
     if (rc) {
-        zsys_error ("%s", self->ctx->error);
+        titan_log_error ("%s", self->ctx->error);
         raft_group_destroy (&self->group);
         raft_transport_destroy (&self->transport);
         while (zlist_size (self->early)) {
@@ -548,7 +549,7 @@ s_raft_actor (zsock_t *pipe, void *args)
             if (!self->stop_deadline
             &&  raft_group_transfer_out (self->group, target,
                                          sizeof target) == 0) {
-                zsys_info ("raft %s: stopping; handing leadership to %s",
+                titan_log_info ("raft %s: stopping; handing leadership to %s",
                            self->self.node_id, target);
                 self->stop_deadline = zclock_mono ()
                                     + 2 * self->election_ticks * self->tick_ms;
@@ -580,7 +581,7 @@ s_raft_actor (zsock_t *pipe, void *args)
         rc = raft_group_process (self->group);
         raft_transport_flush (self->transport);
         if (rc) {
-            zsys_error ("raft %s: group 0 failed (%s); exiting so that the "
+            titan_log_error ("raft %s: group 0 failed (%s); exiting so that the "
                         "supervisor restarts the module and recovery runs",
                         self->self.node_id, titan_strerror (rc));
             running = false;
