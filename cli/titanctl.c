@@ -293,8 +293,6 @@ s_exit_code (grpc_status_code code)
 static const char *
 s_hint (const s_opts_t *opts, grpc_status_code code, const char *details)
 {
-    if (code == GRPC_STATUS_UNAUTHENTICATED && !opts->token)
-        return " (pass --token or set TITANCTL_TOKEN)";
     if (code != GRPC_STATUS_UNAVAILABLE || strstr (details, "refused"))
         return "";
     if (strstr (details, "andshake") || strstr (details, "SSL")
@@ -306,6 +304,10 @@ s_hint (const s_opts_t *opts, grpc_status_code code, const char *details)
         return " (no answer in plain text: if the server uses TLS, pass "
                "--cacert, and --cert/--key if it requires client "
                "certificates)";
+    if (strstr (details, "closed") || strstr (details, "reset"))
+        return " (TLS: the server closed the connection after the handshake; "
+               "it may require a client certificate signed by its CA: check "
+               "--cert and --key)";
     return "";
 }
 
