@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /*  PEM files and tokens are small; anything larger is a wrong path.  */
 #define S_PEM_MAX (1u << 20)
@@ -38,28 +39,25 @@ static char *
 s_slurp (const char *setting, const char *path, size_t max,
          char *error, size_t error_size)
 {
-    FILE *file = fopen (path, "rb");
-    if (!file) {
-        snprintf (error, error_size, "grpc_gateway: %s: cannot open %s: %s",
+    if (access (path, R_OK) != 0) {
+        snprintf (error, error_size, "grpc_gateway: %s: cannot read %s: %s",
                   setting, path, strerror (errno));
         return NULL;
     }
-    char *text = malloc (max + 1);
-    size_t size = text ? fread (text, 1, max + 1, file) : 0;
-    int failed = ferror (file);
-    fclose (file);
-    if (!text || failed || size > max || size == 0) {
-        snprintf (error, error_size, "grpc_gateway: %s: %s is %s", setting,
-                  path, !text ? "too big for memory"
-                      : failed ? "unreadable"
-                      : size ? "larger than 1 MiB" : "empty");
-        free (text);
-        return NULL;
+    zchunk_t *chunk = zchunk_slurp (path, max + 1);
+    size_t size = chunk ? zchunk_size (chunk) : 0;
+    char *text = chunk && size && size <= max ? malloc (size + 1) : NULL;
+    if (text) {
+        memcpy (text, zchunk_data (chunk), size);
+        text [size] = '\0';
     }
-    text [size] = '\0';
-    if (strlen (text) != size) {
-        snprintf (error, error_size, "grpc_gateway: %s: %s holds a NUL byte",
-                  setting, path);
+    zchunk_destroy (&chunk);
+    if (!text || strlen (text) != size) {
+        snprintf (error, error_size, "grpc_gateway: %s: %s is %s", setting,
+                  path, size == 0 ? "empty or unreadable"
+                      : size > max ? "too large"
+                      : text ? "not text (it holds a NUL byte)"
+                      : "too big for memory");
         free (text);
         return NULL;
     }
