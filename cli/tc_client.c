@@ -138,6 +138,12 @@ tc_conn_new_secure (const char *target, const tc_tls_t *tls)
     }
     else
         creds = grpc_insecure_credentials_create ();
+    if (!creds) {                       /* gRPC refused the TLS material */
+        grpc_shutdown ();
+        free (self->target);
+        free (self);
+        return NULL;
+    }
     self->channel = grpc_channel_create (target, creds, &channel_args);
     grpc_channel_credentials_release (creds);
     self->cq = grpc_completion_queue_create_for_pluck (NULL);

@@ -36,7 +36,8 @@ tc_conn_t *tc_conn_new (const char *target);
 
 /*  Opens a TLS channel to `target` with `tls` (borrowed; NULL: the same
     as tc_conn_new).  The server's certificate must be signed by the CA
-    and name the target's host.  Returns NULL when out of memory.  */
+    and name the target's host.  Returns NULL when out of memory or when
+    gRPC cannot make TLS credentials of `tls`.  */
 tc_conn_t *tc_conn_new_secure (const char *target, const tc_tls_t *tls);
 
 /*  Sends `token` (copied; NULL: none) with every later call as metadata

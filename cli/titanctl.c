@@ -334,7 +334,9 @@ s_call (const s_opts_t *opts, const char *method,
         if (conn && tc_conn_set_token (conn, opts->token))
             tc_conn_destroy (&conn);
         if (!conn) {
-            fprintf (stderr, "titanctl: out of memory\n");
+            fprintf (stderr, "titanctl: cannot open a %s channel to %s (out "
+                     "of memory, or TLS files gRPC cannot use)\n",
+                     opts->tls ? "TLS" : "plain-text", endpoint);
             free (buf);
             return EXIT_ERROR;
         }

@@ -267,6 +267,12 @@ s_gateway_new (titan_module_ctx_t *ctx)
     }
     grpc_channel_credentials *fcreds =
         gw_security_channel_creds (self->security);
+    if (!fcreds && gw_security_tls (self->security)) {
+        snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: cannot make "
+                  "TLS channel credentials from tls_cert, tls_key and tls_ca");
+        s_gateway_destroy (&self);
+        return NULL;
+    }
     if (gw_forward_set_credentials (self->forward, &fcreds,
                                     gw_security_token (self->security))) {
         if (fcreds)
@@ -289,6 +295,12 @@ s_gateway_new (titan_module_ctx_t *ctx)
     size_t max_recv = (size_t) max_key + (size_t) max_value + GW_MESSAGE_HEADROOM;
     char error [200];
     grpc_server_credentials *creds = gw_security_server_creds (self->security);
+    if (!creds) {
+        snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: cannot make "
+                  "the server's credentials (tls_cert, tls_key, tls_ca)");
+        s_gateway_destroy (&self);
+        return NULL;
+    }
     self->server = gw_server_new (addr, max_recv, creds, handoff, error,
                                   sizeof error);
     grpc_server_credentials_release (creds);

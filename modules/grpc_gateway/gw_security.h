@@ -48,12 +48,14 @@ bool gw_security_tls (const gw_security_t *self);
 
 /*  New server credentials for grpc_server_add_http2_port: TLS with the
     configured certificate and client-certificate policy, or insecure.
-    The caller releases them.  */
+    The caller releases them.  NULL when gRPC cannot make them (never a
+    silent fallback to plain text).  */
 grpc_server_credentials *gw_security_server_creds (const gw_security_t *self);
 
 /*  New channel credentials for calls to other nodes: TLS trusting
     tls_ca with this node's certificate as client certificate, or NULL
-    when TLS is off (insecure).  The caller owns them.  */
+    when TLS is off (insecure) or gRPC cannot make them (check
+    gw_security_tls).  The caller owns them.  */
 grpc_channel_credentials *gw_security_channel_creds (const gw_security_t *self);
 
 /*  The configured token, or NULL when tokens are off.  */
