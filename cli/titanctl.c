@@ -293,7 +293,9 @@ s_exit_code (grpc_status_code code)
 static const char *
 s_hint (const s_opts_t *opts, grpc_status_code code, const char *details)
 {
-    if (code != GRPC_STATUS_UNAVAILABLE || strstr (details, "refused"))
+    /* only the client's own connection failures, never a server's answer */
+    if (code != GRPC_STATUS_UNAVAILABLE || strstr (details, "refused")
+    ||  !strstr (details, "failed to connect"))
         return "";
     if (strstr (details, "andshake") || strstr (details, "SSL")
     ||  strstr (details, "ssl") || strstr (details, "certificate"))
@@ -301,8 +303,8 @@ s_hint (const s_opts_t *opts, grpc_status_code code, const char *details)
                            "and --key against the server's certificates)"
                          : " (TLS handshake failed)";
     if (!opts->tls)
-        return " (no answer in plain text: if the server uses TLS, pass "
-               "--cacert, and --cert/--key if it requires client "
+        return " (the plain-text handshake failed: if the server uses TLS, "
+               "pass --cacert, and --cert/--key if it requires client "
                "certificates)";
     if (strstr (details, "closed") || strstr (details, "reset"))
         return " (TLS: the server closed the connection after the handshake; "
