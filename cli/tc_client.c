@@ -10,6 +10,7 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include <assert.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +19,99 @@ struct tc_conn {
     char *target;
     grpc_channel *channel;
     grpc_completion_queue *cq;
+    char *authorization;         /* "Bearer <token>", or NULL */
 };
+
+struct tc_tls {
+    char *ca_pem;
+    char *cert_pem;
+    char *key_pem;
+};
+
+/*  PEM files are small; anything larger is a wrong path.  */
+#define S_PEM_MAX (1u << 20)
+
+/*  Reads a whole PEM file into a new string, or NULL with the reason.  */
+static char *
+s_read_pem (const char *what, const char *path, char *error, size_t error_size)
+{
+    FILE *file = fopen (path, "rb");
+    if (!file) {
+        snprintf (error, error_size, "%s %s: %s", what, path, strerror (errno));
+        return NULL;
+    }
+    char *text = malloc (S_PEM_MAX + 1);
+    size_t size = text ? fread (text, 1, S_PEM_MAX + 1, file) : 0;
+    int failed = ferror (file);
+    fclose (file);
+    if (!text || failed || size == 0 || size > S_PEM_MAX
+    ||  !strstr (text, "-----BEGIN ")) {
+        if (text)
+            text [size > S_PEM_MAX ? S_PEM_MAX : size] = '\0';
+        snprintf (error, error_size, "%s %s: %s", what, path,
+                  !text ? "out of memory" : failed ? "cannot be read"
+                  : size == 0 ? "is empty" : size > S_PEM_MAX ? "is over 1 MiB"
+                  : "is not PEM");
+        free (text);
+        return NULL;
+    }
+    text [size] = '\0';
+    return text;
+}
+
+tc_tls_t *
+tc_tls_new (const char *ca_file, const char *cert_file, const char *key_file,
+            char *error, size_t error_size)
+{
+    assert (ca_file);
+    if (!cert_file != !key_file) {
+        snprintf (error, error_size, "a client certificate needs its key, and "
+                  "a key its certificate (--cert with --key)");
+        return NULL;
+    }
+    tc_tls_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        snprintf (error, error_size, "out of memory");
+        return NULL;
+    }
+    self->ca_pem = s_read_pem ("CA certificate", ca_file, error, error_size);
+    if (self->ca_pem && cert_file) {
+        self->cert_pem = s_read_pem ("client certificate", cert_file, error,
+                                     error_size);
+        if (self->cert_pem)
+            self->key_pem = s_read_pem ("client key", key_file, error,
+                                        error_size);
+    }
+    if (!self->ca_pem || (cert_file && !self->key_pem))
+        tc_tls_destroy (&self);
+    return self;
+}
+
+void
+tc_tls_destroy (tc_tls_t **self_p)
+{
+    assert (self_p);
+    tc_tls_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->ca_pem);
+    free (self->cert_pem);
+    if (self->key_pem) {
+        memset (self->key_pem, 0, strlen (self->key_pem));
+        free (self->key_pem);
+    }
+    free (self);
+    *self_p = NULL;
+}
 
 tc_conn_t *
 tc_conn_new (const char *target)
+{
+    return tc_conn_new_secure (target, NULL);
+}
+
+tc_conn_t *
+tc_conn_new_secure (const char *target, const tc_tls_t *tls)
 {
     assert (target);
     tc_conn_t *self = calloc (1, sizeof *self);
@@ -39,7 +129,21 @@ tc_conn_new (const char *target)
     args [0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args [0].value.integer = -1;           /* the server enforces limits */
     grpc_channel_args channel_args = { 1, args };
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create ();
+    grpc_channel_credentials *creds;
+    if (tls) {
+        grpc_ssl_pem_key_cert_pair pair = { tls->key_pem, tls->cert_pem };
+        creds = grpc_ssl_credentials_create (tls->ca_pem,
+                                             tls->cert_pem ? &pair : NULL,
+                                             NULL, NULL);
+    }
+    else
+        creds = grpc_insecure_credentials_create ();
+    if (!creds) {                       /* gRPC refused the TLS material */
+        grpc_shutdown ();
+        free (self->target);
+        free (self);
+        return NULL;
+    }
     self->channel = grpc_channel_create (target, creds, &channel_args);
     grpc_channel_credentials_release (creds);
     self->cq = grpc_completion_queue_create_for_pluck (NULL);
@@ -61,9 +165,25 @@ tc_conn_destroy (tc_conn_t **self_p)
         ;
     grpc_completion_queue_destroy (self->cq);
     grpc_shutdown ();
+    free (self->authorization);
     free (self->target);
     free (self);
     *self_p = NULL;
+}
+
+int
+tc_conn_set_token (tc_conn_t *self, const char *token)
+{
+    free (self->authorization);
+    self->authorization = NULL;
+    if (!token)
+        return 0;
+    size_t size = strlen (token) + sizeof "Bearer ";
+    self->authorization = malloc (size);
+    if (!self->authorization)
+        return -1;
+    snprintf (self->authorization, size, "Bearer %s", token);
+    return 0;
 }
 
 const char *
@@ -145,9 +265,19 @@ tc_call (tc_conn_t *self, const char *method, const uint8_t *request,
     grpc_status_code status = GRPC_STATUS_UNKNOWN;
     grpc_slice status_details = grpc_empty_slice ();
 
+    grpc_metadata auth_md;
+    memset (&auth_md, 0, sizeof auth_md);
+    if (self->authorization) {
+        auth_md.key = grpc_slice_from_static_string ("authorization");
+        auth_md.value = grpc_slice_from_copied_string (self->authorization);
+    }
     grpc_op ops [6];
     memset (ops, 0, sizeof ops);
     ops [0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    if (self->authorization) {
+        ops [0].data.send_initial_metadata.count = 1;
+        ops [0].data.send_initial_metadata.metadata = &auth_md;
+    }
     ops [1].op = GRPC_OP_SEND_MESSAGE;
     ops [1].data.send_message.send_message = send;
     ops [2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -187,6 +317,10 @@ tc_call (tc_conn_t *self, const char *method, const uint8_t *request,
         s_details (details, details_size, "cannot start the call", 21);
     }
     grpc_byte_buffer_destroy (send);
+    if (self->authorization) {
+        grpc_slice_unref (auth_md.key);
+        grpc_slice_unref (auth_md.value);
+    }
     if (recv)
         grpc_byte_buffer_destroy (recv);
     grpc_slice_unref (status_details);

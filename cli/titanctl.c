@@ -9,7 +9,10 @@
     (enforced by the raft module).  Values are binary-safe: `put KEY -`
     reads the value from stdin, `get` writes the exact bytes to stdout.
     Errors go to stderr naming the endpoint and the gRPC status; the exit
-    code says what kind of failure it was (see s_usage).
+    code says what kind of failure it was (see s_usage).  --cacert turns
+    TLS on (with --cert/--key for servers that require client
+    certificates); --token sends a bearer token with each call; each has a
+    TITANCTL_* environment variable as default.
 */
 #include "tc_client.h"
 #include "titan.pb-c.h"
@@ -64,6 +67,13 @@ static const char s_usage [] =
 "                              else " DEFAULT_ENDPOINT ")\n"
 "  --timeout=D                 per-request timeout: 500ms, 5s, 1m (default 5s)\n"
 "  -w, --write-out=FORMAT      simple (default), json or table\n"
+"  --cacert=FILE               use TLS, trusting the CA in FILE (PEM)\n"
+"                              (default $TITANCTL_CACERT)\n"
+"  --cert=FILE --key=FILE      client certificate and key (PEM) for servers\n"
+"                              that require one ($TITANCTL_CERT, $TITANCTL_KEY)\n"
+"  --token=TOKEN               send 'authorization: Bearer TOKEN' with each\n"
+"                              request (default $TITANCTL_TOKEN)\n"
+"  --token-file=FILE           the same, read from FILE ($TITANCTL_TOKEN_FILE)\n"
 "  -h, --help                  this text\n"
 "\n"
 "Exit codes:\n"
@@ -85,6 +95,13 @@ typedef struct {
     const char *consistency;
     long shard;
     uint64_t client_id;
+    const char *cacert;          /* TLS on when set */
+    const char *cert;
+    const char *key;
+    const char *token;
+    const char *token_file;
+    char *token_read;            /* the token read from token_file */
+    tc_tls_t *tls;
 } s_opts_t;
 
 /*  ------------------------------------------------------------ helpers  */
@@ -272,6 +289,32 @@ s_exit_code (grpc_status_code code)
     }
 }
 
+/*  A hint for a failure that is most likely a TLS mismatch: the
+    connection was made but the TLS handshake (or the plain-text
+    exchange with a TLS server) failed.  */
+static const char *
+s_hint (const s_opts_t *opts, grpc_status_code code, const char *details)
+{
+    /* only the client's own connection failures, never a server's answer */
+    if (code != GRPC_STATUS_UNAVAILABLE || strstr (details, "refused")
+    ||  !strstr (details, "failed to connect"))
+        return "";
+    if (strstr (details, "andshake") || strstr (details, "SSL")
+    ||  strstr (details, "ssl") || strstr (details, "certificate"))
+        return opts->tls ? " (TLS handshake failed: check --cacert, --cert "
+                           "and --key against the server's certificates)"
+                         : " (TLS handshake failed)";
+    if (!opts->tls)
+        return " (the plain-text handshake failed: if the server uses TLS, "
+               "pass --cacert, and --cert/--key if it requires client "
+               "certificates)";
+    if (strstr (details, "closed") || strstr (details, "reset"))
+        return " (TLS: the server closed the connection after the handshake; "
+               "it may require a client certificate signed by its CA: check "
+               "--cert and --key)";
+    return "";
+}
+
 /*  Calls `method` on the first endpoint that is not down; UNAVAILABLE
     moves to the next endpoint.  On success returns 0 with the response
     unpacked by `desc` in *reply_p; otherwise prints the error(s) and
@@ -291,9 +334,13 @@ s_call (const s_opts_t *opts, const char *method,
     grpc_status_code code = GRPC_STATUS_UNAVAILABLE;
     for (size_t i = 0; i < opts->n_endpoints; i++) {
         const char *endpoint = opts->endpoints [i];
-        tc_conn_t *conn = tc_conn_new (endpoint);
+        tc_conn_t *conn = tc_conn_new_secure (endpoint, opts->tls);
+        if (conn && tc_conn_set_token (conn, opts->token))
+            tc_conn_destroy (&conn);
         if (!conn) {
-            fprintf (stderr, "titanctl: out of memory\n");
+            fprintf (stderr, "titanctl: cannot open a %s channel to %s (out "
+                     "of memory, or TLS files gRPC cannot use)\n",
+                     opts->tls ? "TLS" : "plain-text", endpoint);
             free (buf);
             return EXIT_ERROR;
         }
@@ -314,8 +361,8 @@ s_call (const s_opts_t *opts, const char *method,
             }
             return EXIT_OK;
         }
-        fprintf (stderr, "titanctl: %s: %s: %s\n", endpoint,
-                 tc_status_name (code), details);
+        fprintf (stderr, "titanctl: %s: %s: %s%s\n", endpoint,
+                 tc_status_name (code), details, s_hint (opts, code, details));
         if (code != GRPC_STATUS_UNAVAILABLE)
             break;
     }
@@ -788,6 +835,47 @@ s_opts_free (s_opts_t *opts)
     for (size_t i = 0; i < opts->n_endpoints; i++)
         free (opts->endpoints [i]);
     free (opts->endpoints);
+    tc_tls_destroy (&opts->tls);
+    free (opts->token_read);
+}
+
+/*  Reads a token file (at most 4 KiB; blanks around it ignored) into
+    opts->token.  Returns 0, or -1 with the reason printed.  */
+static int
+s_read_token_file (s_opts_t *opts)
+{
+    FILE *file = fopen (opts->token_file, "r");
+    if (!file) {
+        fprintf (stderr, "titanctl: token file %s: %s\n", opts->token_file,
+                 strerror (errno));
+        return -1;
+    }
+    char buf [4098];
+    size_t size = fread (buf, 1, sizeof buf - 1, file);
+    fclose (file);
+    buf [size] = '\0';
+    char *start = buf;
+    while (isspace ((unsigned char) *start))
+        start++;
+    size_t len = strlen (start);
+    while (len && isspace ((unsigned char) start [len - 1]))
+        start [--len] = '\0';
+    if (size == sizeof buf - 1 || len == 0) {
+        fprintf (stderr, "titanctl: token file %s is %s\n", opts->token_file,
+                 len ? "over 4 KiB" : "empty");
+        return -1;
+    }
+    opts->token_read = strdup (start);
+    opts->token = opts->token_read;
+    return opts->token ? 0 : -1;
+}
+
+/*  The environment variable's value, or NULL when unset or empty.  */
+static const char *
+s_env (const char *name)
+{
+    const char *value = getenv (name);
+    return value && *value ? value : NULL;
 }
 
 static int
@@ -799,6 +887,11 @@ s_run (int argc, char **argv, s_opts_t *opts)
         { "write-out",   required_argument, NULL, 'w' },
         { "consistency", required_argument, NULL, 'c' },
         { "shard",       required_argument, NULL, 's' },
+        { "cacert",      required_argument, NULL, 'A' },
+        { "cert",        required_argument, NULL, 'C' },
+        { "key",         required_argument, NULL, 'K' },
+        { "token",       required_argument, NULL, 'T' },
+        { "token-file",  required_argument, NULL, 'F' },
         { "help",        no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -806,6 +899,11 @@ s_run (int argc, char **argv, s_opts_t *opts)
     if (s_parse_endpoints (env && *env ? env : DEFAULT_ENDPOINT, opts))
         return s_usage_error ("TITAN_ENDPOINTS names no endpoint: '%s'", env);
     opts->timeout_ms = 5000;
+    opts->cacert = s_env ("TITANCTL_CACERT");
+    opts->cert = s_env ("TITANCTL_CERT");
+    opts->key = s_env ("TITANCTL_KEY");
+    opts->token = s_env ("TITANCTL_TOKEN");
+    opts->token_file = opts->token ? NULL : s_env ("TITANCTL_TOKEN_FILE");
     int c;
     opterr = 0;
     while ((c = getopt_long (argc, argv, "w:h", options, NULL)) != -1) {
@@ -840,6 +938,11 @@ s_run (int argc, char **argv, s_opts_t *opts)
                 opts->shard = (long) shard;
                 break;
             }
+            case 'A': opts->cacert = optarg; break;
+            case 'C': opts->cert = optarg; break;
+            case 'K': opts->key = optarg; break;
+            case 'T': opts->token = optarg; opts->token_file = NULL; break;
+            case 'F': opts->token_file = optarg; opts->token = NULL; break;
             case 'h':
                 fputs (s_usage, stdout);
                 return EXIT_OK;
@@ -850,6 +953,19 @@ s_run (int argc, char **argv, s_opts_t *opts)
     }
     if (optind >= argc)
         return s_usage_error ("no command given");
+    if ((opts->cert || opts->key) && !opts->cacert)
+        return s_usage_error ("--cert and --key need --cacert (TLS)");
+    if (opts->token_file && s_read_token_file (opts))
+        return EXIT_USAGE;
+    if (opts->token && (!*opts->token || strpbrk (opts->token, " \t\r\n")))
+        return s_usage_error ("--token must be non-empty, without blanks");
+    if (opts->cacert) {
+        char error [512];
+        opts->tls = tc_tls_new (opts->cacert, opts->cert, opts->key, error,
+                                sizeof error);
+        if (!opts->tls)
+            return s_usage_error ("%s", error);
+    }
     char **args = argv + optind;
     int nargs = argc - optind;
     const char *command = args [0];

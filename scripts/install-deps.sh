@@ -14,6 +14,7 @@ packages=(
   python3 python3-grpcio python3-protobuf protobuf-compiler  # interop test: a gRPC client we did not write
   procps iproute2                           # fault tests: ps, kill, ip
   curl                                      # metrics test: scrapes /metrics
+  openssl                                   # scripts/make-test-certs.sh (security tests)
   libleveldb-dev librocksdb-dev liblmdb-dev # benchmark peers (linked into bench/ only)
   clang libclang-rt-14-dev                  # make fuzz (libFuzzer)
   valgrind                                  # make valgrind-check

@@ -51,12 +51,13 @@ s_new_when_free (const char *id, const char *addr)
     return t;
 }
 
-/*  Flushes `from` until `to` receives a batch, within 5 s; returns it.  */
+/*  Flushes `from` until `to` receives a batch, within `ms`; returns it,
+    or NULL.  */
 static zmsg_t *
-s_deliver (raft_transport_t *from, raft_transport_t *to, char **sender_p,
-           const char *peer, const void *data, size_t size)
+s_deliver_ms (raft_transport_t *from, raft_transport_t *to, char **sender_p,
+              const char *peer, const void *data, size_t size, int ms)
 {
-    int64_t deadline = zclock_mono () + 5000;
+    int64_t deadline = zclock_mono () + ms;
     while (zclock_mono () < deadline) {
         if (data)
             raft_transport_queue (from, peer, data, size);
@@ -70,6 +71,28 @@ s_deliver (raft_transport_t *from, raft_transport_t *to, char **sender_p,
             return batch;
     }
     return NULL;
+}
+
+/*  The same within 5 s.  */
+static zmsg_t *
+s_deliver (raft_transport_t *from, raft_transport_t *to, char **sender_p,
+           const char *peer, const void *data, size_t size)
+{
+    return s_deliver_ms (from, to, sender_p, peer, data, size, 5000);
+}
+
+/*  Delivers `data` from `from` to `to` (5 s) and checks it came from
+    `sender_id`.  */
+static void
+s_expect_from (raft_transport_t *from, raft_transport_t *to, const char *peer,
+               const char *data, const char *sender_id)
+{
+    char *sender = NULL;
+    zmsg_t *batch = s_deliver (from, to, &sender, peer, data, strlen (data));
+    ck_assert_ptr_nonnull (batch);
+    ck_assert_str_eq (sender, sender_id);
+    zstr_free (&sender);
+    zmsg_destroy (&batch);
 }
 
 START_TEST (test_batches_both_ways)
@@ -312,6 +335,126 @@ s_teardown (void)
     zsys_shutdown ();
 }
 
+/*  Writes a CURVE key pair at dir/name (node id `node`, or none).  */
+static char *
+s_keypair (const char *dir, const char *name, const char *node)
+{
+    char *path = zsys_sprintf ("%s/%s", dir, name);
+    zcert_t *cert = zcert_new ();
+    if (node)
+        zcert_set_meta (cert, "node-id", "%s", node);
+    ck_assert_int_eq (zcert_save (cert, path), 0);
+    zcert_destroy (&cert);
+    return path;
+}
+
+/*  CURVE settings: the cluster server pair, keys_dir, a node pair (or
+    none: generated in data_dir).  */
+static raft_curve_t *
+s_curve (const char *server, const char *keys, const char *node_cert,
+         const char *data_dir, const char *node_id, int expect_rc)
+{
+    zconfig_t *settings = zconfig_new ("raft", NULL);
+    zconfig_put (settings, "curve", "true");
+    zconfig_put (settings, "curve_server_cert", server);
+    zconfig_put (settings, "curve_keys_dir", keys);
+    if (node_cert)
+        zconfig_put (settings, "curve_cert", node_cert);
+    raft_curve_t *curve = NULL;
+    char err [256] = "";
+    int rc = raft_curve_new (settings, data_dir, node_id, &curve, err,
+                             sizeof err);
+    zconfig_destroy (&settings);
+    ck_assert_msg (rc == expect_rc, "raft_curve_new: %d (%s)", rc, err);
+    return curve;
+}
+
+static raft_transport_t *
+s_new_curve (const char *id, const char *addr, raft_curve_t *curve)
+{
+    raft_transport_t *t = NULL;
+    char err [256] = "";
+    int rc = raft_transport_new_curve (id, addr, 1 << 20, curve, &t, err,
+                                       sizeof err);
+    ck_assert_msg (rc == 0, "raft_transport_new_curve %s: %s", addr, err);
+    return t;
+}
+
+/*  CURVE: allowed keys talk; a key outside the allowed set, a plain-text
+    peer and a peer that names another node than its key's are refused.  */
+START_TEST (test_curve_peers)
+{
+    char tmpl [] = "/tmp/titan-curve-XXXXXX";
+    char *tmp = mkdtemp (tmpl);
+    ck_assert_ptr_nonnull (tmp);
+    char *keys = zsys_sprintf ("%s/keys", tmp);
+    char *other_keys = zsys_sprintf ("%s/other", tmp);
+    ck_assert_int_eq (zsys_dir_create ("%s", keys), 0);
+    ck_assert_int_eq (zsys_dir_create ("%s", other_keys), 0);
+    char *server = s_keypair (tmp, "server.cert", NULL);
+    char *cert_a = s_keypair (keys, "a.cert", "a");
+    char *cert_b = s_keypair (keys, "b.cert", "b");
+    char *cert_c = s_keypair (tmp, "c.cert", "c");        /* not allowed */
+
+    raft_curve_t *ca = s_curve (server, keys, cert_a, tmp, "a", 0);
+    raft_curve_t *cb = s_curve (server, keys, cert_b, tmp, "b", 0);
+    raft_curve_t *cc = s_curve (server, keys, cert_c, tmp, "c", 0);
+    raft_curve_t *cx = s_curve (server, keys, cert_a, tmp, "x", 0);
+    /* one authenticator per process: another keys directory is refused */
+    ck_assert_ptr_null (s_curve (server, other_keys, cert_a, tmp, "a", -EBUSY));
+    /* no curve_cert: a key pair is made in the data directory */
+    raft_curve_t *cd = s_curve (server, keys, NULL, tmp, "d", 0);
+    char *made = zsys_sprintf ("%s/curve/node.cert_secret", tmp);
+    ck_assert (zsys_file_exists (made));
+
+    char *addr_a = s_free_addr (), *addr_b = s_free_addr ();
+    char *addr_c = s_free_addr (), *addr_x = s_free_addr ();
+    char *addr_p = s_free_addr ();
+    raft_transport_t *a = s_new_curve ("a", addr_a, ca);
+    raft_transport_t *b = s_new_curve ("b", addr_b, cb);
+    raft_transport_t *c = s_new_curve ("c", addr_c, cc);
+    raft_transport_t *x = s_new_curve ("x", addr_x, cx);
+    raft_transport_t *p = s_new ("p", addr_p);             /* plain text */
+    ck_assert_int_eq (raft_transport_set_peer (a, "b", addr_b), 0);
+    ck_assert_int_eq (raft_transport_set_peer (b, "a", addr_a), 0);
+    ck_assert_int_eq (raft_transport_set_peer (c, "b", addr_b), 0);
+    ck_assert_int_eq (raft_transport_set_peer (x, "b", addr_b), 0);
+    ck_assert_int_eq (raft_transport_set_peer (p, "b", addr_b), 0);
+
+    s_expect_from (a, b, "b", "hello", "a");
+    s_expect_from (b, a, "a", "back", "b");
+
+    /* refused: key not allowed, plain text, key of "a" naming "x" */
+    char *sender = NULL;
+    ck_assert_ptr_null (s_deliver_ms (c, b, &sender, "b", "c", 1, 1500));
+    ck_assert_ptr_null (s_deliver_ms (p, b, &sender, "b", "p", 1, 1500));
+    ck_assert_ptr_null (s_deliver_ms (x, b, &sender, "b", "x", 1, 1500));
+    ck_assert_uint_ge (raft_transport_stats (b).batches_forged, 1);
+    /* and the allowed peer still gets through */
+    s_expect_from (a, b, "b", "again", "a");
+
+    raft_transport_destroy (&p);
+    raft_transport_destroy (&x);
+    raft_transport_destroy (&c);
+    raft_transport_destroy (&b);
+    raft_transport_destroy (&a);
+    raft_curve_destroy (&cd);
+    raft_curve_destroy (&cx);
+    raft_curve_destroy (&cc);
+    raft_curve_destroy (&cb);
+    raft_curve_destroy (&ca);
+    free (addr_a); free (addr_b); free (addr_c); free (addr_x); free (addr_p);
+    zstr_free (&made);
+    zstr_free (&server); zstr_free (&cert_a); zstr_free (&cert_b);
+    zstr_free (&cert_c);
+    char *cmd = zsys_sprintf ("rm -rf '%s'", tmp);
+    ck_assert_int_eq (system (cmd), 0);
+    zstr_free (&cmd);
+    zstr_free (&keys);
+    zstr_free (&other_keys);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -325,6 +468,7 @@ main (void)
     tcase_add_test (tc, test_malformed_and_oversized_refused);
     tcase_add_test (tc, test_batch_count_bounded);
     tcase_add_test (tc, test_bind_errors);
+    tcase_add_test (tc, test_curve_peers);
     suite_add_tcase (suite, tc);
     return titan_check_run (suite, false);
 }

@@ -32,13 +32,16 @@
     Settings (the module's subtree): max_key_bytes (65535) and
     max_value_bytes (8 MiB), the same names and defaults as the bitcask
     module's (when only the bitcask module sets them, its values are used),
-    and request_timeout_ms.  The listen address is the node's
+    and request_timeout_ms; TLS and the client token (tls_cert, tls_key,
+    tls_ca, tls_client_auth, auth_token, auth_token_file) are read by
+    gw_security.h, which says how they work.  The listen address is the node's
     client_addr.  The actor also answers "PORT" on its pipe with the bound
     TCP port (tests listen on port 0).
 */
 #include "gw_api.h"
 #include "gw_forward.h"
 #include "gw_route.h"
+#include "gw_security.h"
 #include "gw_server.h"
 #include "titan/bus.h"
 #include "titan/bus_types.h"
@@ -92,6 +95,7 @@ typedef struct {
     int64_t request_timeout_ms;
     zsock_t *done;               /* forwarded-call results (PULL) */
     gw_forward_t *forward;
+    gw_security_t *security;     /* TLS credentials, client token */
 } s_gateway_t;
 
 static size_t
@@ -182,6 +186,7 @@ s_gateway_destroy (s_gateway_t **self_p)
     zhashx_destroy (&self->pending);
     zsock_destroy (&self->pull);
     titan_bus_destroy (&self->bus);
+    gw_security_destroy (&self->security);
     free (self);
     *self_p = NULL;
 }
@@ -203,6 +208,13 @@ s_gateway_new (titan_module_ctx_t *ctx)
                                                GW_DEFAULT_REQUEST_TIMEOUT_MS,
                                                24 * 3600 * 1000);
     if (max_key < 0 || max_value < 0 || self->request_timeout_ms < 0) {
+        gw_security_destroy (&self->security);
+        free (self);
+        return NULL;
+    }
+    self->security = gw_security_new (ctx->settings, ctx->error,
+                                      sizeof ctx->error);
+    if (!self->security) {
         free (self);
         return NULL;
     }
@@ -257,6 +269,22 @@ s_gateway_new (titan_module_ctx_t *ctx)
     /* one bound for what the server reads and what a forward brings back */
     size_t max_recv = (size_t) max_key + (size_t) max_value + GW_MESSAGE_HEADROOM;
     gw_forward_set_max_message (self->forward, max_recv);
+    grpc_channel_credentials *fcreds =
+        gw_security_channel_creds (self->security);
+    if (!fcreds && gw_security_tls (self->security)) {
+        snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: cannot make "
+                  "TLS channel credentials from tls_cert, tls_key and tls_ca");
+        s_gateway_destroy (&self);
+        return NULL;
+    }
+    if (gw_forward_set_credentials (self->forward, &fcreds,
+                                    gw_security_token (self->security))) {
+        if (fcreds)
+            grpc_channel_credentials_release (fcreds);
+        snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: out of memory");
+        s_gateway_destroy (&self);
+        return NULL;
+    }
     self->pull = zsock_new (ZMQ_PULL);
     assert (self->pull);
     zsock_set_rcvhwm (self->pull, 0);
@@ -269,7 +297,16 @@ s_gateway_new (titan_module_ctx_t *ctx)
     const char *addr = ctx->client_addr && *ctx->client_addr
                      ? ctx->client_addr : "127.0.0.1:7400";
     char error [200];
-    self->server = gw_server_new (addr, max_recv, handoff, error, sizeof error);
+    grpc_server_credentials *creds = gw_security_server_creds (self->security);
+    if (!creds) {
+        snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: cannot make "
+                  "the server's credentials (tls_cert, tls_key, tls_ca)");
+        s_gateway_destroy (&self);
+        return NULL;
+    }
+    self->server = gw_server_new (addr, max_recv, creds, handoff, error,
+                                  sizeof error);
+    grpc_server_credentials_release (creds);
     if (!self->server) {
         snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: %s", error);
         s_gateway_destroy (&self);
@@ -282,6 +319,12 @@ s_gateway_new (titan_module_ctx_t *ctx)
 static void
 s_handle_call (s_gateway_t *self, gw_call_t *call)
 {
+    char refusal [200];
+    if (!gw_security_authorize (self->security, &call->request_md, refusal,
+                                sizeof refusal)) {
+        s_fail (&call, GRPC_STATUS_UNAUTHENTICATED, refusal);
+        return;
+    }
     int method = gw_api_method (call->method_path, strlen (call->method_path));
     if (method < 0) {
         char message [200];
@@ -671,9 +714,11 @@ s_gateway_actor (zsock_t *pipe, void *args)
         zsock_signal (pipe, 1);
         return;
     }
-    titan_log_info ("grpc_gateway: node %s serving titan.v1 on %s (port %d)",
+    titan_log_info ("grpc_gateway: node %s serving titan.v1 on %s (port %d, %s%s)",
                ctx->node_id, ctx->client_addr ? ctx->client_addr : "?",
-               gw_server_port (self->server));
+               gw_server_port (self->server),
+               gw_security_tls (self->security) ? "TLS" : "plain text",
+               gw_security_token (self->security) ? ", token required" : "");
     zsock_signal (pipe, 0);
 
     zpoller_t *poller = zpoller_new (pipe, titan_bus_sock (self->bus),

@@ -33,6 +33,8 @@ struct gw_forward {
     zlistx_t *jobs;              /* in flight; under lock */
     atomic_int stopping;
     int max_recv;                /* largest response accepted; -1: none */
+    grpc_channel_credentials *creds;   /* NULL: insecure */
+    char *authorization;               /* "Bearer <token>", or NULL */
 };
 
 typedef struct {
@@ -41,7 +43,8 @@ typedef struct {
     grpc_call *call;
     grpc_byte_buffer *send;
     grpc_byte_buffer *recv;
-    grpc_metadata hops_md;
+    grpc_metadata md [2];        /* titan-hops, authorization */
+    size_t n_md;
     grpc_metadata_array initial_md;
     grpc_metadata_array trailing_md;
     grpc_status_code status;
@@ -58,8 +61,10 @@ s_job_free (s_job_t *job)
         grpc_byte_buffer_destroy (job->send);
     if (job->recv)
         grpc_byte_buffer_destroy (job->recv);
-    grpc_slice_unref (job->hops_md.key);
-    grpc_slice_unref (job->hops_md.value);
+    for (size_t i = 0; i < job->n_md; i++) {
+        grpc_slice_unref (job->md [i].key);
+        grpc_slice_unref (job->md [i].value);
+    }
     grpc_metadata_array_destroy (&job->initial_md);
     grpc_metadata_array_destroy (&job->trailing_md);
     grpc_slice_unref (job->status_details);
@@ -232,9 +237,35 @@ gw_forward_destroy (gw_forward_t **self_p)
     zlistx_destroy (&self->jobs);
     pthread_mutex_destroy (&self->lock);
     free (self->done_endpoint);
+    if (self->creds)
+        grpc_channel_credentials_release (self->creds);
+    if (self->authorization) {
+        memset (self->authorization, 0, strlen (self->authorization));
+        free (self->authorization);
+    }
     grpc_shutdown ();
     free (self);
     *self_p = NULL;
+}
+
+int
+gw_forward_set_credentials (gw_forward_t *self,
+                            grpc_channel_credentials **creds_p,
+                            const char *token)
+{
+    if (creds_p && *creds_p) {
+        if (self->creds)
+            grpc_channel_credentials_release (self->creds);
+        self->creds = *creds_p;
+        *creds_p = NULL;
+    }
+    if (token) {
+        free (self->authorization);
+        self->authorization = zsys_sprintf ("Bearer %s", token);
+        if (!self->authorization)
+            return -ENOMEM;
+    }
+    return 0;
 }
 
 size_t
@@ -276,9 +307,12 @@ s_channel (gw_forward_t *self, const char *target)
     args [3].key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
     args [3].value.integer = 1000;
     grpc_channel_args channel_args = { 4, args };
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create ();
-    channel = grpc_channel_create (target, creds, &channel_args);
-    grpc_channel_credentials_release (creds);
+    grpc_channel_credentials *insecure = self->creds ? NULL
+                                       : grpc_insecure_credentials_create ();
+    channel = grpc_channel_create (target, self->creds ? self->creds : insecure,
+                                   &channel_args);
+    if (insecure)
+        grpc_channel_credentials_release (insecure);
     if (channel)
         zhashx_insert (self->channels, target, channel);
     return channel;
@@ -306,8 +340,14 @@ gw_forward_start (gw_forward_t *self, const char *target, const char *method,
     grpc_metadata_array_init (&job->trailing_md);
     char hops_text [16];
     snprintf (hops_text, sizeof hops_text, "%d", hops);
-    job->hops_md.key = grpc_slice_from_static_string (GW_HOPS_KEY);
-    job->hops_md.value = grpc_slice_from_copied_string (hops_text);
+    job->md [0].key = grpc_slice_from_static_string (GW_HOPS_KEY);
+    job->md [0].value = grpc_slice_from_copied_string (hops_text);
+    job->n_md = 1;
+    if (self->authorization) {
+        job->md [1].key = grpc_slice_from_static_string ("authorization");
+        job->md [1].value = grpc_slice_from_copied_string (self->authorization);
+        job->n_md = 2;
+    }
 
     int64_t left = deadline_ms - zclock_mono ();
     if (left < 1)
@@ -331,8 +371,8 @@ gw_forward_start (gw_forward_t *self, const char *target, const char *method,
     grpc_op ops [6];
     memset (ops, 0, sizeof ops);
     ops [0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops [0].data.send_initial_metadata.count = 1;
-    ops [0].data.send_initial_metadata.metadata = &job->hops_md;
+    ops [0].data.send_initial_metadata.count = job->n_md;
+    ops [0].data.send_initial_metadata.metadata = job->md;
     ops [1].op = GRPC_OP_SEND_MESSAGE;
     ops [1].data.send_message.send_message = job->send;
     ops [2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;

@@ -15,13 +15,15 @@
     the actor thread and kept until the forwarder is destroyed.  Every
     forwarded call carries the metadata `titan-hops: N` (N = how many
     gateways forwarded it so far), and the deadline it was given (the
-    original call's).  A call to an unreachable target fails fast with
+    original call's), and `authorization` when the node has a token (see
+    gw_security.h).  A call to an unreachable target fails fast with
     UNAVAILABLE (no wait-for-ready), so the actor can retry elsewhere.
 */
 #ifndef GW_FORWARD_H_INCLUDED
 #define GW_FORWARD_H_INCLUDED
 
 #include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +51,15 @@ typedef struct {
     the reason in `error`.  */
 gw_forward_t *gw_forward_new (const char *done_endpoint,
                               char *error, size_t error_size);
+
+/*  Secures the calls forwarded from now on: takes `*creds_p` (nulled;
+    NULL keeps insecure channels) for the channels to other nodes, and
+    sends `token` (copied; NULL: none) as `authorization: Bearer <token>`
+    metadata.  Call before the first gw_forward_start.  Returns 0 or
+    -ENOMEM.  */
+int gw_forward_set_credentials (gw_forward_t *self,
+                                grpc_channel_credentials **creds_p,
+                                const char *token);
 
 /*  Cancels the calls in flight (their results are dropped), stops the
     thread, closes the channels, releases gRPC; nulls the pointer.  Results

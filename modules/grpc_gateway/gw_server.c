@@ -235,7 +235,8 @@ s_pin_grpc (void)
 
 gw_server_t *
 gw_server_new (const char *addr, size_t max_recv_bytes,
-               const char *handoff_endpoint, char *error, size_t error_size)
+               grpc_server_credentials *creds, const char *handoff_endpoint,
+               char *error, size_t error_size)
 {
     assert (addr && handoff_endpoint);
     gw_server_t *self = calloc (1, sizeof *self);
@@ -269,13 +270,17 @@ gw_server_new (const char *addr, size_t max_recv_bytes,
     self->cq = grpc_completion_queue_create_for_next (NULL);
     self->server = grpc_server_create (&channel_args, NULL);
     grpc_server_register_completion_queue (self->server, self->cq, NULL);
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create ();
-    self->port = grpc_server_add_http2_port (self->server, addr, creds);
-    grpc_server_credentials_release (creds);
+    grpc_server_credentials *insecure = creds ? NULL
+                                      : grpc_insecure_server_credentials_create ();
+    self->port = grpc_server_add_http2_port (self->server, addr,
+                                             creds ? creds : insecure);
+    if (insecure)
+        grpc_server_credentials_release (insecure);
     if (self->port <= 0) {
         snprintf (error, error_size,
-                  "cannot listen for gRPC on %s (address in use or invalid)",
-                  addr);
+                  "cannot listen for gRPC on %s (address in use or invalid%s)",
+                  addr, creds ? ", or the TLS certificate and key do not "
+                                "load or match" : "");
         gw_server_destroy (&self);
         return NULL;
     }

@@ -24,6 +24,7 @@
 #include "gw_metrics.h"
 
 #include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,11 +55,13 @@ typedef struct gw_call {
     int cancelled;
 } gw_call_t;
 
-/*  Starts a server listening (insecure HTTP/2) on `addr` ("host:port";
-    port 0 picks a free one, see gw_server_port), accepting requests of up
-    to `max_recv_bytes`, handing calls to `handoff_endpoint`.  Returns NULL
-    on failure with the reason in `error`.  */
+/*  Starts a server listening on `addr` ("host:port"; port 0 picks a free
+    one, see gw_server_port) with `creds` (borrowed; NULL: insecure HTTP/2,
+    see gw_security.h for TLS), accepting requests of up to
+    `max_recv_bytes`, handing calls to `handoff_endpoint`.  Returns NULL on
+    failure with the reason in `error`.  */
 gw_server_t *gw_server_new (const char *addr, size_t max_recv_bytes,
+                            grpc_server_credentials *creds,
                             const char *handoff_endpoint,
                             char *error, size_t error_size);
 

@@ -22,6 +22,21 @@
     2 s); a non-leader answers with a redirect to the leader's peer
     address, which becomes the new target.
 
+    Peers that are not members: a Raft message whose sender is not a
+    voter or learner of the group's latest configuration is dropped
+    (logged at most every 5 s with a count), except (1) on a node that is
+    not in a configuration itself (joining, or removed: it has nothing to
+    protect) and (2) with CURVE on, where the key proves the sender is one
+    of the cluster's nodes, a leader's message (append, heartbeat,
+    snapshot) at a term above ours, or from the leader we follow: a member
+    that lags behind the entry that added the current leader must still
+    hear from it.  Without CURVE such a member waits until a leader it
+    knows is elected (docs/security.md).  A removed node that campaigns, or a stray node of another
+    cluster, cannot disturb the group.  Join requests are always taken
+    (the leader decides).  With CURVE on (settings curve,
+    curve_server_cert, curve_cert, curve_keys_dir; raft_curve.h) peer
+    traffic is encrypted and only allowed keys connect at all.
+
     Stop: on $TERM a leader first hands leadership to its most caught-up
     voter and serves until it moved (at most two election timeouts).
 
@@ -50,6 +65,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "titan/log.h"
 #include "titan/bus.h"
 #include "titan/bus_types.h"
 #include "titan/module.h"
@@ -64,6 +80,7 @@
 #define JOIN_PEER        "~join"
 #define JOIN_RETRY_MAX   2000
 #define DRAIN_MAX        1024
+#define REFUSED_LOG_MS   5000
 
 typedef struct {
     titan_module_ctx_t *ctx;
@@ -81,6 +98,9 @@ typedef struct {
     int64_t next_join;
     int64_t election_ticks;
     int64_t stop_deadline;       /* $TERM received: leave by then */
+    raft_curve_t *curve;         /* CURVE keys; NULL: plain TCP */
+    uint64_t refused;            /* peer frames dropped since last logged */
+    int64_t refused_logged_at;
 } s_actor_t;
 
 static void
@@ -261,8 +281,13 @@ s_start (s_actor_t *self)
     }
     char bind [RAFT_ADDR_MAX + 1];
     s_bind_addr (self, bind, sizeof bind);
-    rc = raft_transport_new (ctx->node_id, bind, (size_t) max_msg,
-                             &self->transport, ctx->error, sizeof ctx->error);
+    rc = raft_curve_new (ctx->settings, ctx->data_dir, ctx->node_id,
+                         &self->curve, ctx->error, sizeof ctx->error);
+    if (rc)
+        return rc;
+    rc = raft_transport_new_curve (ctx->node_id, bind, (size_t) max_msg,
+                                   self->curve, &self->transport, ctx->error,
+                                   sizeof ctx->error);
     if (rc)
         return rc;
     snprintf (dir, sizeof dir, "%s/raft/shard-0", ctx->data_dir);
@@ -374,6 +399,45 @@ s_send_frame (s_actor_t *self, const char *peer, uint8_t *buf, size_t size)
     free (buf);
 }
 
+/*  Counts a dropped peer frame and logs it, at most every
+    REFUSED_LOG_MS, with the number dropped since the last line.  */
+static void
+s_note_refused (s_actor_t *self, const char *from, const char *why)
+{
+    self->refused++;
+    int64_t now = zclock_mono ();
+    if (self->refused_logged_at && now - self->refused_logged_at < REFUSED_LOG_MS)
+        return;
+    titan_log_warning ("raft %s: dropped %" PRIu64 " peer frame(s); latest from "
+                  "'%s': %s", self->self.node_id, self->refused, from, why);
+    self->refused = 0;
+    self->refused_logged_at = now;
+}
+
+static bool
+s_leader_message (raft_msg_type_t type)
+{
+    return type == RAFT_MSG_APPEND || type == RAFT_MSG_HEARTBEAT
+        || type == RAFT_MSG_SNAPSHOT;
+}
+
+/*  True when a Raft message may be stepped (see the file comment).  */
+static bool
+s_sender_allowed (s_actor_t *self, const raft_msg_t *msg)
+{
+    const raft_t *core = raft_group_core (self->group);
+    const raft_config_t *cfg = raft_config (core);
+    if (raft_config_is_voter (cfg, msg->from)
+    ||  raft_config_is_learner (cfg, msg->from)
+    ||  !raft_group_is_member (self->group))
+        return true;
+    /* only when CURVE authenticated the sender as one of the cluster's
+       keys: without it, a foreign cluster's leader would pass */
+    return self->curve && s_leader_message (msg->type)
+        && (msg->term > raft_term (core)
+            || (msg->term == raft_term (core) && raft_leader (core) == msg->from));
+}
+
 static void
 s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
                 size_t size)
@@ -392,13 +456,26 @@ s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
                   "the raft id of its sender", frame.msg.from);
         rc = -EPROTO;
     }
+    if (rc == 0 && frame.kind == RAFT_WIRE_RAFT
+    &&  !s_sender_allowed (self, &frame.msg)) {
+        snprintf (err, sizeof err, "not a member of group %" PRIu64 " (Raft message "
+                  "type %d, term %" PRIu64 ")", frame.msg.group,
+                  (int) frame.msg.type, frame.msg.term);
+        rc = -EPERM;
+    }
     if (rc) {
-        titan_log_warning ("raft %s: dropped a frame from '%s': %s",
-                      self->self.node_id, from, err);
+        s_note_refused (self, from, err);
         raft_wire_frame_clear (&frame);
         return;
     }
-    raft_group_learn_peer (self->group, &frame.sender);
+    /* a join names a node outside the configuration: it must not
+       redirect the traffic of a member that has the same id */
+    const raft_config_t *cfg = raft_config (raft_group_core (self->group));
+    uint64_t sender_id = raft_members_id (frame.sender.node_id);
+    if (frame.kind != RAFT_WIRE_JOIN
+    ||  !(raft_config_is_voter (cfg, sender_id)
+          || raft_config_is_learner (cfg, sender_id)))
+        raft_group_learn_peer (self->group, &frame.sender);
     uint8_t *buf = NULL;
     size_t len = 0;
     switch (frame.kind) {
@@ -453,6 +530,9 @@ s_drain_transport (s_actor_t *self)
         int n = raft_transport_recv (self->transport, &from, &batch);
         if (n == 0)
             break;
+        if (n == -EPERM)
+            s_note_refused (self, "?", "a batch whose sender id is not the "
+                            "node its CURVE key is bound to");
         if (n > 0)
             for (zframe_t *f = zmsg_first (batch); f; f = zmsg_next (batch))
                 s_handle_frame (self, from, zframe_data (f), zframe_size (f));
@@ -516,6 +596,7 @@ s_raft_actor (zsock_t *pipe, void *args)
         titan_log_error ("%s", self->ctx->error);
         raft_group_destroy (&self->group);
         raft_transport_destroy (&self->transport);
+        raft_curve_destroy (&self->curve);
         while (zlist_size (self->early)) {
             titan_envelope_t *env = zlist_pop (self->early);
             titan_envelope_destroy (&env);
@@ -591,6 +672,7 @@ s_raft_actor (zsock_t *pipe, void *args)
     raft_group_destroy (&self->group);
     raft_transport_flush (self->transport);
     raft_transport_destroy (&self->transport);
+    raft_curve_destroy (&self->curve);
     zlist_destroy (&self->early);
     titan_bus_destroy (&self->bus);
 }

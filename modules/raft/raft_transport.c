@@ -31,6 +31,7 @@ struct raft_transport {
     char self_id [PEER_ID_MAX + 1];
     zsock_t *router;
     zhashx_t *peers;             /* id -> s_peer_t */
+    raft_curve_t *curve;         /* borrowed; NULL: plain TCP */
     raft_transport_stats_t stats;
 };
 
@@ -109,6 +110,16 @@ raft_transport_new (const char *self_id, const char *bind_addr,
                     size_t max_message_bytes, raft_transport_t **self_p,
                     char *err, size_t err_size)
 {
+    return raft_transport_new_curve (self_id, bind_addr, max_message_bytes,
+                                     NULL, self_p, err, err_size);
+}
+
+int
+raft_transport_new_curve (const char *self_id, const char *bind_addr,
+                          size_t max_message_bytes, raft_curve_t *curve,
+                          raft_transport_t **self_p, char *err,
+                          size_t err_size)
+{
     *self_p = NULL;
     if (!s_valid_id (self_id)) {
         snprintf (err, err_size, "raft transport: node id '%s' must be 1..%d bytes",
@@ -123,6 +134,7 @@ raft_transport_new (const char *self_id, const char *bind_addr,
     }
     raft_transport_t *self = (raft_transport_t *) zmalloc (sizeof (*self));
     snprintf (self->self_id, sizeof self->self_id, "%s", self_id);
+    self->curve = curve;
     self->peers = zhashx_new ();
     zhashx_set_destructor (self->peers, s_peer_destructor);
     self->router = zsock_new (ZMQ_ROUTER);
@@ -136,6 +148,8 @@ raft_transport_new (const char *self_id, const char *bind_addr,
     zsock_set_maxmsgsize (self->router, (int64_t) max_message_bytes);
     zsock_set_rcvhwm (self->router, 10000);
     zsock_set_linger (self->router, 0);
+    if (self->curve)
+        raft_curve_apply_server (self->curve, self->router);
     if (zsock_bind (self->router, "%s", endpoint) < 0) {
         int code = zmq_errno ();
         snprintf (err, err_size, "raft transport: cannot listen on %s: %s",
@@ -192,6 +206,8 @@ raft_transport_set_peer (raft_transport_t *self, const char *peer_id,
     zsock_set_linger (dealer, 0);
     zsock_set_reconnect_ivl (dealer, 100);
     zsock_set_reconnect_ivl_max (dealer, 1000);
+    if (self->curve)
+        raft_curve_apply_client (self->curve, dealer);
     if (zsock_connect (dealer, "%s", endpoint) < 0) {
         zsock_destroy (&dealer);
         free (endpoint);
@@ -315,16 +331,31 @@ raft_transport_recv (raft_transport_t *self, char **from_p, zmsg_t **batch_p)
     if (!msg)
         return 0;
     zframe_t *routing_id = zmsg_pop (msg);
-    zframe_destroy (&routing_id);
     zframe_t *sender = zmsg_pop (msg);
+    /* with CURVE, zauth reports the client's public key as User-Id on
+       the frames that came from the peer (not on the routing id) */
+    const char *bound = NULL;
+    if (self->curve && sender) {
+        const char *key = zframe_meta (sender, "User-Id");
+        bound = key ? raft_curve_node_of (self->curve, key) : NULL;
+    }
     size_t sender_size = sender ? zframe_size (sender) : 0;
     if (sender_size == 0 || sender_size > PEER_ID_MAX || zmsg_size (msg) == 0
     ||  memchr (zframe_data (sender), '\0', sender_size)) {
+        zframe_destroy (&routing_id);
         zframe_destroy (&sender);
         zmsg_destroy (&msg);
         self->stats.batches_malformed++;
         return -EPROTO;
     }
+    if (bound && !zframe_streq (sender, bound)) {
+        zframe_destroy (&routing_id);
+        zframe_destroy (&sender);
+        zmsg_destroy (&msg);
+        self->stats.batches_forged++;
+        return -EPERM;
+    }
+    zframe_destroy (&routing_id);
     *from_p = zframe_strdup (sender);
     zframe_destroy (&sender);
     int count = (int) zmsg_size (msg);

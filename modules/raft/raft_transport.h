@@ -14,13 +14,19 @@
     a frame larger than the configured maximum before allocating it
     (ZMQ_MAXMSGSIZE), and raft_transport_recv refuses a batch of more
     messages or bytes than a sender may queue (4096 messages, 64 MiB),
-    reading its frames one at a time without keeping them.  The object is not thread-safe: one
+    reading its frames one at a time without keeping them.  With CURVE
+    (raft_curve.h) every connection is encrypted, only peers whose key is
+    allowed can connect, and a batch whose sender id is not the node its
+    key is bound to is dropped (counted in batches_forged).  The object is
+    not thread-safe: one
     thread (the raft actor) owns it.
 */
 #ifndef TITAN_RAFT_TRANSPORT_H_INCLUDED
 #define TITAN_RAFT_TRANSPORT_H_INCLUDED
 
 #include <czmq.h>
+
+#include "raft_curve.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +39,7 @@ typedef struct {
     uint64_t batches_received;
     uint64_t messages_received;
     uint64_t batches_malformed;  /* refused inbound batches */
+    uint64_t batches_forged;     /* CURVE key bound to another node id */
 } raft_transport_stats_t;
 
 /*  Creates a transport for node `self_id` listening on `bind_addr`
@@ -42,6 +49,14 @@ typedef struct {
 int raft_transport_new (const char *self_id, const char *bind_addr,
                         size_t max_message_bytes, raft_transport_t **self_p,
                         char *err, size_t err_size);
+
+/*  The same with CURVE security: `curve` (borrowed, must outlive the
+    transport; NULL: plain TCP as raft_transport_new) secures the listener
+    and every peer connection.  */
+int raft_transport_new_curve (const char *self_id, const char *bind_addr,
+                              size_t max_message_bytes, raft_curve_t *curve,
+                              raft_transport_t **self_p,
+                              char *err, size_t err_size);
 
 /*  Stops listening, closes every connection, frees queued messages and
     nulls the pointer.  */

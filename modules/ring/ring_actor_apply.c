@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "titan/log.h"
 #include "titan/bus_types.h"
 #include "titan/status.h"
 
@@ -71,7 +72,7 @@ s_apply_op (ring_fsm_t *fsm, uint64_t index, const Titan__Bus__KvOp *op,
         res->revision = index;
     else
     if (rc != -ENOMEM)
-        zsys_warning ("ring: entry %" PRIu64 " rejected (%" PRIu64 " so far): %s",
+        titan_log_warning ("ring: entry %" PRIu64 " rejected (%" PRIu64 " so far): %s",
                       index, ring_fsm_rejected (fsm), msg);
 }
 
@@ -102,7 +103,7 @@ s_apply (ring_actor_t *self, const Titan__Bus__KvApplyBatch *ab,
     if (rc == 0 && ring_fsm_applied (fsm) != ring_fsm_applied (self->fsm))
         rc = ring_state_file_save (self->dir, fsm, err, errlen);
     if (rc) {
-        zsys_error ("%s", err);
+        titan_log_error ("%s", err);
         ring_fsm_destroy (&fsm);
         return rc;
     }

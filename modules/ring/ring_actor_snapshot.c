@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "titan/log.h"
 #include "titan/status.h"
 
 #include "ring_actor.h"
@@ -55,12 +56,12 @@ ring_actor_snapshot_expire (ring_actor_t *self)
     int64_t now = zclock_mono ();
     for (size_t i = self->nexports; i-- > 0; )
         if (now - self->exports [i].used_ms >= self->snap_idle_ms) {
-            zsys_info ("ring: snapshot %" PRIu64 " released after %" PRId64
+            titan_log_info ("ring: snapshot %" PRIu64 " released after %" PRId64
                        " ms idle", self->exports [i].id, self->snap_idle_ms);
             s_export_remove (self, &self->exports [i]);
         }
     if (self->install.active && now - self->install.used_ms >= self->snap_idle_ms) {
-        zsys_info ("ring: snapshot install dropped after %" PRId64 " ms idle",
+        titan_log_info ("ring: snapshot install dropped after %" PRId64 " ms idle",
                    self->snap_idle_ms);
         s_install_reset (self);
     }
@@ -235,7 +236,7 @@ s_install_finish (ring_actor_t *self, char *err, size_t errlen)
     if (rc == 0)
         rc = ring_state_file_save (self->dir, fsm, err, errlen);
     if (rc == 0) {
-        zsys_info ("ring: installed a snapshot at applied index %" PRIu64,
+        titan_log_info ("ring: installed a snapshot at applied index %" PRIu64,
                    ring_fsm_applied (fsm));
         free (self->last_batch);    /* the re-send cache is about the old state */
         self->last_batch = NULL;
@@ -265,7 +266,7 @@ ring_actor_handle_snapshot_install (ring_actor_t *self, titan_envelope_t **env_p
     if (rc && rc != -ENOENT)
         s_install_reset (self);             /* a stream error ends it */
     if (rc) {
-        zsys_warning ("%s", err);
+        titan_log_warning ("%s", err);
         ring_actor_refuse (self, env_p, rc == TITAN_ECORRUPT
                            ? TITAN__BUS__CODE__DATA_LOSS : ring_actor_code (rc), err);
         return;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "titan/log.h"
 #include "titan/bus_types.h"
 
 #include "ring_actor.h"
@@ -76,7 +77,7 @@ s_publish (ring_actor_t *self)
     }
     s_table_msg_free (&msg);
     if (!buf) {
-        zsys_error ("ring: out of memory publishing the table of epoch %" PRIu64,
+        titan_log_error ("ring: out of memory publishing the table of epoch %" PRIu64,
                     epoch);
         return;
     }
@@ -86,11 +87,11 @@ s_publish (ring_actor_t *self)
             buf, len);
         int rc = env ? titan_bus_send (self->bus, &env) : -ENOMEM;
         if (rc)
-            zsys_warning ("ring: cannot send the table of epoch %" PRIu64 " to %s: "
+            titan_log_warning ("ring: cannot send the table of epoch %" PRIu64 " to %s: "
                           "%s", epoch, self->subscribers [i], strerror (-rc));
     }
     free (buf);
-    zsys_info ("ring: published the table of epoch %" PRIu64 " (%u nodes hold "
+    titan_log_info ("ring: published the table of epoch %" PRIu64 " (%u nodes hold "
                "replicas, applied index %" PRIu64 ")", epoch,
                ring_table_nodes (self->table), ring_fsm_applied (self->fsm));
 }
@@ -114,7 +115,7 @@ ring_actor_set_state (ring_actor_t *self, ring_fsm_t **fsm_p)
     ring_table_t *table = NULL;
     if (ring_table_build (after, &table)) {
         /* the old table stays; the next change or ring.table retries */
-        zsys_error ("ring: out of memory building the routing table");
+        titan_log_error ("ring: out of memory building the routing table");
         ring_table_destroy (&self->table);
         return;
     }

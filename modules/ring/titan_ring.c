@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "titan/log.h"
 #include "titan/bus_types.h"
 #include "titan/status.h"
 
@@ -61,11 +62,11 @@ ring_actor_reply (ring_actor_t *self, titan_envelope_t **env_p,
         protobuf_c_message_pack (msg, buf);
         int rc = titan_bus_reply (self->bus, env, buf, len);
         if (rc)
-            zsys_warning ("ring: reply %s to %s failed: %s", env->type, env->from,
+            titan_log_warning ("ring: reply %s to %s failed: %s", env->type, env->from,
                           strerror (-rc));
     }
     else
-        zsys_error ("ring: out of memory replying to %s", env->type);
+        titan_log_error ("ring: out of memory replying to %s", env->type);
     if (copy_p) {
         *copy_p = buf;
         *copy_size = buf ? len : 0;
@@ -293,6 +294,7 @@ static void
 s_actor (zsock_t *pipe, void *args)
 {
     titan_module_ctx_t *ctx = args;
+    titan_log_bind (ctx->logger, ctx->module_name);
     ring_actor_t *self = calloc (1, sizeof *self);
     if (!self) {
         snprintf (ctx->error, sizeof ctx->error, "ring: out of memory");
@@ -322,14 +324,14 @@ s_actor (zsock_t *pipe, void *args)
         rc = -ENOMEM;
     }
     if (rc) {
-        zsys_error ("%s", ctx->error);
+        titan_log_error ("%s", ctx->error);
         ring_fsm_destroy (&loaded);
         s_destroy (&self);
         zsock_signal (pipe, 1);
         return;
     }
     zsock_signal (pipe, 0);
-    zsys_info ("ring: started at applied index %" PRIu64 " (%s)",
+    titan_log_info ("ring: started at applied index %" PRIu64 " (%s)",
                ring_fsm_applied (loaded), ring_fsm_members (loaded)
                ? "membership known" : "no cluster created yet");
     ring_actor_set_state (self, &loaded);      /* publishes a known table */
