@@ -12,6 +12,7 @@ packages=(
   check
   python3 python3-grpcio python3-protobuf protobuf-compiler  # interop test: a gRPC client we did not write
   procps iproute2                           # fault tests: ps, kill, ip
+  iptables nftables                         # chaos harness: partitions and lossy links in netns
   libleveldb-dev librocksdb-dev liblmdb-dev # benchmark peers (linked into bench/ only)
   clang libclang-rt-14-dev                  # make fuzz (libFuzzer)
 )
