@@ -86,17 +86,27 @@ cl_resume () {
   kill -CONT "${CL_PID[$1]}" 2>/dev/null; CL_PAUSED[$1]=0; cl_log "resumed n$1"
 }
 
+# cl_status I: one `status` call to node I; prints "LEADER UP" (the
+# leader's index, empty when none, and how many members are voters).
+cl_status () {
+  local json leader up
+  json=$(CTL_TIMEOUT=1s ctl --endpoints="$(cl_client "$1")" -w json status 2>/dev/null) || return 1
+  leader=$(echo "$json" | sed -n 's/.*"shards":\[{"id":0,"leader":"n\([0-9]*\)".*/\1/p')
+  up=$(echo "$json" | grep -o '"state":"up"' | wc -l)
+  echo "${leader:-0} $up"
+}
+
+cl_running () { cl_alive "$1" && [ "${CL_PAUSED[$1]:-0}" = 0 ]; }
+
 # cl_leader: prints the index of the leader that a live, running node
 # names (and that is itself live and running), or returns 1.
 cl_leader () {
-  local i id
+  local i s
   for i in $(seq 1 "$CL_N"); do
-    cl_alive "$i" && [ "${CL_PAUSED[$i]}" = 0 ] || continue
-    id=$(CTL_TIMEOUT=1s ctl --endpoints="$(cl_client "$i")" -w json status 2>/dev/null \
-         | sed -n 's/.*"shards":\[{"id":0,"leader":"n\([0-9]*\)".*/\1/p')
-    if [ -n "$id" ] && cl_alive "$id" && [ "${CL_PAUSED[$id]}" = 0 ]; then
-      echo "$id"; return 0
-    fi
+    cl_running "$i" || continue
+    s=$(cl_status "$i") || continue
+    s=${s% *}
+    if [ "$s" != 0 ] && cl_running "$s"; then echo "$s"; return 0; fi
   done
   return 1
 }
@@ -107,32 +117,20 @@ cl_followers () {
   for i in $(seq 1 "$CL_N"); do [ "$i" = "$1" ] || echo "$i"; done
 }
 
-# cl_voters: how many members the cluster lists as voters ("up").
-cl_voters () {
-  local i
-  for i in $(seq 1 "$CL_N"); do
-    cl_alive "$i" && [ "${CL_PAUSED[$i]}" = 0 ] || continue
-    CTL_TIMEOUT=1s ctl --endpoints="$(cl_client "$i")" -w json member list 2>/dev/null \
-      | grep -o '"state":"up"' | wc -l && return 0
-  done
-  echo 0
-}
-
-# cl_wait_healthy SECONDS: every node live and in the configuration as a
-# voter, and every node names the same live leader.  Returns 1 on timeout.
+# cl_wait_healthy SECONDS: every node live, answering, naming the same
+# live leader, and all N members voters.  Returns 1 on timeout.
 cl_wait_healthy () {
-  local deadline=$(( $(date +%s) + $1 )) i l id ok
+  local deadline=$(( $(date +%s) + $1 )) i s l ok
   while [ "$(date +%s)" -lt "$deadline" ]; do
-    ok=1
-    l=$(cl_leader) || ok=0
-    if [ $ok = 1 ] && [ "$(cl_voters)" -ge "$CL_N" ]; then
-      for i in $(seq 1 "$CL_N"); do
-        id=$(CTL_TIMEOUT=1s ctl --endpoints="$(cl_client "$i")" -w json status 2>/dev/null \
-             | sed -n 's/.*"shards":\[{"id":0,"leader":"n\([0-9]*\)".*/\1/p')
-        [ "$id" = "$l" ] || { ok=0; break; }
-      done
-      [ $ok = 1 ] && return 0
-    fi
+    ok=1 l=""
+    for i in $(seq 1 "$CL_N"); do
+      cl_running "$i" || { ok=0; break; }
+      s=$(cl_status "$i") || { ok=0; break; }
+      [ "${s#* }" -ge "$CL_N" ] && [ "${s% *}" != 0 ] || { ok=0; break; }
+      [ -z "$l" ] && l=${s% *}
+      [ "${s% *}" = "$l" ] || { ok=0; break; }
+    done
+    [ $ok = 1 ] && cl_running "$l" && return 0
     sleep 0.2
   done
   return 1

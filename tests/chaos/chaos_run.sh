@@ -115,7 +115,9 @@ harness_fail () {
 touch "$CL_DIR/faults.log" "$CL_DIR/cluster.log"
 net_setup "$nodes" || harness_fail "network set-up failed"
 echo "chaos: seed $seed, $nodes nodes on 10.77.$NET_X.0/24, $duration s, faults: $kinds${unsafe:+, UNSAFE local reads}"
+t0=$(date +%s)
 cl_form || harness_fail "the $nodes-node cluster did not form within 120 s"
+echo "chaos: cluster formed in $(( $(date +%s) - t0 )) s"
 nem_plan "$seed" "$duration" "$kinds" "$CL_DIR/schedule"
 echo "chaos: $(wc -l <"$CL_DIR/schedule") faults planned (schedule: $(md5sum <"$CL_DIR/schedule" | cut -c1-12))"
 
@@ -127,16 +129,20 @@ mkdir -p "$CL_DIR/acks"
 client_pid=$!
 start=$(date +%s)
 nem_run "$CL_DIR/schedule" "$start"
+echo "chaos: fault schedule done at $(( $(date +%s) - start )) s:"
+sed 's/^/  /' "$CL_DIR/faults.log"
 now=$(date +%s)
 [ $(( start + duration )) -gt "$now" ] && sleep $(( start + duration - now ))
 net_heal
 cl_heal_all
 cl_wait_healthy 120 || harness_fail "the cluster was not healthy 120 s after the last fault healed"
+echo "chaos: healthy at $(( $(date +%s) - start )) s; final reads and checks"
 kill -USR1 "$client_pid"
 client_rc=0
 wait "$client_pid" || client_rc=$?
 client_pid=""
 line=$(grep '^client: ' "$CL_DIR/client.out" | tail -1)
+echo "chaos: verdict at $(( $(date +%s) - start )) s"
 [ -n "$line" ] || harness_fail "chaos_client ended ($client_rc) without a verdict: $(tail -3 "$CL_DIR/client.err")"
 set -- $line
 ops=$3 unknown=$5 anomalies=$7 lin=${17}

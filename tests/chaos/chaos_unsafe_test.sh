@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 results=$(mktemp -d "${TMPDIR:-/tmp}/titan-chaos-unsafe.XXXXXX")
 trap 'rm -rf "$results"' EXIT
 rc=0
-"$here/chaos_run.sh" --duration="${CHAOS_UNSAFE_DURATION:-30}" --nodes=3 \
+"$here/chaos_run.sh" --duration="${CHAOS_UNSAFE_DURATION:-20}" --nodes=3 \
   --seed="${CHAOS_SEED:-4242}" --faults=partition-leader --unsafe-local-reads \
   --results="$results" >"$results/out" 2>&1 || rc=$?
 cat "$results/out"
