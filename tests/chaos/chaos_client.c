@@ -57,6 +57,7 @@ typedef struct {
     double max_seconds;
     int64_t final_seconds;
     int64_t check_ms;
+    int64_t retry_ms;
 } s_config_t;
 
 typedef struct {
@@ -129,6 +130,36 @@ s_record (s_client_t *self, const lin_op_t *op)
     return 0;
 }
 
+/*  Issues one operation of kind `dice` on node `node`.  */
+static grpc_status_code
+s_issue (s_client_t *self, tc_conn_t *conn, unsigned dice, size_t k,
+         const uint8_t *value, size_t vlen, lin_op_t *op)
+{
+    const s_config_t *config = self->config;
+    const chaos_key_t *key = &self->keys [k];
+    if (dice < 40)
+        return chaos_op_get (conn, &self->who, key->data, key->len,
+                             config->unsafe_local_reads, config->op_timeout_ms, op);
+    if (dice < 65)
+        return chaos_op_put (conn, &self->who, key->data, key->len, value, vlen,
+                             config->op_timeout_ms, op);
+    if (dice < 85)
+        return chaos_op_cas (conn, &self->who, key->data, key->len,
+                             self->last_rev [k], value, vlen,
+                             config->op_timeout_ms, op);
+    return chaos_op_delete (conn, &self->who, key->data, key->len,
+                            config->op_timeout_ms, op);
+}
+
+/*  Backoff after `errors` consecutive failures: 25 ms doubling to 800 ms,
+    plus jitter, so that an outage does not turn into a flood of calls.  */
+static void
+s_backoff (s_client_t *self, int errors)
+{
+    int ms = 25 << (errors < 6 ? errors - 1 : 5);
+    s_sleep_ms (ms + (int) (s_rand (&self->rng) % 25));
+}
+
 static void *
 s_client_run (void *arg)
 {
@@ -143,39 +174,41 @@ s_client_run (void *arg)
         }
     }
     size_t home = self->who.client % config->nodes;
-    bool after_error = false;
+    int errors = 0;                 /* consecutive failed calls           */
     uint64_t counter = 0;
     int64_t end_ns = chaos_now_ns () + (int64_t) (config->max_seconds * 1e9);
     while (!s_stop && chaos_now_ns () < end_ns) {
         size_t k = (size_t) (s_rand (&self->rng) % (uint64_t) config->keys);
         size_t node = home;
-        if (after_error || s_rand (&self->rng) % 4 == 0)
+        if (errors || s_rand (&self->rng) % 4 == 0)
             node = (size_t) (s_rand (&self->rng) % config->nodes);
-        tc_conn_t *conn = conns [node];
-        const chaos_key_t *key = &self->keys [k];
         char value [48];
         int vlen = snprintf (value, sizeof value, "c%u-%" PRIu64,
                              self->who.client, ++counter);
-        unsigned dice = (unsigned) (s_rand (&self->rng) % 100);
+        //  After a failure, probe with a read until a call succeeds: a
+        //  read that fails leaves nothing behind, a write would leave an
+        //  unknown outcome that the checker must carry to the end.
+        unsigned dice = errors ? 0 : (unsigned) (s_rand (&self->rng) % 100);
+        if (dice >= 40)
+            self->who.sequence++;
         lin_op_t op;
-        grpc_status_code code;
-        if (dice < 40)
-            code = chaos_op_get (conn, &self->who, key->data, key->len,
-                                 config->unsafe_local_reads,
-                                 config->op_timeout_ms, &op);
-        else
-        if (dice < 65)
-            code = chaos_op_put (conn, &self->who, key->data, key->len,
-                                 (uint8_t *) value, (size_t) vlen,
-                                 config->op_timeout_ms, &op);
-        else
-        if (dice < 85)
-            code = chaos_op_cas (conn, &self->who, key->data, key->len,
-                                 self->last_rev [k], (uint8_t *) value,
-                                 (size_t) vlen, config->op_timeout_ms, &op);
-        else
-            code = chaos_op_delete (conn, &self->who, key->data, key->len,
-                                    config->op_timeout_ms, &op);
+        grpc_status_code code = s_issue (self, conns [node], dice, k,
+                                         (uint8_t *) value, (size_t) vlen, &op);
+        //  A write with an unknown outcome is retried with the same
+        //  (client id, sequence) on other nodes, within retry_ms: the
+        //  dedup applies it at most once and answers with the original
+        //  result, so the op's outcome becomes known.  The op spans from
+        //  the first attempt's invoke to the last attempt's completion.
+        int64_t first_invoke = op.invoke;
+        while (op.kind != LIN_OP_GET && op.outcome == LIN_OUT_UNKNOWN && !s_stop
+           &&  chaos_now_ns () - first_invoke < config->retry_ms * 1000000) {
+            s_backoff (self, ++errors);
+            node = (node + 1) % config->nodes;
+            chaos_op_release (&op);
+            code = s_issue (self, conns [node], dice, k, (uint8_t *) value,
+                            (size_t) vlen, &op);
+        }
+        op.invoke = first_invoke;
         if (op.outcome == LIN_OUT_OK) {
             if (op.kind == LIN_OP_DELETE || (op.kind == LIN_OP_GET && !op.found))
                 self->last_rev [k] = 0;
@@ -191,10 +224,11 @@ s_client_run (void *arg)
             self->error = rc;
             break;
         }
-        after_error = code != GRPC_STATUS_OK && code != GRPC_STATUS_NOT_FOUND
-                   && code != GRPC_STATUS_FAILED_PRECONDITION;
-        if (after_error)
-            s_sleep_ms (20 + (int) (s_rand (&self->rng) % 30));
+        if (code != GRPC_STATUS_OK && code != GRPC_STATUS_NOT_FOUND
+        &&  code != GRPC_STATUS_FAILED_PRECONDITION)
+            s_backoff (self, ++errors);
+        else
+            errors = 0;
     }
 done:
     for (size_t i = 0; i < config->nodes; i++)
@@ -209,7 +243,7 @@ s_usage (void)
         "usage: chaos_client --endpoints=H:P[,H:P...] --history=FILE [--acks-dir=DIR]\n"
         "         [--clients=8] [--keys=5] [--op-timeout-ms=2000] [--seed=1]\n"
         "         [--max-seconds=600] [--final-seconds=60] [--check-ms=120000]\n"
-        "         [--unsafe-local-reads]\n");
+        "         [--retry-ms=5000] [--unsafe-local-reads]\n");
     return 2;
 }
 
@@ -227,6 +261,7 @@ s_parse (int argc, char **argv, s_config_t *config)
         { "max-seconds", required_argument, NULL, 'm' },
         { "final-seconds", required_argument, NULL, 'f' },
         { "check-ms", required_argument, NULL, 'b' },
+        { "retry-ms", required_argument, NULL, 'r' },
         { "unsafe-local-reads", no_argument, NULL, 'u' },
         { NULL, 0, NULL, 0 }
     };
@@ -244,6 +279,7 @@ s_parse (int argc, char **argv, s_config_t *config)
             case 'm': config->max_seconds = atof (optarg); break;
             case 'f': config->final_seconds = atoll (optarg); break;
             case 'b': config->check_ms = atoll (optarg); break;
+            case 'r': config->retry_ms = atoll (optarg); break;
             case 'u': config->unsafe_local_reads = true; break;
             default: return s_usage ();
         }
@@ -260,7 +296,8 @@ s_parse (int argc, char **argv, s_config_t *config)
     }
     if (config->nodes == 0 || config->clients < 1 || config->clients > MAX_CLIENTS
     ||  config->keys < 1 || config->keys > MAX_KEYS || config->op_timeout_ms < 1
-    ||  config->max_seconds <= 0 || config->final_seconds < 1 || config->check_ms < 1) {
+    ||  config->max_seconds <= 0 || config->final_seconds < 1 || config->check_ms < 1
+    ||  config->retry_ms < 0) {
         fprintf (stderr, "chaos_client: need 1..%d endpoints, --clients 1..%d, "
                  "--keys 1..%d, positive timeouts\n", MAX_NODES, MAX_CLIENTS, MAX_KEYS);
         return 2;
@@ -320,7 +357,7 @@ main (int argc, char **argv)
 {
     s_config_t config = { .clients = 8, .keys = 5, .op_timeout_ms = 2000,
                           .seed = 1, .max_seconds = 600, .final_seconds = 60,
-                          .check_ms = 120000 };
+                          .check_ms = 120000, .retry_ms = 5000 };
     int rc = s_parse (argc, argv, &config);
     if (rc)
         return rc;

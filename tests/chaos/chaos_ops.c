@@ -84,7 +84,7 @@ chaos_op_put (tc_conn_t *conn, chaos_who_t *who, const uint8_t *key,
     req.value.data = (uint8_t *) value;
     req.value.len = value_len;
     req.client_id = who->dedup_id;
-    req.sequence = ++who->sequence;
+    req.sequence = who->sequence;
     uint8_t *resp;
     size_t resp_size;
     op->invoke = chaos_now_ns ();
@@ -170,7 +170,7 @@ chaos_op_cas (tc_conn_t *conn, chaos_who_t *who, const uint8_t *key,
     req.value.data = (uint8_t *) value;
     req.value.len = value_len;
     req.client_id = who->dedup_id;
-    req.sequence = ++who->sequence;
+    req.sequence = who->sequence;
     uint8_t *resp;
     size_t resp_size;
     char details [256];
@@ -213,7 +213,7 @@ chaos_op_delete (tc_conn_t *conn, chaos_who_t *who, const uint8_t *key,
     req.key.data = (uint8_t *) key;
     req.key.len = key_len;
     req.client_id = who->dedup_id;
-    req.sequence = ++who->sequence;
+    req.sequence = who->sequence;
     uint8_t *resp;
     size_t resp_size;
     op->invoke = chaos_now_ns ();

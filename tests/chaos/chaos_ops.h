@@ -30,11 +30,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/*  Identity of the calling client, carried by writes for de-duplication.  */
+/*  Identity of the calling client, carried by writes for de-duplication:
+    writes carry (dedup_id, sequence) as set by the caller, so that a retry
+    of an unknown write with the same pair is applied at most once (the
+    Raft module's client dedup) and learns the original result.  */
 typedef struct {
     uint32_t client;            /* history client id                      */
     uint64_t dedup_id;          /* random client_id of titan.v1 writes    */
-    uint64_t sequence;          /* last sequence number used              */
+    uint64_t sequence;          /* sequence of the current write          */
 } chaos_who_t;
 
 /*  CLOCK_MONOTONIC now, in nanoseconds.  */
