@@ -15,6 +15,7 @@ packages=(
   procps iproute2                           # fault tests: ps, kill, ip
   curl                                      # metrics test: scrapes /metrics
   openssl                                   # scripts/make-test-certs.sh (security tests)
+  iptables nftables                         # chaos harness: partitions and lossy links in netns
   libleveldb-dev librocksdb-dev liblmdb-dev # benchmark peers (linked into bench/ only)
   clang libclang-rt-14-dev                  # make fuzz (libFuzzer)
   valgrind                                  # make valgrind-check
