@@ -14,6 +14,7 @@ packages=(
   procps iproute2                           # fault tests: ps, kill, ip
   libleveldb-dev librocksdb-dev liblmdb-dev # benchmark peers (linked into bench/ only)
   clang libclang-rt-14-dev                  # make fuzz (libFuzzer)
+  etcd-server etcd-client gnuplot-nox       # make bench-cluster: etcd 3.4 peer, chart
 )
 packages+=("$@")
 
