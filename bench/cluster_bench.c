@@ -11,7 +11,9 @@
     inside the measured period count; their latencies go into one
     log-linear histogram per thread (cluster_bench_hist.h), merged at the
     end.  A progress line goes to stderr every second; the result is one
-    line of name=value fields on stdout.  The request encodings of each
+    line of name=value fields on stdout (`calls` counts every call made,
+    warm-up included, for a caller that divides the servers' CPU time by
+    it).  The request encodings of each
     system are in cluster_bench_proto.c: the loop does not know which one
     it drives.
 
@@ -352,9 +354,10 @@ s_load (const s_config_t *config)
     bool have_progress = pthread_create (&progress_thread, NULL,
                                          s_progress_thread, &progress) == 0;
     cb_hist_t *all = calloc (1, sizeof *all);
-    long errors [CODES] = { 0 }, total_errors = 0;
+    long errors [CODES] = { 0 }, total_errors = 0, calls = 0;
     for (int i = 0; i < started; i++) {
         pthread_join (threads [i], NULL);
+        calls += atomic_load (&clients [i].done);
         if (all)
             cb_hist_add (all, &clients [i].hist);
         for (int j = 0; j < CODES; j++) {
@@ -370,13 +373,13 @@ s_load (const s_config_t *config)
     if (all) {
         printf ("system=%s op=%s local=%d clients=%d seconds=%.2f ops=%" PRIu64
                 " qps=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f "
-                "errors=%ld\n", cb_system_name (config->system),
+                "errors=%ld calls=%ld\n", cb_system_name (config->system),
                 s_op_name (config), config->local, config->clients, elapsed,
                 all->count, (double) all->count / elapsed,
                 (double) cb_hist_quantile (all, 0.50) / 1000,
                 (double) cb_hist_quantile (all, 0.90) / 1000,
                 (double) cb_hist_quantile (all, 0.99) / 1000,
-                (double) all->max_us / 1000, total_errors);
+                (double) all->max_us / 1000, total_errors, calls);
         for (int j = 0; j < CODES; j++)
             if (errors [j])
                 fprintf (stderr, "cluster_bench: %ld x %s\n", errors [j],

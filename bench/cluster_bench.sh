@@ -19,7 +19,10 @@
 #   failover: the leader is killed with SIGKILL and a client puts through
 #   the two survivors until one write succeeds (BENCH_FAILOVER_TRIALS
 #   trials per system, alternating; the node is restarted between trials).
-# Every load figure is the median of BENCH_RUNS runs.
+# Every load figure is the median of BENCH_RUNS runs.  Beside latency and
+# throughput, each run records the CPU time (user + system, from
+# /proc/PID/stat) the three server processes used per call: on a machine
+# whose cores are the limit, that is the cost that decides throughput.
 #
 # Output: one `name: value` line per figure, ratios Titan/etcd, the
 # issue's targets with PASS/MISS, and a table; in the results folder
@@ -34,6 +37,11 @@
 #   BENCH_TITAN_Q16_ARGS  titand options that create 16 shards (default:
 #                         `--shards 16` when `titand --help` lists --shards)
 #   BENCH_WORKLOADS       a subset, e.g. "put:100 lin_get:100" (default all)
+#   BENCH_TITAN_ARGS      more titand options for the Titan nodes, e.g.
+#                         "--config FILE" to measure other module settings
+#   BENCH_PERF=1          profile the 3 titand processes (perf record -g, all
+#                         threads) during the first run of each Titan
+#                         workload: perf-WORKLOAD.txt in the results folder
 set -euo pipefail
 
 build=$(cd "${1:?usage: cluster_bench.sh BUILDDIR}" && pwd)
@@ -125,9 +133,10 @@ titan_start () {   # SYSTEM N [EXTRA ARGS]
   local sys=$1 n=$2 join=()
   shift 2
   [ "$n" = 1 ] || join=(--join "${PEER[$sys:1]}")
+  # shellcheck disable=SC2086
   "$TITAND" --node-id "${sys}$n" --data-dir "$D/$sys$n" \
     --client-addr "${ADDR[$sys:$n]}" --peer-addr "${PEER[$sys:$n]}" "${join[@]}" \
-    --module-path "$TITAN_MODULE_PATH" "$@" >>"$D/$sys$n.log" 2>&1 &
+    --module-path "$TITAN_MODULE_PATH" ${BENCH_TITAN_ARGS:-} "$@" >>"$D/$sys$n.log" 2>&1 &
   PID[$sys:$n]=$!
 }
 titan_voters () {   # SYSTEM: the members the first node lists as up
@@ -179,7 +188,8 @@ for sys in titan etcd titanq16; do
 done
 etcd_cluster="e1=http://${PEER[etcd:1]},e2=http://${PEER[etcd:2]},e3=http://${PEER[etcd:3]}"
 
-say "cluster_bench.sh: data and logs in $D, results in $results"
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+say "cluster_bench.sh: data and logs in $D, results in $results (load average $load_start)"
 for n in 1 2 3; do etcd_start "$n"; done
 titan_up titan
 deadline_wait 60 etcd_healthy || fail "etcd did not become healthy within 60 s (logs: $D/etcd*.log)"
@@ -215,8 +225,15 @@ for sys in "${systems[@]}"; do
 done
 
 # ------------------------------------------------------------ workloads
-echo "workload,clients,system,run,qps,p50_ms,p90_ms,p99_ms,max_ms,errors" >"$results/runs.csv"
+echo "workload,clients,system,run,qps,p50_ms,p90_ms,p99_ms,max_ms,errors,cpu_us_per_call" >"$results/runs.csv"
 field () { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
+cpu_ticks () {   # SYSTEM: user + system clock ticks of its 3 processes
+  local n t=0
+  for n in 1 2 3; do
+    t=$(( t + $(awk '{print $14 + $15}' "/proc/${PID[$1:$n]}/stat") ))
+  done
+  echo "$t"
+}
 run_one () {   # SYSTEM WORKLOAD CLIENTS RUN
   local sys=$1 w=$2 c=$3 r=$4 bsys=titan args=() line
   [ "$sys" = etcd ] && bsys=etcd
@@ -227,11 +244,27 @@ run_one () {   # SYSTEM WORKLOAD CLIENTS RUN
     mix) args=(--op=mix --get-percent=90) ;;
     *) fail "unknown workload $w" ;;
   esac
+  local perf_pid="" perf_out="$results/perf-${sys}-${w}-${c}c"
+  if [ "${BENCH_PERF:-0}" = 1 ] && [ "$bsys" = titan ] && [ "$r" = 1 ]; then
+    perf record -q -F 499 -g -p "${PID[$sys:1]},${PID[$sys:2]},${PID[$sys:3]}" \
+      -o "$perf_out.data" -- sleep "$(( ${warmup%.*} + ${seconds%.*} ))" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
+  local ticks0 ticks1 cpu
+  ticks0=$(cpu_ticks "$sys")
   line=$("$bench" --system="$bsys" --endpoints="$(endpoints "$sys")" "${args[@]}" \
          --clients="$c" --seconds="$seconds" --warmup="$warmup" --keys="$keys" \
          --key-size=$key_size --value-size=$value_size) \
     || fail "cluster_bench failed: $sys $w ${c}c run $r"
-  echo "$w,$c,$sys,$r,$(field qps "$line"),$(field p50_ms "$line"),$(field p90_ms "$line"),$(field p99_ms "$line"),$(field max_ms "$line"),$(field errors "$line")" \
+  ticks1=$(cpu_ticks "$sys")
+  cpu=$(awk -v t=$(( ticks1 - ticks0 )) -v hz="$(getconf CLK_TCK)" -v n="$(field calls "$line")" \
+        'BEGIN {printf "%.0f", (n > 0 ? t / hz * 1e6 / n : 0)}')
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    { perf report -i "$perf_out.data" --no-children --sort comm,dso,sym -g none --percent-limit 0.3 --stdio 2>/dev/null | grep -v '^$' | head -400
+    } >"$perf_out.txt"
+  fi
+  echo "$w,$c,$sys,$r,$(field qps "$line"),$(field p50_ms "$line"),$(field p90_ms "$line"),$(field p99_ms "$line"),$(field max_ms "$line"),$(field errors "$line"),$cpu" \
     >>"$results/runs.csv"
 }
 for wc in $workloads; do
@@ -282,7 +315,7 @@ for sys in "${failover_systems[@]}"; do
 done
 
 # -------------------------------------------------------------- figures
-median () { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR+1)/2]; else printf "%.3f\n", (v[NR/2]+v[NR/2+1])/2}'; }
+median () { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR+1)/2]; else printf "%.6g\n", (v[NR/2]+v[NR/2+1])/2}'; }
 col () {   # WORKLOAD CLIENTS SYSTEM COLUMN: median over the runs
   awk -F, -v w="$1" -v c="$2" -v s="$3" -v k="$4" \
     'NR > 1 && $1 == w && $2 == c && $3 == s {print $k}' "$results/runs.csv" | median
@@ -292,8 +325,8 @@ ratio () { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "n/a" || b == "n/a" || b + 0
 figures=$results/figures.txt
 : >"$figures"
 fig () { echo "$1: $2" | tee -a "$figures"; }
-echo "workload,clients,system,qps,p50_ms,p90_ms,p99_ms,max_ms,errors" >"$results/summary.csv"
-declare -A QPS P99
+echo "workload,clients,system,qps,p50_ms,p90_ms,p99_ms,max_ms,errors,cpu_us_per_call" >"$results/summary.csv"
+declare -A QPS P99 CPU
 for wc in $workloads; do
   w=${wc%%:*}; c=${wc##*:}
   for sys in titan titanq16 etcd; do
@@ -303,17 +336,20 @@ for wc in $workloads; do
     fi
     q=$(col "$w" "$c" "$sys" 5); p50=$(col "$w" "$c" "$sys" 6); p90=$(col "$w" "$c" "$sys" 7)
     p99=$(col "$w" "$c" "$sys" 8); max=$(col "$w" "$c" "$sys" 9); err=$(col "$w" "$c" "$sys" 10)
-    QPS[$sys:$w:$c]=$q; P99[$sys:$w:$c]=$p99
-    echo "$w,$c,$sys,$q,$p50,$p90,$p99,$max,$err" >>"$results/summary.csv"
+    cpu=$(col "$w" "$c" "$sys" 11)
+    QPS[$sys:$w:$c]=$q; P99[$sys:$w:$c]=$p99; CPU[$sys:$w:$c]=$cpu
+    echo "$w,$c,$sys,$q,$p50,$p90,$p99,$max,$err,$cpu" >>"$results/summary.csv"
     fig "${sys}_${w}_qps_${c}c" "$q"
     fig "${sys}_${w}_p50_ms_${c}c" "$p50"
     fig "${sys}_${w}_p90_ms_${c}c" "$p90"
     fig "${sys}_${w}_p99_ms_${c}c" "$p99"
     fig "${sys}_${w}_max_ms_${c}c" "$max"
     fig "${sys}_${w}_errors_${c}c" "$err"
+    fig "${sys}_${w}_cpu_us_per_call_${c}c" "$cpu"
   done
   fig "${w}_qps_ratio_${c}c" "$(ratio "${QPS[titan:$w:$c]}" "${QPS[etcd:$w:$c]}")"
   fig "${w}_p99_ratio_${c}c" "$(ratio "${P99[titan:$w:$c]}" "${P99[etcd:$w:$c]}")"
+  fig "${w}_cpu_per_call_ratio_${c}c" "$(ratio "${CPU[titan:$w:$c]}" "${CPU[etcd:$w:$c]}")"
   if [ -z "$q16_reason" ]; then
     fig "q16_${w}_qps_ratio_${c}c" "$(ratio "${QPS[titanq16:$w:$c]}" "${QPS[etcd:$w:$c]}")"
     fig "q16_${w}_p99_ratio_${c}c" "$(ratio "${P99[titanq16:$w:$c]}" "${P99[etcd:$w:$c]}")"
@@ -355,9 +391,10 @@ target failover_s "$(get_fig failover_s_ratio)" "<=" 1
   echo
   echo "Titan-KV vs etcd $(etcd --version | sed -n 's/^etcd Version: //p'), 3 nodes each on loopback;" \
        "median of $runs runs of ${seconds}s (+${warmup}s warm-up); $(nproc) CPUs, load shared"
-  printf '%-10s %7s %-9s %10s %9s %9s %9s %9s %7s\n' workload clients system ops/s p50_ms p90_ms p99_ms max_ms errors
-  tail -n +2 "$results/summary.csv" | while IFS=, read -r w c s q p50 p90 p99 max err; do
-    printf '%-10s %7s %-9s %10s %9s %9s %9s %9s %7s\n' "$w" "$c" "$s" "$q" "$p50" "$p90" "$p99" "$max" "$err"
+  echo "load average at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  printf '%-10s %7s %-9s %10s %9s %9s %9s %9s %7s %9s\n' workload clients system ops/s p50_ms p90_ms p99_ms max_ms errors cpu_us/op
+  tail -n +2 "$results/summary.csv" | while IFS=, read -r w c s q p50 p90 p99 max err cpu; do
+    printf '%-10s %7s %-9s %10s %9s %9s %9s %9s %7s %9s\n' "$w" "$c" "$s" "$q" "$p50" "$p90" "$p99" "$max" "$err" "$cpu"
   done
   echo
   printf '%-9s %10s %10s %10s %10s %12s\n' system rss_mb_n1 rss_mb_n2 rss_mb_n3 rss_mb_mean failover_s
