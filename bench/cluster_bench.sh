@@ -224,9 +224,7 @@ for sys in "${systems[@]}"; do
     --timeout-ms=10000 | sed "s/^/preload /" | tee -a "$results/preload.txt" >&2
 done
 
-# ------------------------------------------------------------ workloads
-echo "workload,clients,system,run,qps,p50_ms,p90_ms,p99_ms,max_ms,errors,cpu_us_per_call" >"$results/runs.csv"
-field () { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
+# ----------------------------------------------------------------- idle
 cpu_ticks () {   # SYSTEM: user + system clock ticks of its 3 processes
   local n t=0
   for n in 1 2 3; do
@@ -234,6 +232,21 @@ cpu_ticks () {   # SYSTEM: user + system clock ticks of its 3 processes
   done
   echo "$t"
 }
+# CPU the clusters burn with no client (ticks, heartbeats): part of every
+# call's CPU cost, most visible with one client.
+idle_seconds=${BENCH_IDLE_SECONDS:-5}
+declare -A IDLE0
+for sys in "${systems[@]}"; do IDLE0[$sys]=$(cpu_ticks "$sys"); done
+sleep "$idle_seconds"
+declare -A IDLE_PCT
+for sys in "${systems[@]}"; do
+  IDLE_PCT[$sys]=$(awk -v t=$(( $(cpu_ticks "$sys") - ${IDLE0[$sys]} )) -v hz="$(getconf CLK_TCK)" \
+    -v s="$idle_seconds" 'BEGIN {printf "%.1f", t / hz / s * 100}')
+done
+
+# ------------------------------------------------------------ workloads
+echo "workload,clients,system,run,qps,p50_ms,p90_ms,p99_ms,max_ms,errors,cpu_us_per_call" >"$results/runs.csv"
+field () { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 run_one () {   # SYSTEM WORKLOAD CLIENTS RUN
   local sys=$1 w=$2 c=$3 r=$4 bsys=titan args=() line
   [ "$sys" = etcd ] && bsys=etcd
@@ -364,6 +377,7 @@ for sys in "${systems[@]}"; do
   eval "rss_$sys=$mean"
 done
 fig rss_ratio "$(ratio "$rss_titan" "$rss_etcd")"
+for sys in "${systems[@]}"; do fig "${sys}_idle_cpu_pct" "${IDLE_PCT[$sys]}"; done
 for sys in titan etcd; do
   m=$(awk -F, -v s="$sys" 'NR > 1 && $1 == s {print $3}' "$results/failover.csv" | median)
   fig "${sys}_failover_s" "$m"
@@ -397,12 +411,12 @@ target failover_s "$(get_fig failover_s_ratio)" "<=" 1
     printf '%-10s %7s %-9s %10s %9s %9s %9s %9s %7s %9s\n' "$w" "$c" "$s" "$q" "$p50" "$p90" "$p99" "$max" "$err" "$cpu"
   done
   echo
-  printf '%-9s %10s %10s %10s %10s %12s\n' system rss_mb_n1 rss_mb_n2 rss_mb_n3 rss_mb_mean failover_s
+  printf '%-9s %10s %10s %10s %10s %12s %14s\n' system rss_mb_n1 rss_mb_n2 rss_mb_n3 rss_mb_mean failover_s idle_cpu_pct
   for sys in "${systems[@]}"; do
     fo=n/a; [ "$sys" = titanq16 ] || fo=$(get_fig "${sys}_failover_s")
-    printf '%-9s %10s %10s %10s %10s %12s\n' "$sys" "$(get_fig "${sys}_rss_mb_node1")" \
+    printf '%-9s %10s %10s %10s %10s %12s %14s\n' "$sys" "$(get_fig "${sys}_rss_mb_node1")" \
       "$(get_fig "${sys}_rss_mb_node2")" "$(get_fig "${sys}_rss_mb_node3")" \
-      "$(get_fig "${sys}_rss_mb_mean")" "$fo"
+      "$(get_fig "${sys}_rss_mb_mean")" "$fo" "${IDLE_PCT[$sys]}"
   done
   [ -z "$q16_reason" ] || echo "Q=16 rows: n/a ($q16_reason)"
 } | tee "$results/table.txt"
