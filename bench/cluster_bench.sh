@@ -216,12 +216,22 @@ fi
 say "cluster_bench.sh: systems: ${systems[*]}${q16_reason:+ (Q=16 rows n/a: $q16_reason)}"
 
 # -------------------------------------------------------------- preload
+# All clusters at once (not a figure: it only has to be done, and on a
+# loaded machine one at a time would take minutes each).
+say "cluster_bench.sh: preloading $keys keys into ${systems[*]} (in parallel)"
+preloads=()
 for sys in "${systems[@]}"; do
   bsys=$sys; [ "$sys" = etcd ] || bsys=titan
-  say "cluster_bench.sh: preloading $keys keys into $sys"
   "$bench" --system="$bsys" --endpoints="$(endpoints "$sys")" --op=preload \
     --clients=100 --keys="$keys" --key-size=$key_size --value-size=$value_size \
-    --timeout-ms=10000 | sed "s/^/preload /" | tee -a "$results/preload.txt" >&2
+    --timeout-ms=10000 >"$results/preload-$sys.txt" &
+  preloads+=($!)
+done
+for p in "${preloads[@]}"; do wait "$p" || fail "preload failed"; done
+for sys in "${systems[@]}"; do
+  grep -q " errors=0 " "$results/preload-$sys.txt" \
+    || fail "preload of $sys had errors: $(cat "$results/preload-$sys.txt")"
+  say "preload $(cat "$results/preload-$sys.txt")"
 done
 
 # ----------------------------------------------------------------- idle
