@@ -78,6 +78,7 @@ systems=(titan etcd)
 q16_reason=""
 
 cleanup () {
+  set +e
   local k
   for k in "${!PID[@]}"; do
     [ -n "${PID[$k]}" ] && kill -9 "${PID[$k]}" 2>/dev/null
@@ -147,7 +148,7 @@ titan_healthy () {   # SYSTEM: 3 voters and a put through every node
   local n
   [ "$(titan_voters "$1")" -ge 3 ] || return 1
   for n in 1 2 3; do
-    "$TITANCTL" --endpoints="${ADDR[$1:$n]}" --timeout=2s put bench-health "$n" >/dev/null || return 1
+    "$TITANCTL" --endpoints="${ADDR[$1:$n]}" --timeout=5s put bench-health "$n" >/dev/null || return 1
   done
 }
 titan_leader () {   # SYSTEM: prints N of shard 0's leader
@@ -169,7 +170,9 @@ titan_up () {   # SYSTEM [EXTRA ARGS]: starts 3 nodes and waits for them
     || fail "$sys node 1 did not answer within 60 s (log: $D/${sys}1.log)"
   titan_start "$sys" 2 "$@"
   titan_start "$sys" 3 "$@"
-  deadline_wait 120 titan_healthy "$sys" || fail "$sys: 3 nodes did not become voters within 120 s"
+  deadline_wait 180 titan_healthy "$sys" \
+    || fail "$sys: the 3 nodes did not become voters answering puts within 180 s" \
+            "($(titan_voters "$sys") voters; logs: $results/logs)"
 }
 
 leader () { if [ "$1" = etcd ]; then etcd_leader; else titan_leader "$1"; fi; }
