@@ -39,9 +39,11 @@
 #   BENCH_WORKLOADS       a subset, e.g. "put:100 lin_get:100" (default all)
 #   BENCH_TITAN_ARGS      more titand options for the Titan nodes, e.g.
 #                         "--config FILE" to measure other module settings
-#   BENCH_PERF=1          profile the 3 titand processes (perf record -g, all
-#                         threads) during the first run of each Titan
-#                         workload: perf-WORKLOAD.txt in the results folder
+#   BENCH_PERF=1          during the first run of each workload, count the
+#                         system calls and context switches of each cluster
+#                         per call (perf stat; perf-stat.csv and figures), and
+#                         profile the 3 titand processes (perf record -g, all
+#                         threads): perf-titan-WORKLOAD.txt in the results
 set -euo pipefail
 
 build=$(cd "${1:?usage: cluster_bench.sh BUILDDIR}" && pwd)
@@ -270,11 +272,17 @@ run_one () {   # SYSTEM WORKLOAD CLIENTS RUN
     mix) args=(--op=mix --get-percent=90) ;;
     *) fail "unknown workload $w" ;;
   esac
-  local perf_pid="" perf_out="$results/perf-${sys}-${w}-${c}c"
-  if [ "${BENCH_PERF:-0}" = 1 ] && [ "$bsys" = titan ] && [ "$r" = 1 ]; then
-    perf record -q -F 499 -g -p "${PID[$sys:1]},${PID[$sys:2]},${PID[$sys:3]}" \
-      -o "$perf_out.data" -- sleep "$(( ${warmup%.*} + ${seconds%.*} ))" >/dev/null 2>&1 &
-    perf_pid=$!
+  local perf_pid="" stat_pid="" perf_out="$results/perf-${sys}-${w}-${c}c"
+  local pids="${PID[$sys:1]},${PID[$sys:2]},${PID[$sys:3]}"
+  local span=$(( ${warmup%.*} + ${seconds%.*} ))
+  if [ "${BENCH_PERF:-0}" = 1 ] && [ "$r" = 1 ]; then
+    perf stat -x, -e raw_syscalls:sys_enter,context-switches -p "$pids" \
+      -o "$perf_out.stat" -- sleep "$span" >/dev/null 2>&1 &
+    stat_pid=$!
+    if [ "$bsys" = titan ]; then
+      perf record -q -F 499 -g -p "$pids" -o "$perf_out.data" -- sleep "$span" >/dev/null 2>&1 &
+      perf_pid=$!
+    fi
   fi
   local ticks0 ticks1 cpu
   ticks0=$(cpu_ticks "$sys")
@@ -285,6 +293,13 @@ run_one () {   # SYSTEM WORKLOAD CLIENTS RUN
   ticks1=$(cpu_ticks "$sys")
   cpu=$(awk -v t=$(( ticks1 - ticks0 )) -v hz="$(getconf CLK_TCK)" -v n="$(field calls "$line")" \
         'BEGIN {printf "%.0f", (n > 0 ? t / hz * 1e6 / n : 0)}')
+  if [ -n "$stat_pid" ]; then
+    wait "$stat_pid" || true
+    awk -F, -v w="$w" -v c="$c" -v s="$sys" -v n="$(field calls "$line")" '
+      /raw_syscalls/ {sc = $1} /context-switches/ {cs = $1}
+      END {printf "%s,%s,%s,%.1f,%.1f\n", w, c, s, sc / n, cs / n}' \
+      "$perf_out.stat" >>"$results/perf-stat.csv"
+  fi
   if [ -n "$perf_pid" ]; then
     wait "$perf_pid" || true
     { perf report -i "$perf_out.data" --no-children --sort comm,dso,sym -g none --percent-limit 0.3 --stdio 2>/dev/null | grep -v '^$' | head -400
@@ -397,6 +412,12 @@ for sys in titan etcd; do
   eval "fo_$sys=$m"
 done
 fig failover_s_ratio "$(ratio "$fo_titan" "$fo_etcd")"
+if [ -f "$results/perf-stat.csv" ]; then
+  while IFS=, read -r w c sys sc cs; do
+    fig "${sys}_${w}_syscalls_per_call_${c}c" "$sc"
+    fig "${sys}_${w}_context_switches_per_call_${c}c" "$cs"
+  done <"$results/perf-stat.csv"
+fi
 
 # the issue's targets (ratios are Titan / etcd)
 target () {   # NAME VALUE OP LIMIT
