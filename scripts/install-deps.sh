@@ -19,6 +19,7 @@ packages=(
   libleveldb-dev librocksdb-dev liblmdb-dev # benchmark peers (linked into bench/ only)
   clang libclang-rt-14-dev                  # make fuzz (libFuzzer)
   valgrind                                  # make valgrind-check
+  etcd-server etcd-client gnuplot-nox       # make bench-cluster: etcd 3.4 peer, chart
 )
 packages+=("$@")
 
