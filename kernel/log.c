@@ -74,6 +74,13 @@ titan_log_bind (const titan_logger_t *logger, const char *module)
               module && *module ? module : "-");
 }
 
+void
+titan_log_current (const titan_logger_t **logger_p, const char **module_p)
+{
+    *logger_p = s_bound_logger;
+    *module_p = s_bound_module [0] ? s_bound_module : "-";
+}
+
 bool
 titan_log_enabled (int level)
 {

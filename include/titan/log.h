@@ -65,6 +65,11 @@ const char *titan_log_level_name (int level);
     `module` (copied, at most 63 bytes).  */
 void titan_log_bind (const titan_logger_t *logger, const char *module);
 
+/*  This thread's binding (NULL / "-" when unbound), so that a thread
+    can hand it to a thread it starts (titan_log_bind there).  The module
+    name is valid until this thread binds again.  */
+void titan_log_current (const titan_logger_t **logger_p, const char **module_p);
+
 /*  True when a line of `level` would be written by this thread.  */
 bool titan_log_enabled (int level);
 

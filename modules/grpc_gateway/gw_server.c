@@ -49,6 +49,8 @@ struct gw_server {
     atomic_int shutting_down;
     int shutdown_tag;            /* its address tags server shutdown */
     gw_metrics_t *metrics;       /* every finished call is recorded here */
+    const titan_logger_t *logger;   /* the creating thread's log binding */
+    char log_module [64];
 };
 
 static void
@@ -158,6 +160,7 @@ static void *
 s_cq_thread (void *arg)
 {
     gw_server_t *self = arg;
+    titan_log_bind (self->logger, self->log_module);
     zsock_t *push = zsock_new (ZMQ_PUSH);
     assert (push);
     zsock_set_linger (push, 5000);
@@ -244,6 +247,9 @@ gw_server_new (const char *addr, size_t max_recv_bytes,
         snprintf (error, error_size, "out of memory");
         return NULL;
     }
+    const char *log_module;
+    titan_log_current (&self->logger, &log_module);
+    snprintf (self->log_module, sizeof self->log_module, "%s", log_module);
     self->handoff = strdup (handoff_endpoint);
     self->metrics = gw_metrics_new ();
     if (!self->handoff || !self->metrics) {

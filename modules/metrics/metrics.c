@@ -83,7 +83,8 @@ s_request (s_metrics_t *self, mx_source_t source, const char *to,
         self->failed [source] = true;
         return;
     }
-    uint8_t buf [64];
+    uint8_t buf [64];                /* the requests are a few bytes */
+    assert (!msg || protobuf_c_message_get_packed_size (msg) <= sizeof buf);
     size_t size = msg ? protobuf_c_message_pack (msg, buf) : 0;
     uint64_t corr = 0;
     if (titan_bus_request (self->bus, to, type, buf, size, &corr) != 0) {
