@@ -481,9 +481,11 @@ set xtics rotate by -20
 set multiplot layout 2,1 title "Titan-KV vs etcd, 3 nodes on loopback (median of $runs runs, $(nproc) CPUs shared)"
 set ylabel "ops/s"
 set title "throughput (higher is better)"
+set yrange [0:*]
 plot for [i=2:$((k + 1))] "$results/chart.dat" using i:xtic(1)
 set ylabel "p99 latency, ms"
 set title "p99 latency (lower is better)"
+set yrange [*:*]
 set logscale y
 plot for [i=$((k + 2)):$((2 * k + 1))] "$results/chart.dat" using i:xtic(1)
 unset multiplot
