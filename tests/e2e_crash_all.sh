@@ -27,6 +27,7 @@ for r in $(seq 1 "$rounds"); do
   before=$(acked_count)
   "$client" put "r$r" 3 "$D/stop" "$D/acked" "${endpoints[@]}" >"$D/writer.out" 2>&1 &
   writer=$!
+  E2E_HELPER_PIDS=("$writer")
   deadline=$(( $(date +%s) + 30 ))
   while [ "$(acked_count)" -lt $(( before + acks )) ]; do
     [ "$(date +%s)" -lt "$deadline" ] || e2e_fail "round $r: fewer than $acks puts acknowledged in 30 s"
@@ -36,6 +37,7 @@ for r in $(seq 1 "$rounds"); do
   e2e_cluster_kill9 1 2 3
   touch "$D/stop"
   wait "$writer" || e2e_fail "round $r: the writer failed: $(cat "$D/writer.out")"
+  E2E_HELPER_PIDS=()
   echo "round $r: all nodes killed; writer: $(cat "$D/writer.out")"
   for n in 1 2 3; do e2e_node_start "$n"; done
   deadline=$(( $(date +%s) + 30 ))

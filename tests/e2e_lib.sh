@@ -42,11 +42,12 @@ e2e_cleanup () {
   if [ -n "$E2E_PID" ] && kill -0 "$E2E_PID" 2>/dev/null; then
     kill -9 "$E2E_PID" 2>/dev/null; wait "$E2E_PID" 2>/dev/null
   fi
-  local n
-  for n in "${!E2E_PIDS[@]}"; do
-    [ -n "${E2E_PIDS[$n]}" ] && kill -9 "${E2E_PIDS[$n]}" 2>/dev/null
+  local pid
+  for pid in "${E2E_PIDS[@]}" "${E2E_HELPER_PIDS[@]}"; do
+    [ -n "$pid" ] || continue
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
   done
-  wait 2>/dev/null
   rm -rf "$E2E_DIR"
 }
 
@@ -136,6 +137,8 @@ expect_rc () {
 # bootstraps; the others join it (a restarted node with state ignores
 # --join).  The EXIT trap kills whatever still runs.
 declare -a E2E_PIDS=() E2E_CLIENT=() E2E_PEER=()
+# Other background processes of a test (clients), killed at exit too.
+declare -a E2E_HELPER_PIDS=()
 E2E_NODES=0
 E2E_PREFIX=n
 E2E_ALL=""
