@@ -128,7 +128,7 @@ mkdir -p "$CL_DIR/acks"
   >"$CL_DIR/client.out" 2>"$CL_DIR/client.err" &
 client_pid=$!
 start=$(date +%s)
-nem_run "$CL_DIR/schedule" "$start"
+nem_run "$CL_DIR/schedule" "$start" $(( start + duration ))
 echo "chaos: fault schedule done at $(( $(date +%s) - start )) s:"
 sed 's/^/  /' "$CL_DIR/faults.log"
 now=$(date +%s)
