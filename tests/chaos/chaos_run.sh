@@ -124,7 +124,7 @@ echo "chaos: $(wc -l <"$CL_DIR/schedule") faults planned (schedule: $(md5sum <"$
 mkdir -p "$CL_DIR/acks"
 "$CLIENT" --endpoints="$(cl_all_clients)" --clients="$clients" --keys="$keys" \
   --seed="$seed" --history="$CL_DIR/history.txt" --acks-dir="$CL_DIR/acks" \
-  --max-seconds=$(( duration + 600 )) --final-seconds=60 --check-ms="${CHAOS_CHECK_MS:-120000}" $unsafe \
+  --max-seconds=$(( duration + 3600 )) --final-seconds=60 --check-ms="${CHAOS_CHECK_MS:-120000}" $unsafe \
   >"$CL_DIR/client.out" 2>"$CL_DIR/client.err" &
 client_pid=$!
 start=$(date +%s)
