@@ -7,7 +7,11 @@
     deadline.  A thread sends most of its operations to its home node
     (client i -> node i mod N) and the others, and every operation after a
     failure, to a random node, so that the load is spread and a dead or
-    partitioned node is not hammered.  Every operation is recorded with
+    partitioned node is not hammered.  A write whose outcome is unknown is
+    retried with the same (client id, sequence) on the next nodes for up to
+    --retry-ms (the Raft client dedup applies it at most once and returns
+    its original result); after a failed call a thread probes with reads,
+    with exponential backoff, until a call succeeds.  Every operation is recorded with
     its invoke and completion times (CLOCK_MONOTONIC) into one history in
     the tests/lin format; outcomes follow chaos_ops.h.  Acknowledged writes
     also go to a per-client log (acks-<client>.log: key value revision).

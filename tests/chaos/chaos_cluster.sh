@@ -142,10 +142,13 @@ cl_applied () {
     | sed -n 's/.*"applied_index":\([0-9]*\).*/\1/p'
 }
 
-# cl_form: starts node1 (bootstrap), then the others (join node1), and
-# waits until all are voters.
+# cl_form: starts node1 (bootstrap), then the others one at a time (each
+# joins node1, and the next starts once it is a voter: single-server
+# membership changes are serialized anyway, and on a loaded machine
+# concurrent joins only retry), and waits until all are voters.  Each
+# step has 120 s; on failure the member list goes to cluster.log.
 cl_form () {
-  local i
+  local i deadline s
   for i in $(seq 1 "$CL_N"); do
     mkdir -p "$CL_DIR/n$i"
     if [ "$i" = 1 ]; then cl_write_config 1 bootstrap
@@ -153,14 +156,20 @@ cl_form () {
     CL_PAUSED[$i]=0
     CL_WAIT_ADD[$i]=0
   done
-  cl_start 1
-  local deadline=$(( $(date +%s) + 60 ))
-  until CTL_TIMEOUT=1s ctl --endpoints="$(cl_client 1)" status >/dev/null 2>&1; do
-    [ "$(date +%s)" -lt "$deadline" ] || return 1
-    cl_alive 1 || return 1
-    sleep 0.2
+  for i in $(seq 1 "$CL_N"); do
+    cl_start "$i"
+    deadline=$(( $(date +%s) + 120 ))
+    while :; do
+      s=$(cl_status 1) && [ "${s#* }" -ge "$i" ] && break
+      if [ "$(date +%s)" -ge "$deadline" ] || ! cl_alive "$i"; then
+        cl_log "n$i did not become a voter within 120 s (n1 status: ${s:-no answer})"
+        CTL_TIMEOUT=2s ctl --endpoints="$(cl_client 1)" -w json member list >>"$CL_DIR/cluster.log" 2>&1
+        return 1
+      fi
+      sleep 0.2
+    done
+    cl_log "n$i is a voter"
   done
-  for i in $(seq 2 "$CL_N"); do cl_start "$i"; done
   cl_wait_healthy 120
 }
 

@@ -144,16 +144,24 @@ nem_inject () {
   return 0
 }
 
-# nem_run SCHEDULE START_EPOCH: runs the schedule (START_EPOCH: the
-# workload's start, seconds since the epoch).
+# nem_run SCHEDULE START_EPOCH [END_EPOCH]: runs the schedule
+# (START_EPOCH: the workload's start, seconds since the epoch).  Faults are
+# run in order however late they are (recovery on a loaded machine can
+# take longer than the gaps), but none is started at or after END_EPOCH:
+# the rest of the schedule is logged as not run.
 nem_run () {
-  local file=$1 start=$2 line at kind pick hold now
+  local file=$1 start=$2 end=${3:-0} line at kind pick hold now left
   while read -r line; do
     at=${line#at=}; at=${at%% *}
     kind=${line#*kind=}; kind=${kind%% *}
     pick=${line#*pick=}; pick=${pick%% *}
     hold=${line#*hold=}
     now=$(date +%s)
+    if [ "$end" != 0 ] && [ "$now" -ge "$end" ]; then
+      left=$(awk -v a="$at" '{ split($1, f, "="); if (f[2] >= a) n++ } END { print n + 0 }' "$file")
+      nem_log "run duration reached: $left planned faults not run (from at=${at}s)"
+      break
+    fi
     if [ $(( start + at )) -gt "$now" ]; then sleep $(( start + at - now )); fi
     if nem_inject "$kind" "$pick" "$hold"; then
       NEM_INJECTED=$(( NEM_INJECTED + 1 ))

@@ -1,9 +1,9 @@
 /*  Titan-KV chaos harness: one titan.v1 call per operation, recorded as a
-    lin_op_t (see chaos_ops.h for the outcome rules).  Requests are packed
-    with protobuf-c into a buffer sized by get_packed_size, sent with one
+    lin_op_t (see chaos_ops.h for the outcome rules).  Every call goes
+    through s_exchange: the request is packed with protobuf-c, sent with one
     tc_call (one attempt, the caller's deadline), and the response is
-    unpacked; a response that does not parse is an unknown outcome (the
-    server may have applied the write).  */
+    unpacked through its descriptor; a response that does not parse is an
+    unknown outcome (the server may have applied the write).  */
 #include "chaos_ops.h"
 #include "titan.pb-c.h"
 
@@ -50,24 +50,54 @@ s_end_error (lin_op_t *op, grpc_status_code code, int64_t now)
     }
 }
 
-/*  Packs `msg` with `pack` into a new buffer and calls `method`.  */
+/*  One call: packs `req`, sends it to `method` (recording the invoke and
+    completion times in *op), and on OK unpacks the response with
+    `resp_desc` into *resp_p (the caller's: protobuf_c_message_free_unpacked).
+    Returns the gRPC status; a response that does not parse is DATA_LOSS
+    (the op stays unknown).  On any other failure the op is ended by
+    s_end_error, except FAILED_PRECONDITION and NOT_FOUND, which the
+    caller interprets (details in `details`).  */
 static grpc_status_code
-s_call (tc_conn_t *conn, const char *method, const ProtobufCMessage *msg,
-        int64_t timeout_ms, uint8_t **resp_p, size_t *resp_size,
-        char *details, size_t details_size)
+s_exchange (tc_conn_t *conn, const char *method, const ProtobufCMessage *req,
+            const ProtobufCMessageDescriptor *resp_desc, int64_t timeout_ms,
+            lin_op_t *op, ProtobufCMessage **resp_p,
+            char *details, size_t details_size)
 {
-    size_t size = protobuf_c_message_get_packed_size (msg);
+    *resp_p = NULL;
+    size_t size = protobuf_c_message_get_packed_size (req);
     uint8_t *buf = malloc (size ? size : 1);
-    if (!buf) {
-        *resp_p = NULL;
-        *resp_size = 0;
+    if (!buf)
         return GRPC_STATUS_RESOURCE_EXHAUSTED;
-    }
-    protobuf_c_message_pack (msg, buf);
+    protobuf_c_message_pack (req, buf);
+    uint8_t *resp;
+    size_t resp_size;
+    op->invoke = chaos_now_ns ();
     grpc_status_code code = tc_call (conn, method, buf, size, timeout_ms,
-                                     resp_p, resp_size, details, details_size);
+                                     &resp, &resp_size, details, details_size);
+    int64_t now = chaos_now_ns ();
     free (buf);
+    if (code == GRPC_STATUS_OK) {
+        *resp_p = protobuf_c_message_unpack (resp_desc, NULL, resp_size, resp);
+        free (resp);
+        if (!*resp_p)
+            return GRPC_STATUS_DATA_LOSS;
+        op->outcome = LIN_OUT_OK;
+        op->complete = now;
+    }
+    else
+    if (code == GRPC_STATUS_FAILED_PRECONDITION || code == GRPC_STATUS_NOT_FOUND)
+        op->complete = now;         /* the caller decides the outcome */
+    else
+        s_end_error (op, code, now);
     return code;
+}
+
+/*  The caller-decided failures of s_exchange that are not definite: the
+    op goes back to unknown.  */
+static void
+s_undecided (lin_op_t *op, grpc_status_code code)
+{
+    s_end_error (op, code, op->complete);
 }
 
 grpc_status_code
@@ -85,26 +115,17 @@ chaos_op_put (tc_conn_t *conn, chaos_who_t *who, const uint8_t *key,
     req.value.len = value_len;
     req.client_id = who->dedup_id;
     req.sequence = who->sequence;
-    uint8_t *resp;
-    size_t resp_size;
-    op->invoke = chaos_now_ns ();
-    grpc_status_code code = s_call (conn, "/titan.v1.KV/Put", &req.base,
-                                    timeout_ms, &resp, &resp_size, NULL, 0);
-    int64_t now = chaos_now_ns ();
-    if (code == GRPC_STATUS_OK) {
-        Titan__V1__PutResponse *r = titan__v1__put_response__unpack (NULL, resp_size, resp);
-        if (r) {
-            op->outcome = LIN_OUT_OK;
-            op->complete = now;
-            op->rev = r->revision;
-            titan__v1__put_response__free_unpacked (r, NULL);
-        }
-        else
-            code = GRPC_STATUS_DATA_LOSS;
-        free (resp);
+    ProtobufCMessage *resp;
+    grpc_status_code code = s_exchange (conn, "/titan.v1.KV/Put", &req.base,
+                                        &titan__v1__put_response__descriptor,
+                                        timeout_ms, op, &resp, NULL, 0);
+    if (resp) {
+        op->rev = ((Titan__V1__PutResponse *) resp)->revision;
+        protobuf_c_message_free_unpacked (resp, NULL);
     }
     else
-        s_end_error (op, code, now);
+    if (code == GRPC_STATUS_FAILED_PRECONDITION || code == GRPC_STATUS_NOT_FOUND)
+        s_undecided (op, code);
     return code;
 }
 
@@ -118,38 +139,33 @@ chaos_op_get (tc_conn_t *conn, chaos_who_t *who, const uint8_t *key,
     req.key.len = key_len;
     req.consistency = local ? TITAN__V1__CONSISTENCY__LOCAL
                             : TITAN__V1__CONSISTENCY__LINEARIZABLE;
-    uint8_t *resp;
-    size_t resp_size;
-    op->invoke = chaos_now_ns ();
-    grpc_status_code code = s_call (conn, "/titan.v1.KV/Get", &req.base,
-                                    timeout_ms, &resp, &resp_size, NULL, 0);
-    int64_t now = chaos_now_ns ();
-    if (code == GRPC_STATUS_OK) {
-        Titan__V1__GetResponse *r = titan__v1__get_response__unpack (NULL, resp_size, resp);
-        free (resp);
-        if (!r)
-            return GRPC_STATUS_DATA_LOSS;
+    ProtobufCMessage *resp;
+    grpc_status_code code = s_exchange (conn, "/titan.v1.KV/Get", &req.base,
+                                        &titan__v1__get_response__descriptor,
+                                        timeout_ms, op, &resp, NULL, 0);
+    if (resp) {
+        Titan__V1__GetResponse *r = (Titan__V1__GetResponse *) resp;
         op->out_value = malloc (r->value.len ? r->value.len : 1);
-        if (!op->out_value) {
-            titan__v1__get_response__free_unpacked (r, NULL);
-            return GRPC_STATUS_RESOURCE_EXHAUSTED;
+        if (op->out_value) {
+            memcpy (op->out_value, r->value.data, r->value.len);
+            op->out_len = r->value.len;
+            op->found = true;
+            op->rev = r->revision;
         }
-        memcpy (op->out_value, r->value.data, r->value.len);
-        op->out_len = r->value.len;
-        op->found = true;
-        op->rev = r->revision;
-        op->outcome = LIN_OUT_OK;
-        op->complete = now;
-        titan__v1__get_response__free_unpacked (r, NULL);
+        else {
+            code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+            s_undecided (op, code);
+        }
+        protobuf_c_message_free_unpacked (resp, NULL);
     }
     else
     if (code == GRPC_STATUS_NOT_FOUND) {
         op->outcome = LIN_OUT_OK;
         op->found = false;
-        op->complete = now;
     }
     else
-        s_end_error (op, code, now);
+    if (code == GRPC_STATUS_FAILED_PRECONDITION)
+        s_undecided (op, code);
     return code;
 }
 
@@ -171,36 +187,24 @@ chaos_op_cas (tc_conn_t *conn, chaos_who_t *who, const uint8_t *key,
     req.value.len = value_len;
     req.client_id = who->dedup_id;
     req.sequence = who->sequence;
-    uint8_t *resp;
-    size_t resp_size;
-    char details [256];
-    op->invoke = chaos_now_ns ();
-    grpc_status_code code = s_call (conn, "/titan.v1.KV/CompareAndSwap", &req.base,
-                                    timeout_ms, &resp, &resp_size,
-                                    details, sizeof details);
-    int64_t now = chaos_now_ns ();
-    if (code == GRPC_STATUS_OK) {
-        Titan__V1__CompareAndSwapResponse *r =
-            titan__v1__compare_and_swap_response__unpack (NULL, resp_size, resp);
-        if (r) {
-            op->outcome = LIN_OUT_OK;
-            op->complete = now;
-            op->rev = r->revision;
-            titan__v1__compare_and_swap_response__free_unpacked (r, NULL);
-        }
-        else
-            code = GRPC_STATUS_DATA_LOSS;
-        free (resp);
+    ProtobufCMessage *resp;
+    char details [256] = "";
+    grpc_status_code code = s_exchange (conn, "/titan.v1.KV/CompareAndSwap", &req.base,
+                                        &titan__v1__compare_and_swap_response__descriptor,
+                                        timeout_ms, op, &resp, details, sizeof details);
+    if (resp) {
+        op->rev = ((Titan__V1__CompareAndSwapResponse *) resp)->revision;
+        protobuf_c_message_free_unpacked (resp, NULL);
     }
     else
     if (code == GRPC_STATUS_FAILED_PRECONDITION
     &&  strstr (details, "compare-and-swap failed")) {
         op->outcome = LIN_OUT_FAILED;
         op->fail = LIN_FAIL_PRECONDITION;
-        op->complete = now;
     }
     else
-        s_end_error (op, code, now);
+    if (code == GRPC_STATUS_FAILED_PRECONDITION || code == GRPC_STATUS_NOT_FOUND)
+        s_undecided (op, code);
     return code;
 }
 
@@ -214,32 +218,23 @@ chaos_op_delete (tc_conn_t *conn, chaos_who_t *who, const uint8_t *key,
     req.key.len = key_len;
     req.client_id = who->dedup_id;
     req.sequence = who->sequence;
-    uint8_t *resp;
-    size_t resp_size;
-    op->invoke = chaos_now_ns ();
-    grpc_status_code code = s_call (conn, "/titan.v1.KV/Delete", &req.base,
-                                    timeout_ms, &resp, &resp_size, NULL, 0);
-    int64_t now = chaos_now_ns ();
-    if (code == GRPC_STATUS_OK) {
-        Titan__V1__DeleteResponse *r = titan__v1__delete_response__unpack (NULL, resp_size, resp);
-        if (r) {
-            op->complete = now;
-            if (r->deleted) {
-                op->outcome = LIN_OUT_OK;
-                op->rev = r->revision;
-            }
-            else {
-                op->outcome = LIN_OUT_FAILED;
-                op->fail = LIN_FAIL_PRECONDITION;
-            }
-            titan__v1__delete_response__free_unpacked (r, NULL);
+    ProtobufCMessage *resp;
+    grpc_status_code code = s_exchange (conn, "/titan.v1.KV/Delete", &req.base,
+                                        &titan__v1__delete_response__descriptor,
+                                        timeout_ms, op, &resp, NULL, 0);
+    if (resp) {
+        Titan__V1__DeleteResponse *r = (Titan__V1__DeleteResponse *) resp;
+        if (r->deleted)
+            op->rev = r->revision;
+        else {
+            op->outcome = LIN_OUT_FAILED;
+            op->fail = LIN_FAIL_PRECONDITION;
         }
-        else
-            code = GRPC_STATUS_DATA_LOSS;
-        free (resp);
+        protobuf_c_message_free_unpacked (resp, NULL);
     }
     else
-        s_end_error (op, code, now);
+    if (code == GRPC_STATUS_FAILED_PRECONDITION || code == GRPC_STATUS_NOT_FOUND)
+        s_undecided (op, code);
     return code;
 }
 

@@ -124,11 +124,11 @@ echo "chaos: $(wc -l <"$CL_DIR/schedule") faults planned (schedule: $(md5sum <"$
 mkdir -p "$CL_DIR/acks"
 "$CLIENT" --endpoints="$(cl_all_clients)" --clients="$clients" --keys="$keys" \
   --seed="$seed" --history="$CL_DIR/history.txt" --acks-dir="$CL_DIR/acks" \
-  --max-seconds=$(( duration + 600 )) --final-seconds=60 --check-ms="${CHAOS_CHECK_MS:-120000}" $unsafe \
+  --max-seconds=$(( duration + 3600 )) --final-seconds=60 --check-ms="${CHAOS_CHECK_MS:-120000}" $unsafe \
   >"$CL_DIR/client.out" 2>"$CL_DIR/client.err" &
 client_pid=$!
 start=$(date +%s)
-nem_run "$CL_DIR/schedule" "$start"
+nem_run "$CL_DIR/schedule" "$start" $(( start + duration ))
 echo "chaos: fault schedule done at $(( $(date +%s) - start )) s:"
 sed 's/^/  /' "$CL_DIR/faults.log"
 now=$(date +%s)

@@ -2,7 +2,7 @@
 # make check: a short chaos run (docs/chaos.md) -- 3 real titand nodes in
 # their own network namespaces, 8 clients, about 30 s of workload with a
 # fault every few seconds (leader and follower kill -9, SIGSTOP of a node,
-# an isolated leader, a lossy link, a leadership transfer), then the
+# an isolated leader, a lossy or slow link, a leadership transfer), then the
 # durability, convergence and linearizability checks.  Fixed seed, so a
 # failure replays with `make chaos SEED=... FAULTS=... DURATION=30`; set
 # CHAOS_SEED to vary it.  Skips (77) without root / network namespaces.
