@@ -41,8 +41,15 @@
     restarts it, which reopens and recovers the files (fsyncs are never
     retried).
 
+    Leadership balancing (with several shards): every balance_ms, each
+    group this node leads hands leadership to its preferred leader (the
+    voter at position shard mod voters in raft id order) once that voter
+    has caught up, so that the leaders of the shards, and with them the
+    write load, spread over the nodes.
+
     Settings (module subtree): shards (1: the number of data shards, Q;
-    every node of a cluster must use the same), tick_ms (10), election_ticks (10: elections
+    every node of a cluster must use the same), balance_ms (1000; 0: no
+    leadership balancing), tick_ms (10), election_ticks (10: elections
     after 100-200 ms of silence), heartbeat_ticks (2), promote_gap (64),
     propose_timeout_ms (10000), read_timeout_ms (3000), join_retry_ms
     (200), storage_module ("bitcask"), max_message_bytes (64 MiB),
@@ -107,6 +114,8 @@ typedef struct {
     size_t n_joins;
     int64_t election_ticks;
     int64_t stop_deadline;       /* $TERM received: leave by then */
+    int64_t balance_ms;          /* leadership balancing period; 0: off */
+    int64_t next_balance;
     int64_t unknown_logged_at;   /* last "unknown group" warning */
     uint64_t unknown_dropped;    /* messages for unknown groups, since */
 } s_actor_t;
@@ -262,6 +271,7 @@ s_start (s_actor_t *self)
                                     3600000, &rc);
     int64_t sync_commit = s_setting (self, "sync_commit", 0, 0, 1, &rc);
     self->shards = (uint32_t) s_setting (self, "shards", 1, 1, 4096, &rc);
+    self->balance_ms = s_setting (self, "balance_ms", 1000, 0, 3600000, &rc);
     int64_t snap_entries = s_setting (self, "snapshot_entries", 10000, 0,
                                       INT64_MAX, &rc);
     int64_t snap_slack = s_setting (self, "snapshot_slack", 128, 0,
@@ -722,6 +732,32 @@ s_leads_any (s_actor_t *self)
     return false;
 }
 
+/*  Leadership balancing, every balance_ms when there are several data
+    groups: each group this node leads moves its leadership to its
+    preferred leader when that one is another caught-up voter (at most one
+    transfer per group per period; raft_group_balance).  */
+static void
+s_balance_duty (s_actor_t *self)
+{
+    if (!self->balance_ms || self->shards < 2)
+        return;
+    int64_t now = zclock_mono ();
+    if (now < self->next_balance)
+        return;
+    self->next_balance = now + self->balance_ms;
+    size_t n = raft_groups_size (self->groups);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id;
+        raft_group_t *group = raft_groups_at (self->groups, i, &id);
+        if (id == TITAN_META_SHARD)
+            continue;
+        char target [RAFT_NODE_ID_MAX + 1] = "";
+        if (raft_group_balance (group, NULL, target, sizeof target) == 0)
+            zsys_debug ("raft %s: group %u: leadership to its preferred "
+                        "leader %s", self->self.node_id, id, target);
+    }
+}
+
 /*  Ticks every group `ticks` times and lets every group do its work.
     Returns 0 or the first fatal error (its group named in the log).  */
 static int
@@ -842,6 +878,8 @@ s_raft_actor (zsock_t *pipe, void *args)
             self->next_tick += self->tick_ms;
         }
         s_join_duty (self);
+        if (!self->stop_deadline)
+            s_balance_duty (self);
         rc = s_run_groups (self, ticks);
         raft_transport_flush (self->transport);
         if (rc)
