@@ -15,6 +15,7 @@
 
 #include "titan/crc32c.h"
 #include "titan/status.h"
+#include "ring_hash.h"
 #include "ring_member.h"
 
 static char s_err [256];
@@ -415,6 +416,54 @@ START_TEST (test_command_codec)
 }
 END_TEST
 
+START_TEST (test_create_command)
+{
+    ring_cmd_t cmd, back;
+    uint8_t *data;
+    size_t size;
+    //  Out of range Q or R is refused when the command is built.
+    ck_assert_int_eq (ring_cmd_create (&cmd, 0, 3, s_err, sizeof s_err), -EINVAL);
+    ck_assert_int_eq (ring_cmd_create (&cmd, RING_MAX_SHARDS + 1, 3, NULL, 0), -EINVAL);
+    ck_assert_int_eq (ring_cmd_create (&cmd, 16, 0, NULL, 0), -EINVAL);
+    ck_assert_int_eq (ring_cmd_create (&cmd, 16, RING_MAX_REPLICAS + 1, NULL, 0),
+                      -EINVAL);
+    ck_assert_int_eq (ring_cmd_create (&cmd, 64, 5, NULL, 0), 0);
+    ck_assert_int_eq (ring_cmd_encode (&cmd, &data, &size), 0);
+    ck_assert_uint_eq (size, 12 + 8 + 4);
+    ck_assert_int_eq (ring_cmd_decode (data, size, &back, s_err, sizeof s_err), 0);
+    ck_assert_int_eq (back.type, RING_CMD_CREATE);
+    ck_assert_uint_eq (back.shards, 64);
+    ck_assert_uint_eq (back.replicas, 5);
+    ck_assert_str_eq (back.id, "");
+    //  Truncated (the Q/R words missing) or with Q out of range: refused.
+    for (size_t len = 0; len < size; len++)
+        ck_assert_int_eq (ring_cmd_decode (data, len, &back, NULL, 0), TITAN_ECORRUPT);
+    uint8_t *copy = malloc (size);
+    memcpy (copy, data, size);
+    memset (copy + 12, 0, 4);                  //  shards = 0
+    s_reseal (copy, size);
+    ck_assert_int_eq (ring_cmd_decode (copy, size, &back, NULL, 0), TITAN_ECORRUPT);
+    free (copy);
+    //  Applied to a table of the same Q/R: no change; of another: -EEXIST.
+    ring_members_t *same = ring_members_new (64, 5);
+    ring_members_t *other = ring_members_new (16, 3);
+    ck_assert_int_eq (ring_members_apply (same, data, size, NULL, 0), 0);
+    ck_assert_uint_eq (ring_members_epoch (same), 0);
+    ck_assert_int_eq (ring_members_apply (other, data, size, s_err, sizeof s_err),
+                      -EEXIST);
+    ck_assert_ptr_nonnull (strstr (s_err, "16 shards and 3 replicas"));
+    ck_assert_uint_eq (ring_members_epoch (other), 0);
+    free (data);
+    //  Other commands never carry Q/R.
+    ck_assert_int_eq (ring_cmd_remove (&cmd, "n1", NULL, 0), 0);
+    cmd.shards = 16;
+    ck_assert_int_eq (ring_cmd_encode (&cmd, &data, &size), -EINVAL);
+    ck_assert_int_eq (ring_members_apply_cmd (same, &cmd, NULL, 0), -EINVAL);
+    ring_members_destroy (&same);
+    ring_members_destroy (&other);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -427,6 +476,7 @@ main (void)
     tcase_add_test (tc, test_snapshot_rejects_damage);
     tcase_add_test (tc, test_random_mutations);
     tcase_add_test (tc, test_command_codec);
+    tcase_add_test (tc, test_create_command);
     suite_add_tcase (suite, tc);
     return titan_check_run (suite, false);
 }

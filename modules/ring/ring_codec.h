@@ -116,4 +116,20 @@ ring_get_u64 (ring_reader_t *r)
     return v;
 }
 
+/*  Formats a message into `err` (of `err_size` bytes) unless it is NULL.
+    Defined in ring_member.c.  */
+void ring_codec_err (char *err, size_t err_size, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+/*  Opens a ring encoding of `size` bytes at `data`: checks its trailing
+    CRC-32C, its 4-byte `magic` and its u16 format version (the layout
+    every ring encoding starts with), and that it holds at least `header`
+    bytes before the CRC.  On success `*r` reads the bytes before the CRC,
+    positioned after the version.  Returns 0, TITAN_ECORRUPT or -ENOTSUP,
+    with a message naming `what` in `err` (when not NULL).  Defined in
+    ring_member.c.  */
+int ring_codec_open (const uint8_t *data, size_t size, const char *magic,
+                     size_t header, const char *what, ring_reader_t *r,
+                     char *err, size_t err_size);
+
 #endif

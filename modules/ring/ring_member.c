@@ -31,11 +31,8 @@ struct _ring_members_t {
     ring_member_t *members;     /* sorted by id, no duplicates */
 };
 
-static void s_err (char *err, size_t err_size, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
-
-static void
-s_err (char *err, size_t err_size, const char *fmt, ...)
+void
+ring_codec_err (char *err, size_t err_size, const char *fmt, ...)
 {
     if (!err || err_size == 0)
         return;
@@ -107,42 +104,61 @@ s_addr_valid (const char *addr)
 static int
 s_cmd_check (const ring_cmd_t *cmd, char *err, size_t err_size)
 {
+    if (cmd->type == RING_CMD_CREATE) {
+        if (cmd->id [0] || cmd->client_addr [0] || cmd->peer_addr [0]
+        ||  cmd->state != 0) {
+            ring_codec_err (err, err_size, "ring: create carries a node");
+            return -EINVAL;
+        }
+        if (cmd->shards < 1 || cmd->shards > RING_MAX_SHARDS
+        ||  cmd->replicas < 1 || cmd->replicas > RING_MAX_REPLICAS) {
+            ring_codec_err (err, err_size, "ring: create: %u shards and %u replicas "
+                   "(1..%d shards, 1..%d replicas)", cmd->shards, cmd->replicas,
+                   RING_MAX_SHARDS, RING_MAX_REPLICAS);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (cmd->shards || cmd->replicas) {
+        ring_codec_err (err, err_size, "ring: only create carries shards and replicas");
+        return -EINVAL;
+    }
     if (!s_id_valid (cmd->id)) {
-        s_err (err, err_size, "ring: bad node id (1..%d bytes of [A-Za-z0-9._-])",
+        ring_codec_err (err, err_size, "ring: bad node id (1..%d bytes of [A-Za-z0-9._-])",
                RING_ID_MAX);
         return -EINVAL;
     }
     switch (cmd->type) {
         case RING_CMD_ADD:
             if (!s_addr_valid (cmd->client_addr) || !s_addr_valid (cmd->peer_addr)) {
-                s_err (err, err_size, "ring: node '%s': bad address "
+                ring_codec_err (err, err_size, "ring: node '%s': bad address "
                        "(1..%d printable bytes, no spaces)", cmd->id, RING_ADDR_MAX);
                 return -EINVAL;
             }
             if (cmd->state != 0) {
-                s_err (err, err_size, "ring: node '%s': add carries a state", cmd->id);
+                ring_codec_err (err, err_size, "ring: node '%s': add carries a state", cmd->id);
                 return -EINVAL;
             }
             return 0;
         case RING_CMD_SET_STATE:
             if (!s_state_valid (cmd->state)) {
-                s_err (err, err_size, "ring: node '%s': bad state %d", cmd->id,
+                ring_codec_err (err, err_size, "ring: node '%s': bad state %d", cmd->id,
                        (int) cmd->state);
                 return -EINVAL;
             }
             break;
         case RING_CMD_REMOVE:
             if (cmd->state != 0) {
-                s_err (err, err_size, "ring: node '%s': remove carries a state", cmd->id);
+                ring_codec_err (err, err_size, "ring: node '%s': remove carries a state", cmd->id);
                 return -EINVAL;
             }
             break;
         default:
-            s_err (err, err_size, "ring: unknown command type %d", (int) cmd->type);
+            ring_codec_err (err, err_size, "ring: unknown command type %d", (int) cmd->type);
             return -EINVAL;
     }
     if (cmd->client_addr [0] || cmd->peer_addr [0]) {
-        s_err (err, err_size, "ring: node '%s': command carries addresses", cmd->id);
+        ring_codec_err (err, err_size, "ring: node '%s': command carries addresses", cmd->id);
         return -EINVAL;
     }
     return 0;
@@ -156,7 +172,7 @@ ring_cmd_add (ring_cmd_t *cmd, const char *id, const char *client_addr,
     memset (cmd, 0, sizeof *cmd);
     cmd->type = RING_CMD_ADD;
     if (!s_id_valid (id) || !s_addr_valid (client_addr) || !s_addr_valid (peer_addr)) {
-        s_err (err, err_size, "ring: add '%.*s': bad id or address", RING_ID_MAX,
+        ring_codec_err (err, err_size, "ring: add '%.*s': bad id or address", RING_ID_MAX,
                id ? id : "(null)");
         return -EINVAL;
     }
@@ -174,7 +190,7 @@ ring_cmd_set_state (ring_cmd_t *cmd, const char *id, ring_state_t state,
     memset (cmd, 0, sizeof *cmd);
     cmd->type = RING_CMD_SET_STATE;
     if (!s_id_valid (id) || !s_state_valid (state)) {
-        s_err (err, err_size, "ring: set state of '%.*s': bad id or state %d",
+        ring_codec_err (err, err_size, "ring: set state of '%.*s': bad id or state %d",
                RING_ID_MAX, id ? id : "(null)", (int) state);
         return -EINVAL;
     }
@@ -190,12 +206,24 @@ ring_cmd_remove (ring_cmd_t *cmd, const char *id, char *err, size_t err_size)
     memset (cmd, 0, sizeof *cmd);
     cmd->type = RING_CMD_REMOVE;
     if (!s_id_valid (id)) {
-        s_err (err, err_size, "ring: remove '%.*s': bad id", RING_ID_MAX,
+        ring_codec_err (err, err_size, "ring: remove '%.*s': bad id", RING_ID_MAX,
                id ? id : "(null)");
         return -EINVAL;
     }
     strcpy (cmd->id, id);
     return 0;
+}
+
+int
+ring_cmd_create (ring_cmd_t *cmd, uint32_t shards, uint32_t replicas,
+                 char *err, size_t err_size)
+{
+    assert (cmd);
+    memset (cmd, 0, sizeof *cmd);
+    cmd->type = RING_CMD_CREATE;
+    cmd->shards = shards;
+    cmd->replicas = replicas;
+    return s_cmd_check (cmd, err, err_size);
 }
 
 int
@@ -209,7 +237,8 @@ ring_cmd_encode (const ring_cmd_t *cmd, uint8_t **data_p, size_t *size_p)
     size_t id_len = strlen (cmd->id);
     size_t client_len = strlen (cmd->client_addr);
     size_t peer_len = strlen (cmd->peer_addr);
-    ring_writer_t w = { NULL, CMD_HEADER + id_len + client_len + peer_len + 4, 0 };
+    size_t extra = cmd->type == RING_CMD_CREATE ? 8 : 0;
+    ring_writer_t w = { NULL, CMD_HEADER + id_len + client_len + peer_len + extra + 4, 0 };
     w.data = (uint8_t *) malloc (w.size);
     if (!w.data)
         return -ENOMEM;
@@ -224,6 +253,10 @@ ring_cmd_encode (const ring_cmd_t *cmd, uint8_t **data_p, size_t *size_p)
     ring_put_bytes (&w, cmd->id, id_len);
     ring_put_bytes (&w, cmd->client_addr, client_len);
     ring_put_bytes (&w, cmd->peer_addr, peer_len);
+    if (extra) {
+        ring_put_u32 (&w, cmd->shards);
+        ring_put_u32 (&w, cmd->replicas);
+    }
     ring_put_u32 (&w, titan_crc32c (0, w.data, w.pos));
     assert (w.pos == w.size);
     *data_p = w.data;
@@ -231,14 +264,12 @@ ring_cmd_encode (const ring_cmd_t *cmd, uint8_t **data_p, size_t *size_p)
     return 0;
 }
 
-//  Checks the trailing CRC-32C, the magic and the version common to both
-//  encodings; on success the reader covers the bytes before the CRC.
-static int
-s_open (const uint8_t *data, size_t size, const char *magic, size_t header,
+int
+ring_codec_open (const uint8_t *data, size_t size, const char *magic, size_t header,
         const char *what, ring_reader_t *r, char *err, size_t err_size)
 {
     if (!data || size < header + 4) {
-        s_err (err, err_size, "ring: %s of %zu bytes is truncated (at least %zu)",
+        ring_codec_err (err, err_size, "ring: %s of %zu bytes is truncated (at least %zu)",
                what, size, header + 4);
         return TITAN_ECORRUPT;
     }
@@ -246,18 +277,18 @@ s_open (const uint8_t *data, size_t size, const char *magic, size_t header,
     uint32_t stored = ring_get_u32 (&crc_r);
     uint32_t actual = titan_crc32c (0, data, size - 4);
     if (stored != actual) {
-        s_err (err, err_size, "ring: %s checksum mismatch (stored %08x, computed %08x)",
+        ring_codec_err (err, err_size, "ring: %s checksum mismatch (stored %08x, computed %08x)",
                what, stored, actual);
         return TITAN_ECORRUPT;
     }
     if (memcmp (data, magic, 4) != 0) {
-        s_err (err, err_size, "ring: %s has a bad magic number", what);
+        ring_codec_err (err, err_size, "ring: %s has a bad magic number", what);
         return TITAN_ECORRUPT;
     }
     *r = (ring_reader_t) { data, size - 4, 4, false };
     uint16_t version = ring_get_u16 (r);
     if (version != RING_FORMAT_VERSION) {
-        s_err (err, err_size, "ring: %s format version %u is not supported (this "
+        ring_codec_err (err, err_size, "ring: %s format version %u is not supported (this "
                "build reads %d)", what, version, RING_FORMAT_VERSION);
         return -ENOTSUP;
     }
@@ -281,7 +312,7 @@ ring_cmd_decode (const uint8_t *data, size_t size, ring_cmd_t *cmd,
     assert (cmd);
     memset (cmd, 0, sizeof *cmd);
     ring_reader_t r;
-    int rc = s_open (data, size, CMD_MAGIC, CMD_HEADER, "command", &r, err, err_size);
+    int rc = ring_codec_open (data, size, CMD_MAGIC, CMD_HEADER, "command", &r, err, err_size);
     if (rc)
         return rc;
     cmd->type = (ring_cmd_type_t) ring_get_u8 (&r);
@@ -292,22 +323,26 @@ ring_cmd_decode (const uint8_t *data, size_t size, ring_cmd_t *cmd,
     uint8_t reserved = ring_get_u8 (&r);
     if (reserved != 0 || id_len > RING_ID_MAX
     ||  client_len > RING_ADDR_MAX || peer_len > RING_ADDR_MAX) {
-        s_err (err, err_size, "ring: command header is malformed");
+        ring_codec_err (err, err_size, "ring: command header is malformed");
         memset (cmd, 0, sizeof *cmd);
         return TITAN_ECORRUPT;
     }
     s_get_string (&r, cmd->id, id_len);
     s_get_string (&r, cmd->client_addr, client_len);
     s_get_string (&r, cmd->peer_addr, peer_len);
+    if (cmd->type == RING_CMD_CREATE) {
+        cmd->shards = ring_get_u32 (&r);
+        cmd->replicas = ring_get_u32 (&r);
+    }
     if (r.failed || r.pos != r.size) {
-        s_err (err, err_size, "ring: command length does not match its fields");
+        ring_codec_err (err, err_size, "ring: command length does not match its fields");
         memset (cmd, 0, sizeof *cmd);
         return TITAN_ECORRUPT;
     }
     //  Strings must be exactly what they claim: no embedded NUL.
     if (strlen (cmd->id) != id_len || strlen (cmd->client_addr) != client_len
     ||  strlen (cmd->peer_addr) != peer_len) {
-        s_err (err, err_size, "ring: command string holds a NUL byte");
+        ring_codec_err (err, err_size, "ring: command string holds a NUL byte");
         memset (cmd, 0, sizeof *cmd);
         return TITAN_ECORRUPT;
     }
@@ -469,6 +504,14 @@ ring_members_apply_cmd (ring_members_t *self, const ring_cmd_t *cmd,
     int rc = s_cmd_check (cmd, err, err_size);
     if (rc)
         return rc;
+    if (cmd->type == RING_CMD_CREATE) {
+        if (cmd->shards == self->shards && cmd->replicas == self->replicas)
+            return 0;                   //  the same creation, applied again
+        ring_codec_err (err, err_size, "ring: the cluster was created with %u shards and "
+               "%u replicas; create asks for %u and %u", self->shards,
+               self->replicas, cmd->shards, cmd->replicas);
+        return -EEXIST;
+    }
     bool found;
     uint32_t index = s_search (self, cmd->id, &found);
     ring_member_t *member = found ? &self->members [index] : NULL;
@@ -479,18 +522,18 @@ ring_members_apply_cmd (ring_members_t *self, const ring_cmd_t *cmd,
             &&  strcmp (member->client_addr, cmd->client_addr) == 0
             &&  strcmp (member->peer_addr, cmd->peer_addr) == 0)
                 return 0;               //  the same join, applied again
-            s_err (err, err_size, "ring: node '%s' already exists (%s, client %s, "
+            ring_codec_err (err, err_size, "ring: node '%s' already exists (%s, client %s, "
                    "peer %s)", member->id, ring_state_name (member->state),
                    member->client_addr, member->peer_addr);
             return -EEXIST;
         }
         if (self->size >= RING_MAX_MEMBERS) {
-            s_err (err, err_size, "ring: cannot add node '%s': the table holds "
+            ring_codec_err (err, err_size, "ring: cannot add node '%s': the table holds "
                    "%d members already", cmd->id, RING_MAX_MEMBERS);
             return -ENOSPC;
         }
         if (s_reserve (self, self->size + 1)) {
-            s_err (err, err_size, "ring: cannot add node '%s': out of memory", cmd->id);
+            ring_codec_err (err, err_size, "ring: cannot add node '%s': out of memory", cmd->id);
             return -ENOMEM;
         }
         memmove (&self->members [index + 1], &self->members [index],
@@ -506,14 +549,14 @@ ring_members_apply_cmd (ring_members_t *self, const ring_cmd_t *cmd,
         return 0;
     }
     if (!member) {
-        s_err (err, err_size, "ring: node '%s' is not a member", cmd->id);
+        ring_codec_err (err, err_size, "ring: node '%s' is not a member", cmd->id);
         return TITAN_ENOTFOUND;
     }
     ring_state_t to = cmd->type == RING_CMD_REMOVE? RING_REMOVED: cmd->state;
     if (member->state == to)
         return 0;                       //  already there
     if (member->state == RING_REMOVED || !s_transition_allowed (member->state, to)) {
-        s_err (err, err_size, "ring: node '%s' cannot go from %s to %s", member->id,
+        ring_codec_err (err, err_size, "ring: node '%s' cannot go from %s to %s", member->id,
                ring_state_name (member->state), ring_state_name (to));
         return -EINVAL;
     }
@@ -582,7 +625,7 @@ ring_members_decode (const uint8_t *data, size_t size, ring_members_t **self_p,
     assert (self_p);
     *self_p = NULL;
     ring_reader_t r;
-    int rc = s_open (data, size, SNAP_MAGIC, SNAP_HEADER, "membership snapshot",
+    int rc = ring_codec_open (data, size, SNAP_MAGIC, SNAP_HEADER, "membership snapshot",
                      &r, err, err_size);
     if (rc)
         return rc;
@@ -594,7 +637,7 @@ ring_members_decode (const uint8_t *data, size_t size, ring_members_t **self_p,
     if (flags != 0 || shards < 1 || shards > RING_MAX_SHARDS
     ||  replicas < 1 || replicas > RING_MAX_REPLICAS || count > RING_MAX_MEMBERS
     ||  (size_t) count * 7 > r.size - r.pos) {
-        s_err (err, err_size, "ring: membership snapshot header is malformed "
+        ring_codec_err (err, err_size, "ring: membership snapshot header is malformed "
                "(flags %u, shards %u, replicas %u, members %u)",
                flags, shards, replicas, count);
         return TITAN_ECORRUPT;
@@ -602,7 +645,7 @@ ring_members_decode (const uint8_t *data, size_t size, ring_members_t **self_p,
     ring_members_t *self = ring_members_new (shards, replicas);
     if (!self || s_reserve (self, count)) {
         ring_members_destroy (&self);
-        s_err (err, err_size, "ring: out of memory decoding %u members", count);
+        ring_codec_err (err, err_size, "ring: out of memory decoding %u members", count);
         return -ENOMEM;
     }
     for (uint32_t i = 0; i < count; i++) {
@@ -628,7 +671,7 @@ ring_members_decode (const uint8_t *data, size_t size, ring_members_t **self_p,
               && (i == 0 || strcmp (self->members [i - 1].id, m->id) < 0);
         }
         if (!ok) {
-            s_err (err, err_size, "ring: membership snapshot member %u is malformed "
+            ring_codec_err (err, err_size, "ring: membership snapshot member %u is malformed "
                    "or out of order", i);
             ring_members_destroy (&self);
             return TITAN_ECORRUPT;
@@ -636,7 +679,7 @@ ring_members_decode (const uint8_t *data, size_t size, ring_members_t **self_p,
         self->size = i + 1;
     }
     if (r.pos != r.size) {
-        s_err (err, err_size, "ring: membership snapshot has %zu bytes after its "
+        ring_codec_err (err, err_size, "ring: membership snapshot has %zu bytes after its "
                "last member", r.size - r.pos);
         ring_members_destroy (&self);
         return TITAN_ECORRUPT;

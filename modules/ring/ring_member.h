@@ -29,7 +29,17 @@
     Command (format 1):
         "TRMC" | u16 version=1 | u8 type | u8 state | u8 id_len
         | u8 client_len | u8 peer_len | u8 reserved=0
-        | id | client address | peer address | u32 crc32c
+        | id | client address | peer address
+        | [CREATE only: u32 shards | u32 replicas] | u32 crc32c
+
+    The CREATE command fixes the cluster's Q and R: it is the first
+    command of the meta group's log (proposed by the node that bootstraps
+    the cluster), so that Q and R are replicated like everything else and
+    every node builds the same table whatever its own settings say.  A
+    membership table exists only once CREATE was applied (the ring module
+    creates it with ring_members_new from the command); applied again to
+    the table, CREATE succeeds without a change if Q and R are the same
+    and fails with -EEXIST otherwise.
 */
 #ifndef RING_MEMBER_H_INCLUDED
 #define RING_MEMBER_H_INCLUDED
@@ -57,7 +67,8 @@ typedef enum {
 typedef enum {
     RING_CMD_ADD       = 1, /* id, client, peer: admit as JOINING */
     RING_CMD_SET_STATE = 2, /* id, state: move along the life cycle */
-    RING_CMD_REMOVE    = 3  /* id: mark REMOVED (also from JOINING/ACTIVE) */
+    RING_CMD_REMOVE    = 3, /* id: mark REMOVED (also from JOINING/ACTIVE) */
+    RING_CMD_CREATE    = 4  /* shards, replicas: fix Q and R (first command) */
 } ring_cmd_type_t;
 
 /*  One member, as the table shows it (read-only for callers).  */
@@ -76,6 +87,8 @@ typedef struct {
     char id [RING_ID_MAX + 1];
     char client_addr [RING_ADDR_MAX + 1];
     char peer_addr [RING_ADDR_MAX + 1];
+    uint32_t shards;        /* CREATE: Q (1..RING_MAX_SHARDS) */
+    uint32_t replicas;      /* CREATE: R (1..RING_MAX_REPLICAS) */
 } ring_cmd_t;
 
 typedef struct _ring_members_t ring_members_t;
@@ -95,6 +108,12 @@ int ring_cmd_set_state (ring_cmd_t *cmd, const char *id, ring_state_t state,
 
 /*  Fills `cmd` with a REMOVE command.  Returns 0 or -EINVAL.  */
 int ring_cmd_remove (ring_cmd_t *cmd, const char *id, char *err, size_t err_size);
+
+/*  Fills `cmd` with a CREATE command for a cluster of `shards` shards
+    replicated `replicas` times.  Returns 0, or -EINVAL (message in `err`)
+    if either is out of range.  */
+int ring_cmd_create (ring_cmd_t *cmd, uint32_t shards, uint32_t replicas,
+                     char *err, size_t err_size);
 
 /*  Encodes `cmd` into a new buffer stored in `*data_p` (the caller's, to
     free()) of `*size_p` bytes.  Returns 0, -EINVAL if `cmd` is not valid,
@@ -141,8 +160,9 @@ const ring_member_t *ring_members_find (const ring_members_t *self, const char *
 /*  Applies a decoded command.  Returns 0 whether or not it changed the
     table (compare epochs to tell); on failure the table is unchanged and
     the result is -EEXIST (ADD of an id present with other addresses, or
-    a tombstone), TITAN_ENOTFOUND (unknown id), -EINVAL (a transition the
-    life cycle forbids, or a malformed command), -ENOSPC (RING_MAX_MEMBERS
+    a tombstone; CREATE with another Q or R than the table's),
+    TITAN_ENOTFOUND (unknown id), -EINVAL (a transition the life cycle
+    forbids, or a malformed command), -ENOSPC (RING_MAX_MEMBERS
     reached), -ENOMEM; with a message naming the node in `err`.
     Allowed transitions: JOINING->ACTIVE, JOINING->LEAVING,
     ACTIVE->LEAVING, LEAVING->ACTIVE (drain cancelled), any->REMOVED.  */
