@@ -256,7 +256,7 @@ s_shards_settled (tc_cluster_t *self, int i, int replicas)
     Titan__V1__StatusResponse *st = s_status (self, i);
     if (!st)
         return false;
-    bool ok = st->n_shards == self->shards;
+    bool ok = st->n_shards == self->shards;   /* replicas include learners */
     for (size_t k = 0; ok && k < st->n_shards; k++) {
         const Titan__V1__ShardStatus *sh = st->shards [k];
         ok = sh->n_replicas == (size_t) replicas && sh->n_learners == 0

@@ -633,9 +633,10 @@ s_add_nodes (const Titan__Bus__RaftGroupStatus *g, Titan__V1__NodeStatus *nodes,
     }
 }
 
-/*  Fills `shard` from the data group `g`: its replicas (voters) and the
-    replicas being added (learners: a move in progress), pointing into
-    `names` (room for g->n_members).  */
+/*  Fills `shard` from the data group `g`: its replicas (every member,
+    voters first) and, among them, the learners (replicas being added and
+    catching up: a move in progress), pointing into `names` (room for
+    2 * g->n_members).  */
 static void
 s_fill_shard (const Titan__Bus__RaftGroupStatus *g, Titan__V1__ShardStatus *shard,
               char **names)
@@ -644,17 +645,19 @@ s_fill_shard (const Titan__Bus__RaftGroupStatus *g, Titan__V1__ShardStatus *shar
     shard->id = g->shard;
     shard->leader = g->leader_id;
     shard->applied_index = g->applied_index;
-    size_t voters = 0, learners = 0;
+    size_t n = 0, learners = 0;
     for (size_t m = 0; m < g->n_members; m++)
         if (g->members [m]->voter)
-            names [voters++] = g->members [m]->node_id;
+            names [n++] = g->members [m]->node_id;
     for (size_t m = 0; m < g->n_members; m++)
-        if (!g->members [m]->voter)
-            names [voters + learners++] = g->members [m]->node_id;
-    shard->n_replicas = voters;
+        if (!g->members [m]->voter) {
+            names [n++] = g->members [m]->node_id;
+            names [g->n_members + learners++] = g->members [m]->node_id;
+        }
+    shard->n_replicas = n;
     shard->replicas = names;
     shard->n_learners = learners;
-    shard->learners = names + voters;
+    shard->learners = names + g->n_members;
 }
 
 /*  Cluster.Status from raft.status (NULL without a raft module: a
@@ -676,7 +679,7 @@ s_complete_status (const gw_env_t *env, const Titan__Bus__RaftStatusReply *raft,
     Titan__V1__NodeStatus **node_ptrs = calloc (n_members, sizeof *node_ptrs);
     Titan__V1__ShardStatus *shards = calloc (n_groups + 1, sizeof *shards);
     Titan__V1__ShardStatus **shard_ptrs = calloc (n_groups + 1, sizeof *shard_ptrs);
-    char **names = calloc (n_members, sizeof *names);
+    char **names = calloc (2 * n_members, sizeof *names);
     if (!nodes || !node_ptrs || !shards || !shard_ptrs || !names) {
         free (nodes);
         free (node_ptrs);
@@ -694,7 +697,7 @@ s_complete_status (const gw_env_t *env, const Titan__Bus__RaftStatusReply *raft,
             continue;
         s_add_nodes (g, nodes, &n);
         s_fill_shard (g, &shards [n_shards], names + used);
-        used += g->n_members;
+        used += 2 * g->n_members;
         if (g->shard == GW_ROUTE_SHARD) {
             shards [n_shards].keys = st->keys;
             shards [n_shards].last_revision = st->last_revision;

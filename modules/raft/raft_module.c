@@ -114,6 +114,7 @@ typedef struct {
     size_t n_joins;
     int64_t election_ticks;
     int64_t stop_deadline;       /* $TERM received: leave by then */
+    int64_t started_at;          /* when the actor signalled ready */
     int64_t balance_ms;          /* leadership balancing period; 0: off */
     int64_t next_balance;
     int64_t unknown_logged_at;   /* last "unknown group" warning */
@@ -801,6 +802,18 @@ s_handle_pipe (s_actor_t *self)
 static void
 s_teardown (s_actor_t *self)
 {
+    if (self->transport && self->started_at) {
+        /* the transport's life in figures: what multi-Raft costs idle */
+        raft_transport_stats_t st = raft_transport_stats (self->transport);
+        double secs = (zclock_mono () - self->started_at) / 1000.0;
+        zsys_info ("raft %s: %zu groups; in %.1f s the transport sent %"
+                   PRIu64 " messages in %" PRIu64 " batches (%" PRIu64
+                   " dropped), received %" PRIu64 " in %" PRIu64,
+                   self->self.node_id, self->groups
+                   ? raft_groups_size (self->groups) : 0, secs,
+                   st.messages_sent, st.batches_sent, st.batches_dropped,
+                   st.messages_received, st.batches_received);
+    }
     raft_groups_destroy (&self->groups);
     if (self->transport)
         raft_transport_flush (self->transport);
@@ -832,6 +845,7 @@ s_raft_actor (zsock_t *pipe, void *args)
         return;
     }
     zsock_signal (pipe, 0);
+    self->started_at = zclock_mono ();
     while (zlist_size (self->early)) {
         titan_envelope_t *env = zlist_pop (self->early);
         s_handle_bus (self, &env);
