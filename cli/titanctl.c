@@ -541,6 +541,20 @@ s_cmd_cas (const s_opts_t *opts, int argc, char **argv)
     return EXIT_OK;
 }
 
+/*  Writes the ids joined by commas (truncated to fit) into `out`.  */
+static void
+s_join_ids (char **ids, size_t n, char *out, size_t size)
+{
+    size_t used = 0;
+    out [0] = '\0';
+    for (size_t j = 0; j < n && used + 1 < size; j++) {
+        int w = snprintf (out + used, size - used, "%s%s", j ? "," : "", ids [j]);
+        if (w < 0)
+            break;
+        used += (size_t) w;
+    }
+}
+
 static int
 s_cmd_status (const s_opts_t *opts, int argc, char **argv)
 {
@@ -577,6 +591,11 @@ s_cmd_status (const s_opts_t *opts, int argc, char **argv)
                 printf ("%s", j ? "," : "");
                 s_json_string (stdout, s->replicas [j]);
             }
+            printf ("],\"learners\":[");
+            for (size_t j = 0; j < s->n_learners; j++) {
+                printf ("%s", j ? "," : "");
+                s_json_string (stdout, s->learners [j]);
+            }
             printf ("],\"applied_index\":%" PRIu64 ",\"keys\":%" PRIu64
                     ",\"last_revision\":%" PRIu64 ",\"term\":%" PRIu64
                     ",\"commit_index\":%" PRIu64 ",\"snapshot_index\":%" PRIu64
@@ -593,18 +612,20 @@ s_cmd_status (const s_opts_t *opts, int argc, char **argv)
         for (size_t i = 0; i < st->n_nodes; i++)
             printf ("%-12s %-22s %s\n", st->nodes [i]->id,
                     st->nodes [i]->client_addr, st->nodes [i]->state);
-        printf ("\n%-6s %-12s %-24s %-14s %-10s %s\n", "SHARD", "LEADER",
-                "REPLICAS", "APPLIED_INDEX", "KEYS", "LAST_REVISION");
+        printf ("\n%-6s %-12s %-24s %-14s %-10s %-14s %s\n", "SHARD",
+                "LEADER", "REPLICAS", "APPLIED_INDEX", "KEYS", "LAST_REVISION",
+                "MOVING_IN");
+        size_t moves = 0;
         for (size_t i = 0; i < st->n_shards; i++) {
             Titan__V1__ShardStatus *s = st->shards [i];
-            char replicas [256] = "";
-            size_t used = 0;
-            for (size_t j = 0; j < s->n_replicas && used < sizeof replicas; j++)
-                used += snprintf (replicas + used, sizeof replicas - used,
-                                  "%s%s", j ? "," : "", s->replicas [j]);
+            char replicas [256], learners [256];
+            s_join_ids (s->replicas, s->n_replicas, replicas, sizeof replicas);
+            s_join_ids (s->learners, s->n_learners, learners, sizeof learners);
+            moves += s->n_learners;
             printf ("%-6" PRIu32 " %-12s %-24s %-14" PRIu64 " %-10" PRIu64
-                    " %" PRIu64 "\n", s->id, *s->leader ? s->leader : "-",
-                    replicas, s->applied_index, s->keys, s->last_revision);
+                    " %-14" PRIu64 " %s\n", s->id, *s->leader ? s->leader : "-",
+                    replicas, s->applied_index, s->keys, s->last_revision,
+                    *learners ? learners : "-");
         }
         /* the Raft side of each shard, as this node sees it */
         printf ("\n%-6s %-8s %-14s %-15s %-16s %s\n", "SHARD", "TERM",
@@ -617,6 +638,8 @@ s_cmd_status (const s_opts_t *opts, int argc, char **argv)
                     s->commit_index, s->snapshot_index, s->snapshots_taken,
                     s->snapshots_installed);
         }
+        printf ("\n%zu shard(s), %zu move(s) in progress\n", st->n_shards,
+                moves);
     }
     protobuf_c_message_free_unpacked (reply, NULL);
     return EXIT_OK;

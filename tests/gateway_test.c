@@ -939,7 +939,7 @@ END_TEST
     bus contract says.  */
 START_TEST (test_api_pure)
 {
-    gw_env_t env = { "n1", "127.0.0.1:1", "127.0.0.1:2", "grpc_gateway", 16, 1024 };
+    gw_env_t env = { "n1", "127.0.0.1:1", "127.0.0.1:2", "grpc_gateway", 16, 1024, 0 };
     ck_assert_int_eq (gw_api_method ("/titan.v1.KV/Put", 16), GW_M_PUT);
     ck_assert_int_eq (gw_api_method ("/titan.v1.Admin/Merge", 21), GW_M_MERGE);
     ck_assert_int_eq (gw_api_method ("/titan.v1.KV/Pu", 15), -1);
@@ -1053,7 +1053,7 @@ END_TEST
     a precise INVALID_ARGUMENT, for every method.  */
 START_TEST (test_request_decode)
 {
-    gw_env_t env = { "n1", "127.0.0.1:1", "127.0.0.1:2", "grpc_gateway", 16, 64 };
+    gw_env_t env = { "n1", "127.0.0.1:1", "127.0.0.1:2", "grpc_gateway", 16, 64, 0 };
     gw_result_t res = { GRPC_STATUS_OK, "", NULL, 0 };
     gw_request_t req;
     /* truncated (a length past the end), a 64-bit length prefix, a
@@ -1078,9 +1078,9 @@ START_TEST (test_request_decode)
     ck_assert_int_eq (res.code, GRPC_STATUS_UNIMPLEMENTED);
     gw_result_reset (&res);
 
-    /* empty messages: fine where there are no fields (and for
-       SetLogLevel, where an empty level asks for the current one), else
-       the key or node id is missing */
+    /* empty messages: fine where there are no fields (an empty SetLogLevel
+       is the query of the current level), else the key or node id is
+       missing */
     for (int m = 0; m < GW_M_COUNT; m++) {
         int rc = gw_request_decode (&env, (gw_method_t) m, NULL, 0, &req, &res);
         int fieldless = m == GW_M_STATUS || m == GW_M_MEMBER_LIST
@@ -1147,6 +1147,18 @@ START_TEST (test_request_decode)
     ck_assert_int_eq (gw_request_decode (&env, GW_M_TRANSFER_LEADER, buf, size,
                                          &req, &res), -1);
     ck_assert_ptr_nonnull (strstr (res.message, "shard 3 does not exist"));
+    gw_result_reset (&res);
+    /* with Q = 4 shards, shard 3 exists and shard 4 does not */
+    env.shards = 4;
+    ck_assert_int_eq (gw_request_decode (&env, GW_M_TRANSFER_LEADER, buf, size,
+                                         &req, &res), 0);
+    gw_request_clear (&req);
+    tl.shard = 4;
+    size = titan__v1__transfer_leader_request__pack (&tl, buf);
+    ck_assert_int_eq (gw_request_decode (&env, GW_M_TRANSFER_LEADER, buf, size,
+                                         &req, &res), -1);
+    ck_assert_ptr_nonnull (strstr (res.message, "shards 0 to 3"));
+    env.shards = 0;
     Titan__V1__ModuleRequest mod = TITAN__V1__MODULE_REQUEST__INIT;
     big [64] = 0;
     mod.name = big;                         /* 64 bytes: over 63 */

@@ -30,6 +30,7 @@ typedef struct {
     char peer [32];
     char client [32];
     char join [32];              /* "" for node 0 (bootstrap) */
+    uint32_t shards;             /* the raft module's `shards` (Q) */
     titan_node_t *node;
     tc_conn_t *conn;             /* gRPC channel to its client address */
     const char *raft_extra;      /* the cluster's settings (not owned) */
@@ -38,6 +39,7 @@ typedef struct {
 
 struct tc_cluster {
     int n;
+    uint32_t shards;             /* Q of every node (1: tc_new) */
     s_node_t nodes [TC_MAX_NODES];
     char *raft_extra;            /* settings lines of every node, or NULL */
     char *bitcask_extra;
@@ -91,11 +93,13 @@ s_try_start (s_node_t *n, char *err, size_t err_size)
         "        path = titan_raft.so\n"
         "        join_retry_ms = 50\n"
         "        promote_gap = 8\n"
+        "        shards = %u\n"
         "%s"
         "    grpc_gateway\n"
         "        path = titan_grpc_gateway.so\n",
         n->id, n->dir, n->client, n->peer, s_module_path (), join,
         n->bitcask_extra ? n->bitcask_extra : "",
+        n->shards ? n->shards : 1,
         n->raft_extra ? n->raft_extra : "");
     zconfig_t *config = zconfig_str_load (text);
     ck_assert_msg (config != NULL, "bad config:\n%s", text);
@@ -227,12 +231,88 @@ s_init_node (tc_cluster_t *self, s_node_t *n, int i, const char *join)
     memset (n, 0, sizeof *n);
     n->raft_extra = self->raft_extra;
     n->bitcask_extra = self->bitcask_extra;
+    n->shards = self->shards;
     snprintf (n->id, sizeof n->id, "n%d", i);
     snprintf (n->dir, sizeof n->dir, "/tmp/titan-integ-XXXXXX");
     ck_assert_ptr_nonnull (mkdtemp (n->dir));
     s_free_addr (n->peer, sizeof n->peer);
     s_free_addr (n->client, sizeof n->client);
     snprintf (n->join, sizeof n->join, "%s", join ? join : "");
+}
+
+/*  Starts node `i` of the cluster, joining node 0 unless it is node 0.  */
+static void
+s_launch (tc_cluster_t *self, int i, const char *join)
+{
+    s_init_node (self, &self->nodes [i], i, join);
+    self->n = i + 1;
+    s_start (&self->nodes [i], true);
+}
+
+tc_cluster_t *
+tc_new_sharded (int n, uint32_t shards, int timeout_ms)
+{
+    ck_assert (n >= 1 && n <= TC_MAX_NODES && shards >= 1);
+    tc_cluster_t *self = calloc (1, sizeof *self);
+    ck_assert_ptr_nonnull (self);
+    self->shards = shards;
+    s_launch (self, 0, NULL);
+    for (int i = 1; i < n; i++)
+        s_launch (self, i, self->nodes [0].peer);
+    tc_wait_shards (self, n, timeout_ms);
+    return self;
+}
+
+int
+tc_add_node_sharded (tc_cluster_t *self, int replicas, int timeout_ms)
+{
+    ck_assert_int_lt (self->n, TC_MAX_NODES);
+    int i = self->n;
+    s_launch (self, i, self->nodes [0].peer);
+    tc_wait_shards (self, replicas, timeout_ms);
+    return i;
+}
+
+/*  Whether node i's status shows every one of the cluster's shards with
+    `replicas` voters, no learner and a leader.  */
+static bool
+s_shards_settled (tc_cluster_t *self, int i, int replicas)
+{
+    Titan__V1__StatusResponse *st = s_status (self, i);
+    if (!st)
+        return false;
+    bool ok = st->n_shards == self->shards;   /* replicas include learners */
+    for (size_t k = 0; ok && k < st->n_shards; k++) {
+        const Titan__V1__ShardStatus *sh = st->shards [k];
+        ok = sh->n_replicas == (size_t) replicas && sh->n_learners == 0
+          && sh->leader && *sh->leader;
+    }
+    titan__v1__status_response__free_unpacked (st, NULL);
+    return ok;
+}
+
+void
+tc_wait_shards (tc_cluster_t *self, int replicas, int timeout_ms)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (true) {
+        bool all = true;
+        for (int i = 0; i < self->n && all; i++)
+            if (self->nodes [i].node)
+                all = s_shards_settled (self, i, replicas);
+        if (all)
+            return;
+        ck_assert_msg (zclock_mono () < deadline, "the %u shards did not all "
+                       "reach %d replicas with a leader in %d ms",
+                       self->shards, replicas, timeout_ms);
+        zclock_sleep (50);
+    }
+}
+
+Titan__V1__StatusResponse *
+tc_status (tc_cluster_t *self, int i)
+{
+    return s_status (self, i);
 }
 
 tc_cluster_t *
@@ -251,14 +331,9 @@ tc_new_with (int n, const tc_settings_t *settings)
         ck_assert_ptr_nonnull (self->raft_extra = strdup (settings->raft));
     if (settings && settings->bitcask)
         ck_assert_ptr_nonnull (self->bitcask_extra = strdup (settings->bitcask));
-    s_init_node (self, &self->nodes [0], 0, NULL);
-    self->n = 1;
-    s_start (&self->nodes [0], true);
-    for (int i = 1; i < n; i++) {
-        s_init_node (self, &self->nodes [i], i, self->nodes [0].peer);
-        self->n = i + 1;
-        s_start (&self->nodes [i], true);
-    }
+    s_launch (self, 0, NULL);
+    for (int i = 1; i < n; i++)
+        s_launch (self, i, self->nodes [0].peer);
     tc_wait_voters (self, n);
     return self;
 }
@@ -268,9 +343,7 @@ tc_add_node (tc_cluster_t *self)
 {
     ck_assert_int_lt (self->n, TC_MAX_NODES);
     int i = self->n;
-    s_init_node (self, &self->nodes [i], i, self->nodes [0].peer);
-    self->n = i + 1;
-    s_start (&self->nodes [i], true);
+    s_launch (self, i, self->nodes [0].peer);
     tc_wait_voters (self, self->n);
     return i;
 }
@@ -282,9 +355,7 @@ tc_add_waiting_node (tc_cluster_t *self)
     int i = self->n;
     char nowhere [32];
     s_free_addr (nowhere, sizeof nowhere);
-    s_init_node (self, &self->nodes [i], i, nowhere);
-    self->n = i + 1;
-    s_start (&self->nodes [i], true);
+    s_launch (self, i, nowhere);
     return i;
 }
 
@@ -368,7 +439,8 @@ tc_get_leader (tc_cluster_t *self, int timeout_ms)
             Titan__V1__StatusResponse *st = s_status (self, i);
             if (!st)
                 continue;
-            if (st->n_shards == 1 && st->shards [0]->leader) {
+            if (st->n_shards >= 1 && st->shards [0]->id == 0
+            &&  st->shards [0]->leader) {
                 int l = s_index_of (self, st->shards [0]->leader);
                 if (l >= 0 && self->nodes [l].node) {
                     votes [l]++;

@@ -24,6 +24,7 @@
 #define TC_MAX_NODES 8
 
 typedef struct tc_cluster tc_cluster_t;
+typedef struct Titan__V1__StatusResponse Titan__V1__StatusResponse;
 
 /*  Starts `n` nodes (1..TC_MAX_NODES) and waits until all are voters and
     one leads.  Aborts the test on failure.  */
@@ -39,6 +40,26 @@ typedef struct {
 
 /*  tc_new with extra settings (NULL: none).  */
 tc_cluster_t *tc_new_with (int n, const tc_settings_t *settings);
+
+/*  Starts `n` nodes whose raft modules host `shards` groups (every node
+    every shard: static placement) and waits, up to `timeout_ms`, until
+    every shard has a leader and `n` voters as every node reports it.  */
+tc_cluster_t *tc_new_sharded (int n, uint32_t shards, int timeout_ms);
+
+/*  Adds one node to a tc_new_sharded cluster (it joins every shard
+    through node 0) and waits until every shard has `replicas` voters;
+    returns its index.  */
+int tc_add_node_sharded (tc_cluster_t *self, int replicas, int timeout_ms);
+
+/*  Polls every running node's Cluster.Status until each shows all the
+    cluster's shards with `replicas` voters, no learner and a leader;
+    fails the test after `timeout_ms`.  */
+void tc_wait_shards (tc_cluster_t *self, int replicas, int timeout_ms);
+
+/*  Cluster.Status of node i (the caller's, to free with
+    titan__v1__status_response__free_unpacked), or NULL when it did not
+    answer OK.  */
+Titan__V1__StatusResponse *tc_status (tc_cluster_t *self, int i);
 
 /*  Stops every node, removes the directories, frees; nulls the pointer.  */
 void tc_destroy (tc_cluster_t **self_p);

@@ -20,8 +20,16 @@
     no quorum), or the forwarded call failed with UNAVAILABLE (the leader
     just died), the bus request is sent again after a short backoff (20 ms
     doubling to 50 ms) until the call's deadline; then the call fails with
-    UNAVAILABLE "no leader for shard 0 (no quorum?)".  So a failover costs
+    UNAVAILABLE "no leader for shard N (no quorum?)".  So a failover costs
     latency, not errors.  LOCAL reads never leave the node.
+
+    Shards (docs/sharding.md): a key's shard is ring_key_shard (key, Q)
+    (gw_api_key_shard), with Q from the raft module's `shards` setting.
+    The gateway remembers, per shard, the leader the raft module last
+    named (a leader hint) and sends the writes and linearizable reads of
+    that shard straight to it (or proposes locally when the hint is this
+    node); a forwarded call that fails with UNAVAILABLE drops the hint and
+    asks the local raft module again.
 
     Deadlines: each call waits at most until its client's deadline, and at
     most `request_timeout_ms` (setting, default 10000) when the client set
@@ -32,9 +40,10 @@
     Settings (the module's subtree): max_key_bytes (65535) and
     max_value_bytes (8 MiB), the same names and defaults as the bitcask
     module's (when only the bitcask module sets them, its values are used),
-    and request_timeout_ms; TLS and the client token (tls_cert, tls_key,
-    tls_ca, tls_client_auth, auth_token, auth_token_file) are read by
-    gw_security.h, which says how they work.  The listen address is the node's
+    and request_timeout_ms; it reads modules/raft/shards for Q.  TLS and
+    the client token (tls_cert, tls_key, tls_ca, tls_client_auth,
+    auth_token, auth_token_file) are read by gw_security.h, which says how
+    they work.  The listen address is the node's
     client_addr.  The actor also answers "PORT" on its pipe with the bound
     TCP port (tests listen on port 0).
 */
@@ -83,7 +92,15 @@ typedef struct {
     int backoff_ms;
     int no_leader;               /* the last refusal named no leader */
     char refusal [160];          /* the last refusal's message */
+    uint32_t shard;              /* the shard of a KV call */
+    int routable;                /* may go straight to the shard's leader */
 } s_pending_t;
+
+/*  The leader the raft module last named for one shard.  */
+typedef struct {
+    char id [128];
+    char addr [256];
+} s_hint_t;
 
 typedef struct {
     titan_module_ctx_t *ctx;
@@ -96,6 +113,7 @@ typedef struct {
     zsock_t *done;               /* forwarded-call results (PULL) */
     gw_forward_t *forward;
     gw_security_t *security;     /* TLS credentials, client token */
+    s_hint_t *hints;             /* per shard, env.shards of them */
 } s_gateway_t;
 
 static size_t
@@ -184,6 +202,7 @@ s_gateway_destroy (s_gateway_t **self_p)
     }
     zsock_destroy (&self->done);
     zhashx_destroy (&self->pending);
+    free (self->hints);
     zsock_destroy (&self->pull);
     titan_bus_destroy (&self->bus);
     gw_security_destroy (&self->security);
@@ -224,6 +243,23 @@ s_gateway_new (titan_module_ctx_t *ctx)
     self->env.module_name = ctx->module_name;
     self->env.max_key_bytes = (size_t) max_key;
     self->env.max_value_bytes = (size_t) max_value;
+    int status = 0;
+    int64_t shards = ctx->node_config
+                   ? titan_setting_int (ctx->node_config, "modules/raft/shards",
+                                        1, &status) : 1;
+    if (status || shards < 1 || shards > 4096) {
+        snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: "
+                  "modules/raft/shards must be a whole number from 1 to 4096");
+        free (self);
+        return NULL;
+    }
+    self->env.shards = (uint32_t) shards;
+    self->hints = calloc (self->env.shards, sizeof *self->hints);
+    if (!self->hints) {
+        snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: out of memory");
+        free (self);
+        return NULL;
+    }
 
     self->pending = zhashx_new ();
     assert (self->pending);
@@ -316,6 +352,50 @@ s_gateway_new (titan_module_ctx_t *ctx)
 }
 
 /*  A call arrived from the server.  */
+/*  The leader hint of a call's shard, or NULL when there is none (or the
+    call is not one that may go straight to a leader).  */
+static s_hint_t *
+s_hint (s_gateway_t *self, const s_pending_t *p)
+{
+    if (!p->routable || p->shard >= self->env.shards)
+        return NULL;
+    s_hint_t *h = &self->hints [p->shard];
+    return *h->id ? h : NULL;
+}
+
+/*  Notes (or, with empty strings, forgets) the leader of a shard.  */
+static void
+s_hint_set (s_gateway_t *self, const s_pending_t *p, const char *id,
+            const char *addr)
+{
+    if (!p->routable || p->shard >= self->env.shards)
+        return;
+    s_hint_t *h = &self->hints [p->shard];
+    snprintf (h->id, sizeof h->id, "%s", id);
+    snprintf (h->addr, sizeof h->addr, "%s", *id ? addr : "");
+}
+
+/*  Sends a new call (not in the table) straight to its shard's leader
+    when another node is known to lead it, and puts it in the table under
+    a fresh corr.  Returns 1 when it did, 0 when the call should go to the
+    local raft module instead.  */
+static int
+s_forward_to_hint (s_gateway_t *self, s_pending_t *p)
+{
+    s_hint_t *h = s_hint (self, p);
+    if (!h || streq (h->id, self->env.node_id) || p->hops >= GW_MAX_HOPS)
+        return 0;
+    p->corr = titan_bus_next_corr (self->bus);
+    if (gw_forward_start (self->forward, h->addr, gw_api_method_path (p->method),
+                          p->request, p->request_size, p->deadline_ms,
+                          p->hops + 1, p->corr) != 0)
+        return 0;
+    p->forwarding = 1;
+    snprintf (p->forwarded_to, sizeof p->forwarded_to, "%.127s", h->addr);
+    zhashx_insert (self->pending, (void *) (uintptr_t) p->corr, p);
+    return 1;
+}
+
 static void
 s_handle_call (s_gateway_t *self, gw_call_t *call)
 {
@@ -380,9 +460,13 @@ s_handle_call (s_gateway_t *self, gw_call_t *call)
     p->type = req.type;
     p->hops = hops;
     p->targets_self = req.targets_self;
+    p->shard = req.shard;
+    p->routable = req.routable;
     int64_t ours = now + self->request_timeout_ms;
     p->client_deadline = call->deadline_ms <= ours;
     p->deadline_ms = p->client_deadline ? call->deadline_ms : ours;
+    if (s_forward_to_hint (self, p))
+        return;
 
     uint64_t corr = 0;
     int rc = titan_bus_request (self->bus, p->to, p->type, p->payload,
@@ -407,7 +491,7 @@ s_fail_no_leader (s_pending_t **p_p)
     s_pending_t *p = *p_p;
     char message [400];
     snprintf (message, sizeof message, "no leader for shard %u (no quorum?): "
-              "%s found none before the deadline; retry%s%s%s", GW_ROUTE_SHARD,
+              "%s found none before the deadline; retry%s%s%s", p->shard,
               gw_api_method_path (p->method), *p->refusal ? " (last answer: " : "",
               p->refusal, *p->refusal ? ")" : "");
     s_fail (&p->call, GRPC_STATUS_UNAVAILABLE, message);
@@ -463,11 +547,13 @@ s_redirect (s_gateway_t *self, s_pending_t *p, const char *leader_id,
     int is_self = streq (leader_id, self->env.node_id);
     if (!*leader_addr || !*leader_id || is_self) {
         /* no leader known (or we are a leader that cannot commit) */
+        s_hint_set (self, p, "", "");
         p->no_leader = 1;
         s_schedule_retry (self, p);
         return;
     }
     p->no_leader = 0;
+    s_hint_set (self, p, leader_id, leader_addr);
     if (p->hops >= GW_MAX_HOPS) {
         char message [320];
         snprintf (message, sizeof message, "not forwarded: the call already "
@@ -503,6 +589,9 @@ s_handle_forwarded (s_gateway_t *self, gw_fwd_result_t *res)
     p->forwarding = 0;
     if (res->code == GRPC_STATUS_UNAVAILABLE) {
         /* the leader we knew is gone or has no quorum: ask raft again */
+        s_hint_t *h = s_hint (self, p);
+        if (h && streq (h->addr, res->target))
+            s_hint_set (self, p, "", "");
         snprintf (p->refusal, sizeof p->refusal, "%.60s: %.90s",
                   res->target, res->details);
         s_schedule_retry (self, p);

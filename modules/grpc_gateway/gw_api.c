@@ -13,6 +13,7 @@
 #include "gw_api.h"
 #include "gw_request.h"
 #include "gw_route.h"
+#include "ring_hash.h"
 #include "titan/bus_types.h"
 #include "bus.pb-c.h"
 #include "titan.pb-c.h"
@@ -131,12 +132,20 @@ s_bus (gw_bus_req_t *req, const char *to, const char *type,
     return 1;
 }
 
+uint32_t
+gw_api_key_shard (const gw_env_t *env, const uint8_t *key, size_t size)
+{
+    return env->shards > 1 ? ring_key_shard (key, size, env->shards)
+                           : GW_ROUTE_SHARD;
+}
+
 /*  A write of a validated request (gw_request_decode checked key and
-    value).  */
+    value) to the shard of its key.  */
 static int
-s_prepare_write (const char *type, Titan__Bus__KvOp__Kind kind,
-                 ProtobufCBinaryData key, const ProtobufCBinaryData *value,
-                 uint64_t expected, uint64_t client_id, uint64_t sequence,
+s_prepare_write (const gw_env_t *env, const char *type,
+                 Titan__Bus__KvOp__Kind kind, ProtobufCBinaryData key,
+                 const ProtobufCBinaryData *value, uint64_t expected,
+                 uint64_t client_id, uint64_t sequence,
                  gw_bus_req_t *req, gw_result_t *res)
 {
     Titan__Bus__KvOp op = TITAN__BUS__KV_OP__INIT;
@@ -149,7 +158,9 @@ s_prepare_write (const char *type, Titan__Bus__KvOp__Kind kind,
         op.expect_absent = expected == 0;
     }
     Titan__Bus__KvWrite write = TITAN__BUS__KV_WRITE__INIT;
-    write.shard = GW_ROUTE_SHARD;
+    write.shard = gw_api_key_shard (env, key.data, key.len);
+    req->shard = write.shard;
+    req->routable = 1;
     write.op = &op;
     write.revision = 0;          /* Raft assigns it: the entry's index */
     /* write dedup: the bus names a client by a string; ours is a number */
@@ -165,11 +176,13 @@ s_prepare_write (const char *type, Titan__Bus__KvOp__Kind kind,
 
 /*  A membership request to the raft module.  */
 static int
-s_member_change (const char *type, const char *node_id, const char *peer,
-                 const char *client, gw_bus_req_t *req, gw_result_t *res)
+s_member_change (const char *type, uint32_t shard, const char *node_id,
+                 const char *peer, const char *client, gw_bus_req_t *req,
+                 gw_result_t *res)
 {
     Titan__Bus__RaftMemberChange change = TITAN__BUS__RAFT_MEMBER_CHANGE__INIT;
-    change.shard = GW_ROUTE_SHARD;
+    change.shard = shard;
+    req->shard = shard;
     change.node_id = (char *) node_id;
     change.peer_addr = (char *) (peer ? peer : "");
     change.client_addr = (char *) (client ? client : "");
@@ -197,14 +210,14 @@ gw_api_prepare (const gw_env_t *env, gw_method_t method, const uint8_t *data,
     switch (method) {
         case GW_M_PUT: {
             Titan__V1__PutRequest *put = (Titan__V1__PutRequest *) msg;
-            rc = s_prepare_write (TITAN_T_KV_PUT, TITAN__BUS__KV_OP__KIND__PUT,
+            rc = s_prepare_write (env, TITAN_T_KV_PUT, TITAN__BUS__KV_OP__KIND__PUT,
                                   put->key, &put->value, 0, put->client_id,
                                   put->sequence, req, res);
             break;
         }
         case GW_M_DELETE: {
             Titan__V1__DeleteRequest *del = (Titan__V1__DeleteRequest *) msg;
-            rc = s_prepare_write (TITAN_T_KV_DELETE,
+            rc = s_prepare_write (env, TITAN_T_KV_DELETE,
                                   TITAN__BUS__KV_OP__KIND__DELETE, del->key,
                                   NULL, 0, del->client_id, del->sequence,
                                   req, res);
@@ -213,7 +226,7 @@ gw_api_prepare (const gw_env_t *env, gw_method_t method, const uint8_t *data,
         case GW_M_CAS: {
             Titan__V1__CompareAndSwapRequest *cas =
                 (Titan__V1__CompareAndSwapRequest *) msg;
-            rc = s_prepare_write (TITAN_T_KV_CAS, TITAN__BUS__KV_OP__KIND__CAS,
+            rc = s_prepare_write (env, TITAN_T_KV_CAS, TITAN__BUS__KV_OP__KIND__CAS,
                                   cas->key, &cas->value, cas->expected_revision,
                                   cas->client_id, cas->sequence, req, res);
             break;
@@ -221,8 +234,10 @@ gw_api_prepare (const gw_env_t *env, gw_method_t method, const uint8_t *data,
         case GW_M_GET: {
             Titan__V1__GetRequest *get = (Titan__V1__GetRequest *) msg;
             Titan__Bus__KvGet kv = TITAN__BUS__KV_GET__INIT;
-            kv.shard = GW_ROUTE_SHARD;
+            kv.shard = gw_api_key_shard (env, get->key.data, get->key.len);
             kv.key = get->key;
+            req->shard = kv.shard;
+            req->routable = get->consistency != TITAN__V1__CONSISTENCY__LOCAL;
             kv.consistency = get->consistency == TITAN__V1__CONSISTENCY__LOCAL
                            ? TITAN__BUS__KV_GET__CONSISTENCY__LOCAL
                            : TITAN__BUS__KV_GET__CONSISTENCY__LINEARIZABLE;
@@ -235,21 +250,22 @@ gw_api_prepare (const gw_env_t *env, gw_method_t method, const uint8_t *data,
             break;
         case GW_M_JOIN: {
             Titan__V1__JoinRequest *join = (Titan__V1__JoinRequest *) msg;
-            rc = s_member_change (TITAN_T_RAFT_ADD, join->node_id,
-                                  join->peer_addr, join->client_addr, req, res);
+            rc = s_member_change (TITAN_T_RAFT_ADD, GW_ROUTE_SHARD,
+                                  join->node_id, join->peer_addr,
+                                  join->client_addr, req, res);
             break;
         }
         case GW_M_LEAVE: {
             Titan__V1__LeaveRequest *leave = (Titan__V1__LeaveRequest *) msg;
-            rc = s_member_change (TITAN_T_RAFT_REMOVE, leave->node_id,
-                                  NULL, NULL, req, res);
+            rc = s_member_change (TITAN_T_RAFT_REMOVE, GW_ROUTE_SHARD,
+                                  leave->node_id, NULL, NULL, req, res);
             break;
         }
         case GW_M_TRANSFER_LEADER: {
             Titan__V1__TransferLeaderRequest *tl =
                 (Titan__V1__TransferLeaderRequest *) msg;
-            rc = s_member_change (TITAN_T_RAFT_TRANSFER, tl->target_node_id,
-                                  NULL, NULL, req, res);
+            rc = s_member_change (TITAN_T_RAFT_TRANSFER, tl->shard,
+                                  tl->target_node_id, NULL, NULL, req, res);
             break;
         }
         case GW_M_LIST_MODULES: {
@@ -451,68 +467,140 @@ s_complete_members (const gw_env_t *env, const Titan__Bus__RaftStatusReply *st,
     free (ptrs);
 }
 
+/*  Adds the members of `g` that `nodes` lacks (by id).  */
+static void
+s_add_nodes (const Titan__Bus__RaftGroupStatus *g, Titan__V1__NodeStatus *nodes,
+             size_t *n)
+{
+    for (size_t m = 0; m < g->n_members; m++) {
+        const Titan__Bus__RaftMember *member = g->members [m];
+        size_t i = 0;
+        while (i < *n && strcmp (nodes [i].id, member->node_id) != 0)
+            i++;
+        if (i < *n) {
+            if (member->voter)
+                nodes [i].state = "up";   /* a voter anywhere is up */
+            continue;
+        }
+        titan__v1__node_status__init (&nodes [i]);
+        nodes [i].id = member->node_id;
+        nodes [i].client_addr = member->client_addr;
+        nodes [i].state = (char *) s_member_state (member);
+        (*n)++;
+    }
+}
+
+/*  Fills `shard` from the data group `g`: its replicas (every member,
+    voters first) and, among them, the learners (replicas being added and
+    catching up: a move in progress), pointing into `names` (room for
+    2 * g->n_members).  */
+static void
+s_fill_shard (const Titan__Bus__RaftGroupStatus *g, Titan__V1__ShardStatus *shard,
+              char **names)
+{
+    titan__v1__shard_status__init (shard);
+    shard->id = g->shard;
+    shard->leader = g->leader_id;
+    shard->applied_index = g->applied_index;
+    shard->term = g->term;
+    shard->commit_index = g->commit_index;
+    shard->snapshot_index = g->snapshot_index;
+    shard->snapshots_taken = g->snapshots_taken;
+    shard->snapshots_installed = g->snapshots_installed;
+    size_t n = 0, learners = 0;
+    for (size_t m = 0; m < g->n_members; m++)
+        if (g->members [m]->voter)
+            names [n++] = g->members [m]->node_id;
+    for (size_t m = 0; m < g->n_members; m++)
+        if (!g->members [m]->voter) {
+            names [n++] = g->members [m]->node_id;
+            names [g->n_members + learners++] = g->members [m]->node_id;
+        }
+    shard->n_replicas = n;
+    shard->replicas = names;
+    shard->n_learners = learners;
+    shard->learners = names + g->n_members;
+}
+
 /*  Cluster.Status from raft.status (NULL without a raft module: a
-    single-node answer) and the storage engine's kv.stats.  */
+    single-node answer) and the storage engine's kv.stats of shard
+    GW_ROUTE_SHARD (the keys and last revision of the other shards are not
+    reported).  Nodes are the union of every group's members; one shard
+    per data group this node hosts, the meta group left out.  */
 static void
 s_complete_status (const gw_env_t *env, const Titan__Bus__RaftStatusReply *raft,
                    const Titan__Bus__KvStatsReply *st, gw_result_t *res)
 {
     if (s_reply_status (st->code, st->message, "storage statistics failed", res))
         return;
-    const Titan__Bus__RaftGroupStatus *g = s_group (raft);
-    size_t n = g ? g->n_members : 1;
-    Titan__V1__NodeStatus *nodes = calloc (n + 1, sizeof *nodes);
-    Titan__V1__NodeStatus **node_ptrs = calloc (n + 1, sizeof *node_ptrs);
-    char **replicas = calloc (n + 1, sizeof *replicas);
-    if (!nodes || !node_ptrs || !replicas) {
+    size_t n_groups = raft ? raft->n_groups : 0;
+    size_t n_members = 1;
+    for (size_t i = 0; i < n_groups; i++)
+        n_members += raft->groups [i]->n_members;
+    Titan__V1__NodeStatus *nodes = calloc (n_members, sizeof *nodes);
+    Titan__V1__NodeStatus **node_ptrs = calloc (n_members, sizeof *node_ptrs);
+    Titan__V1__ShardStatus *shards = calloc (n_groups + 1, sizeof *shards);
+    Titan__V1__ShardStatus **shard_ptrs = calloc (n_groups + 1, sizeof *shard_ptrs);
+    char **names = calloc (2 * n_members, sizeof *names);
+    if (!nodes || !node_ptrs || !shards || !shard_ptrs || !names) {
         free (nodes);
         free (node_ptrs);
-        free (replicas);
+        free (shards);
+        free (shard_ptrs);
+        free (names);
         gw_api_fail (res, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                     "out of memory reporting %zu nodes", n);
+                     "out of memory reporting %zu groups", n_groups);
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        titan__v1__node_status__init (&nodes [i]);
-        if (g) {
-            nodes [i].id = g->members [i]->node_id;
-            nodes [i].client_addr = g->members [i]->client_addr;
-            nodes [i].state = (char *) s_member_state (g->members [i]);
+    size_t n = 0, n_shards = 0, used = 0;
+    for (size_t i = 0; i < n_groups; i++) {
+        const Titan__Bus__RaftGroupStatus *g = raft->groups [i];
+        if (g->shard == TITAN_META_SHARD)
+            continue;
+        s_add_nodes (g, nodes, &n);
+        s_fill_shard (g, &shards [n_shards], names + used);
+        used += 2 * g->n_members;
+        if (g->shard == GW_ROUTE_SHARD) {
+            shards [n_shards].keys = st->keys;
+            shards [n_shards].last_revision = st->last_revision;
+            shards [n_shards].applied_index = st->applied_index;
         }
-        else {
-            nodes [i].id = (char *) env->node_id;
-            nodes [i].client_addr = (char *) env->client_addr;
-            nodes [i].state = "up";
-        }
+        shard_ptrs [n_shards] = &shards [n_shards];
+        n_shards++;
+    }
+    if (n_shards == 0) {
+        /* no raft module: this node alone holds the one shard */
+        titan__v1__node_status__init (&nodes [0]);
+        nodes [0].id = (char *) env->node_id;
+        nodes [0].client_addr = (char *) env->client_addr;
+        nodes [0].state = "up";
+        n = 1;
+        names [0] = nodes [0].id;
+        titan__v1__shard_status__init (&shards [0]);
+        shards [0].id = GW_ROUTE_SHARD;
+        shards [0].leader = (char *) env->node_id;
+        shards [0].n_replicas = 1;
+        shards [0].replicas = names;
+        shards [0].applied_index = st->applied_index;
+        shards [0].keys = st->keys;
+        shards [0].last_revision = st->last_revision;
+        shard_ptrs [0] = &shards [0];
+        n_shards = 1;
+    }
+    for (size_t i = 0; i < n; i++)
         node_ptrs [i] = &nodes [i];
-        replicas [i] = nodes [i].id;
-    }
-    Titan__V1__ShardStatus shard = TITAN__V1__SHARD_STATUS__INIT;
-    shard.id = GW_ROUTE_SHARD;
-    shard.leader = g ? g->leader_id : (char *) env->node_id;
-    shard.n_replicas = n;
-    shard.replicas = replicas;
-    shard.applied_index = st->applied_index;
-    shard.keys = st->keys;
-    shard.last_revision = st->last_revision;
-    if (g) {
-        shard.term = g->term;
-        shard.commit_index = g->commit_index;
-        shard.snapshot_index = g->snapshot_index;
-        shard.snapshots_taken = g->snapshots_taken;
-        shard.snapshots_installed = g->snapshots_installed;
-    }
-    Titan__V1__ShardStatus *shards [1] = { &shard };
     Titan__V1__StatusResponse out = TITAN__V1__STATUS_RESPONSE__INIT;
     out.node_id = (char *) env->node_id;
     out.n_nodes = n;
     out.nodes = node_ptrs;
-    out.n_shards = 1;
-    out.shards = shards;
+    out.n_shards = n_shards;
+    out.shards = shard_ptrs;
     s_succeed (res, &out.base);
     free (nodes);
     free (node_ptrs);
-    free (replicas);
+    free (shards);
+    free (shard_ptrs);
+    free (names);
 }
 
 static void

@@ -43,6 +43,7 @@ typedef struct {
     const char *module_name;     /* the gateway's own module name */
     size_t max_key_bytes;        /* setting max_key_bytes */
     size_t max_value_bytes;      /* setting max_value_bytes */
+    uint32_t shards;             /* Q: keys map to shards 0..Q-1 (0 means 1) */
 } gw_env_t;
 
 /*  The outcome of a call: a status, a message when not OK, and the packed
@@ -65,6 +66,9 @@ typedef struct {
     size_t size;
     uint64_t expected;
     int targets_self;            /* restart/reload of the gateway itself */
+    uint32_t shard;              /* the shard a KV request is for */
+    int routable;                /* may go straight to the shard's leader:
+                                    writes and LINEARIZABLE reads */
 } gw_bus_req_t;
 
 /*  Default storage limits: the same settings and defaults as the bitcask
@@ -80,6 +84,10 @@ int gw_api_method (const char *path, size_t len);
 
 /*  Returns the gRPC path of a method (static string).  */
 const char *gw_api_method_path (gw_method_t method);
+
+/*  The shard that holds `key` of `size` bytes: ring_key_shard with the
+    env's shard count (shard 0 when it is 0 or 1).  */
+uint32_t gw_api_key_shard (const gw_env_t *env, const uint8_t *key, size_t size);
 
 /*  Decodes and validates the request bytes of `method`.  Returns 1 when
     *req is a bus request to send (then call gw_api_step with its

@@ -109,13 +109,16 @@ s_check_addr (const char *field, const char *addr, gw_result_t *res)
     return 0;
 }
 
+/*  Checks a shard number given by the client against the store's Q
+    shards (env->shards; 0 means 1).  */
 static int
-s_check_shard (uint32_t shard, gw_result_t *res)
+s_check_shard (const gw_env_t *env, uint32_t shard, gw_result_t *res)
 {
-    if (shard != GW_ROUTE_SHARD) {
+    uint32_t q = env->shards > 1 ? env->shards : 1;
+    if (shard >= q) {
         gw_api_fail (res, GRPC_STATUS_INVALID_ARGUMENT,
                      "shard %" PRIu32 " does not exist (this store has "
-                     "shard %u only)", shard, GW_ROUTE_SHARD);
+                     "shards 0 to %" PRIu32 ")", shard, q - 1);
         return -1;
     }
     return 0;
@@ -174,7 +177,7 @@ s_validate (const gw_env_t *env, gw_method_t method,
         case GW_M_TRANSFER_LEADER: {
             const Titan__V1__TransferLeaderRequest *tl =
                 (const Titan__V1__TransferLeaderRequest *) msg;
-            return s_check_shard (tl->shard, res)
+            return s_check_shard (env, tl->shard, res)
                 || s_check_node_id ("target_node_id", tl->target_node_id, res)
                  ? -1 : 0;
         }
@@ -183,7 +186,8 @@ s_validate (const gw_env_t *env, gw_method_t method,
             return s_check_module_name (
                 ((const Titan__V1__ModuleRequest *) msg)->name, res);
         case GW_M_MERGE:
-            return s_check_shard (((const Titan__V1__MergeRequest *) msg)->shard,
+            return s_check_shard (env,
+                                  ((const Titan__V1__MergeRequest *) msg)->shard,
                                   res);
         case GW_M_SET_LOG_LEVEL: {
             /* empty: a query; the kernel checks the name; bound it here */

@@ -8,7 +8,9 @@
     barrier (on a follower the core asks the leader), LOCAL ones are served
     by the local replica at once.  A non-leader refuses a proposal with
     UNAVAILABLE and the leader's addresses; the gateway then forwards the
-    call (gateway.c, gw_forward.h).  Storage statistics and merge stay on
+    call (gateway.c, gw_forward.h); with several shards it keeps the
+    leader last named for each shard and sends writes and linearizable
+    reads for that shard straight there.  Storage statistics and merge stay on
     the local storage engine; cluster status and membership come from the
     raft module.
 */
@@ -29,7 +31,11 @@
 #define GW_ROUTE_STORAGE  "bitcask"
 /*  Module list / restart / reload.  */
 #define GW_ROUTE_ADMIN    "kernel"
-/*  The only shard today (one Raft group).  */
+/*  Keys map to shards with ring_key_shard (modules/ring/ring_hash.h) over
+    Q shards: Q is the ring's table's when the ring module publishes one,
+    else the raft module's `shards` setting (1 by default, so everything
+    is shard 0, as a single Raft group).  The shard of the requests that
+    carry no key (status, storage statistics).  */
 #define GW_ROUTE_SHARD    0u
 
 #endif

@@ -495,6 +495,45 @@ raft_group_transfer_out (raft_group_t *self, char *target, size_t target_size)
     return rc;
 }
 
+int
+raft_group_balance (raft_group_t *self, const char *preferred, char *target,
+                    size_t target_size)
+{
+    if (self->failed || raft_role (self->core) != RAFT_LEADER)
+        return RAFT_ENOTLEADER;
+    const raft_config_t *cfg = raft_config (self->core);
+    if (cfg->n_voters < 2)
+        return -ENOENT;
+    uint64_t want = 0;
+    if (preferred)
+        want = raft_members_id (preferred);
+    else {
+        /* voters in raft id order; shard s prefers the (s mod n)-th */
+        uint64_t sorted [RAFT_MAX_MEMBERS];
+        uint32_t n = cfg->n_voters;
+        memcpy (sorted, cfg->voters, n * sizeof *sorted);
+        for (uint32_t i = 1; i < n; i++)
+            for (uint32_t j = i; j > 0 && sorted [j - 1] > sorted [j]; j--) {
+                uint64_t t = sorted [j];
+                sorted [j] = sorted [j - 1];
+                sorted [j - 1] = t;
+            }
+        want = sorted [self->cfg.shard % n];
+    }
+    uint64_t match = 0;
+    if (want == self->id || !raft_config_is_voter (cfg, want))
+        return -EALREADY;
+    if (raft_progress (self->core, want, &match) != 0
+    ||  match < raft_commit_index (self->core))
+        return -EAGAIN;              /* not caught up (or not answering) */
+    int rc = raft_transfer_leadership (self->core, want);
+    if (rc == 0) {
+        const raft_member_t *m = raft_members_get (self->members, want);
+        snprintf (target, target_size, "%s", m ? m->node_id : "?");
+    }
+    return rc;
+}
+
 bool
 raft_group_is_member (raft_group_t *self)
 {

@@ -121,6 +121,20 @@ int raft_group_process (raft_group_t *self);
 int raft_group_transfer_out (raft_group_t *self, char *target,
                              size_t target_size);
 
+/*  Leader only, leadership balancing: when the group's preferred leader
+    is another voter that has caught up (its match index reaches the
+    commit index), starts a leadership transfer to it (its node id in
+    `target`).  The preferred leader is `preferred` (a node id: the
+    routing table's rank 0) or, when NULL, the voter at position
+    (shard mod voters) in raft id order, which spreads the leaders of
+    many groups over their common voters.  Returns 0 when a transfer
+    started, RAFT_ENOTLEADER, -ENOENT (a single voter), -EALREADY (this
+    node is the preferred leader, or that node is not a voter), -EAGAIN
+    (it has not caught up) or the core's error (RAFT_EBUSY: a transfer
+    or change in progress).  */
+int raft_group_balance (raft_group_t *self, const char *preferred,
+                        char *target, size_t target_size);
+
 /*  True when this node is in the group's configuration (voter or
     learner).  */
 bool raft_group_is_member (raft_group_t *self);

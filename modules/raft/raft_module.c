@@ -1,51 +1,72 @@
-/*  The raft module: a CZMQ actor that hosts this node's Raft group (shard
-    0 for now) and serves raft.propose, raft.read, raft.status,
-    raft.member_add, raft.member_remove and raft.transfer_leader on the bus.
+/*  The raft module: a CZMQ actor that hosts this node's Raft groups
+    (multi-Raft: one group per shard replica, raft_groups.h) and serves
+    raft.propose, raft.read, raft.status, raft.member_add,
+    raft.member_remove and raft.transfer_leader on the bus, each request
+    going to the group its `shard` field names.
 
-    Start-up: connect to the bus, ask the storage module (kv.stats on shard
-    0) for the applied index it holds durably, bind the peer transport on
-    the node's peer address, open the group in <data_dir>/raft/shard-0/
-    (log/, hardstate, snapshots/) and signal ready.  A node with fresh
-    state bootstraps itself as the sole voter unless `node/join` names
+    Start-up: connect to the bus, bind the peer transport on the node's
+    peer address, and open the groups 0..shards-1 (setting `shards`;
+    static placement: every node hosts every shard), each in
+    <data_dir>/raft/shard-<n>/ (log/, hardstate, snapshots/) after asking
+    the storage module (kv.stats of that shard) for the applied index it
+    holds durably; then signal ready.  A node with fresh state bootstraps
+    itself as the sole voter of each group unless `node/join` names
     another node (then it asks to be added, see below); `node/bootstrap =
     true` bootstraps whatever `node/join` says.
 
     Loop: one zpoller over the pipe, the bus and the transport, with a
     timeout that ends at the next tick.  Each wake-up drains the bus and
-    the transport without blocking, runs the ticks that are due, lets the
-    group do its work (raft_group_process) and flushes the transport once,
-    so that every destination gets one batch per iteration.
+    the transport without blocking, runs the ticks that are due on every
+    group, lets every group do its work (raft_group_process) and flushes
+    the transport once, so that every destination gets one batch per
+    iteration whatever the number of groups: the idle heartbeats of all
+    the groups a node leads go to a follower in the same batch whenever
+    they fall due in the same tick (docs/sharding.md has the figures).
+    All groups share the one transport; an inbound Raft message goes to
+    the group its `group` field names, and one for a group this node does
+    not host is dropped (logged at most once every 10 s).
 
-    Join: while this node is not in the group's configuration and
-    `node/join` is set, it sends a join request (its node id and addresses)
-    to that address, retrying with backoff (join_retry_ms doubling up to
-    2 s); a non-leader answers with a redirect to the leader's peer
-    address, which becomes the new target.
+    Join: while this node is not in a group's configuration and
+    `node/join` is set, it sends a join request for that group (its node
+    id and addresses) to that address, retrying with backoff
+    (join_retry_ms doubling up to 2 s); a non-leader answers with a
+    redirect to the group's leader, which becomes that group's target.
 
     Peers that are not members: a Raft message whose sender is not a
-    voter or learner of the group's latest configuration is dropped
-    (logged at most every 5 s with a count), except (1) on a node that is
-    not in a configuration itself (joining, or removed: it has nothing to
+    voter or learner of the latest configuration of the group the message
+    names (`group`, looked up in the registry) is dropped (logged at most
+    every 5 s with a count), except (1) when this node is not in that
+    group's configuration itself (joining, or removed: it has nothing to
     protect) and (2) with CURVE on, where the key proves the sender is one
     of the cluster's nodes, a leader's message (append, heartbeat,
-    snapshot) at a term above ours, or from the leader we follow: a member
-    that lags behind the entry that added the current leader must still
-    hear from it.  Without CURVE such a member waits until a leader it
-    knows is elected (docs/security.md).  A removed node that campaigns, or a stray node of another
-    cluster, cannot disturb the group.  Join requests are always taken
-    (the leader decides).  With CURVE on (settings curve,
-    curve_server_cert, curve_cert, curve_keys_dir; raft_curve.h) peer
-    traffic is encrypted and only allowed keys connect at all.
+    snapshot) at a term above the group's, or from the leader the group
+    follows: a member that lags behind the entry that added the current
+    leader must still hear from it.  Without CURVE such a member waits
+    until a leader it knows is elected (docs/security.md).  A removed node
+    that campaigns, or a stray node of another cluster, cannot disturb a
+    group.  Join requests are always taken (the group's leader decides).
+    With CURVE on (settings curve, curve_server_cert, curve_cert,
+    curve_keys_dir; raft_curve.h) peer traffic is encrypted and only
+    allowed keys connect at all.
 
-    Stop: on $TERM a leader first hands leadership to its most caught-up
-    voter and serves until it moved (at most two election timeouts).
+    Stop: on $TERM this node first hands the leadership of every group it
+    leads to that group's most caught-up voter and serves until none is
+    left (at most two election timeouts).
 
-    A storage failure in the group (the log or hard state could not be
+    A storage failure in a group (the log or hard state could not be
     written) is fatal for the actor: it exits, and the kernel's supervisor
     restarts it, which reopens and recovers the files (fsyncs are never
     retried).
 
-    Settings (module subtree): tick_ms (10), election_ticks (10: elections
+    Leadership balancing (with several shards): every balance_ms, each
+    group this node leads hands leadership to its preferred leader (the
+    voter at position shard mod voters in raft id order) once that voter
+    has caught up, so that the leaders of the shards, and with them the
+    write load, spread over the nodes.
+
+    Settings (module subtree): shards (1: the number of data shards, Q;
+    every node of a cluster must use the same), balance_ms (1000; 0: no
+    leadership balancing), tick_ms (10), election_ticks (10: elections
     after 100-200 ms of silence), heartbeat_ticks (2), promote_gap (64),
     propose_timeout_ms (10000), read_timeout_ms (3000), join_retry_ms
     (200), storage_module ("bitcask"), max_message_bytes (64 MiB),
@@ -73,6 +94,7 @@
 #include "bus.pb-c.h"
 
 #include "raft_group.h"
+#include "raft_groups.h"
 #include "raft_members.h"
 #include "raft_transport.h"
 #include "raft_wire.h"
@@ -81,26 +103,44 @@
 #define JOIN_RETRY_MAX   2000
 #define DRAIN_MAX        1024
 #define REFUSED_LOG_MS   5000
+#define UNKNOWN_LOG_MS   10000
+
+/*  The join of one group: where the next request goes and when.  */
+typedef struct {
+    uint32_t group;
+    char target [RAFT_NODE_ID_MAX + 1];   /* transport peer id */
+    int64_t interval;
+    int64_t next;
+} s_join_t;
 
 typedef struct {
     titan_module_ctx_t *ctx;
     zsock_t *pipe;
     titan_bus_t *bus;
     raft_transport_t *transport;
-    raft_group_t *group;
+    raft_groups_t *groups;
+    raft_group_config_t gc;      /* template of every group's config */
+    char raft_dir [1024];
+    int64_t startup_timeout_ms;
+    uint32_t shards;             /* Q */
     raft_wire_node_t self;
     zlist_t *early;              /* envelopes received during start-up */
     int64_t tick_ms;
     int64_t next_tick;
-    char join_target [RAFT_ADDR_MAX + 1];
+    char join_addr [RAFT_ADDR_MAX + 1];   /* node/join; empty: no join */
     int64_t join_retry_ms;
-    int64_t join_interval;
-    int64_t next_join;
+    s_join_t *joins;             /* groups this node still asks to join */
+    size_t n_joins;
     int64_t election_ticks;
     int64_t stop_deadline;       /* $TERM received: leave by then */
     raft_curve_t *curve;         /* CURVE keys; NULL: plain TCP */
     uint64_t refused;            /* peer frames dropped since last logged */
     int64_t refused_logged_at;
+    int64_t started_at;          /* when the actor signalled ready */
+    int64_t balance_ms;          /* leadership balancing period; 0: off */
+    int64_t next_balance;
+    int64_t unknown_logged_at;   /* last "unknown group" warning */
+    uint64_t unknown_dropped;    /* messages for unknown groups, since */
 } s_actor_t;
 
 static void
@@ -126,13 +166,13 @@ s_setting (s_actor_t *self, const char *key, int64_t fallback, int64_t min,
     return v;
 }
 
-/*  Asks the storage module for shard 0's durable applied index.  */
+/*  Asks the storage module for a shard's durable applied index.  */
 static int
-s_storage_applied (s_actor_t *self, const char *module, int timeout_ms,
-                   uint64_t *applied)
+s_storage_applied (s_actor_t *self, const char *module, uint32_t shard,
+                   int timeout_ms, uint64_t *applied)
 {
     Titan__Bus__KvStatsRequest req = TITAN__BUS__KV_STATS_REQUEST__INIT;
-    req.shard = 0;
+    req.shard = shard;
     uint8_t buf [16];
     size_t len = titan__bus__kv_stats_request__pack (&req, buf);
     titan_envelope_t *reply = titan_bus_call (self->bus, module, TITAN_T_KV_STATS,
@@ -149,8 +189,8 @@ s_storage_applied (s_actor_t *self, const char *module, int timeout_ms,
     int rc = 0;
     if (!r || r->code != TITAN__BUS__CODE__OK) {
         snprintf (self->ctx->error, sizeof self->ctx->error,
-                  "raft: kv.stats of shard 0 from '%s' failed: %s", module,
-                  r && r->message ? r->message : "malformed reply");
+                  "raft: kv.stats of shard %u from '%s' failed: %s", shard,
+                  module, r && r->message ? r->message : "malformed reply");
         rc = -EIO;
     }
     else
@@ -169,6 +209,69 @@ s_bind_addr (s_actor_t *self, char *out, size_t size)
 {
     const char *bind = titan_setting_str (self->ctx->settings, "bind_addr", "");
     snprintf (out, size, "%s", *bind ? bind : self->ctx->peer_addr);
+}
+
+/*  Notes that group `id` must be joined through node/join (a fresh,
+    non-bootstrapping node).  */
+static int
+s_join_add (s_actor_t *self, uint32_t id)
+{
+    s_join_t *grown = realloc (self->joins, (self->n_joins + 1) * sizeof *grown);
+    if (!grown)
+        return -ENOMEM;
+    self->joins = grown;
+    s_join_t *j = &self->joins [self->n_joins++];
+    memset (j, 0, sizeof *j);
+    j->group = id;
+    snprintf (j->target, sizeof j->target, "%s", JOIN_PEER);
+    j->interval = self->join_retry_ms;
+    j->next = zclock_mono ();
+    return 0;
+}
+
+/*  Opens (creating if needed) group `id` in its directory, with the
+    storage module's applied index of that shard, and adds it to the
+    registry.  Returns 0 or a negative status (message in ctx->error).  */
+static int
+s_open_group (s_actor_t *self, uint32_t id, const char *storage)
+{
+    titan_module_ctx_t *ctx = self->ctx;
+    uint64_t applied = 0;
+    int rc = s_storage_applied (self, storage, id,
+                                (int) self->startup_timeout_ms, &applied);
+    if (rc)
+        return rc;
+    char dir [1100];
+    if (raft_groups_dir (self->raft_dir, id, dir, sizeof dir)) {
+        snprintf (ctx->error, sizeof ctx->error, "raft: group %u: directory "
+                  "name too long under %.160s", id, self->raft_dir);
+        return -ENAMETOOLONG;
+    }
+    raft_group_config_t gc = self->gc;
+    gc.shard = id;
+    gc.dir = dir;
+    gc.applied = applied;
+    raft_group_t *group = NULL;
+    char err [256] = "";
+    rc = raft_group_new (&gc, &group, err, sizeof err);
+    if (rc) {
+        snprintf (ctx->error, sizeof ctx->error, "raft: group %u: %.230s",
+                  id, err);
+        return rc;
+    }
+    bool join = *self->join_addr && !raft_group_is_member (group);
+    rc = raft_groups_add (self->groups, id, &group);
+    if (rc) {
+        raft_group_destroy (&group);
+        snprintf (ctx->error, sizeof ctx->error, "raft: group %u: %s", id,
+                  titan_strerror (rc));
+        return rc;
+    }
+    if (join) {
+        raft_transport_set_peer (self->transport, JOIN_PEER, self->join_addr);
+        rc = s_join_add (self, id);
+    }
+    return rc;
 }
 
 static int
@@ -190,6 +293,8 @@ s_start (s_actor_t *self)
     int64_t startup_to = s_setting (self, "startup_timeout_ms", 20000, 10,
                                     3600000, &rc);
     int64_t sync_commit = s_setting (self, "sync_commit", 0, 0, 1, &rc);
+    self->shards = (uint32_t) s_setting (self, "shards", 1, 1, 4096, &rc);
+    self->balance_ms = s_setting (self, "balance_ms", 1000, 0, 3600000, &rc);
     int64_t snap_entries = s_setting (self, "snapshot_entries", 10000, 0,
                                       INT64_MAX, &rc);
     int64_t snap_slack = s_setting (self, "snapshot_slack", 128, 0,
@@ -257,7 +362,7 @@ s_start (s_actor_t *self)
                       "raft: node/join '%s' is not host:port", join);
             return TITAN_ECONFIG;
         }
-        snprintf (self->join_target, sizeof self->join_target, "%s", join);
+        snprintf (self->join_addr, sizeof self->join_addr, "%s", join);
     }
 
     self->bus = titan_bus_connect (ctx->bus_endpoint, ctx->module_name);
@@ -266,17 +371,11 @@ s_start (s_actor_t *self)
                   "raft: cannot connect to the bus at %s", ctx->bus_endpoint);
         return -ECONNREFUSED;
     }
-    uint64_t applied = 0;
-    rc = s_storage_applied (self, storage, (int) startup_to, &applied);
-    if (rc)
-        return rc;
-
-    char dir [1024];
-    snprintf (dir, sizeof dir, "%s/raft", ctx->data_dir);
-    if (mkdir (dir, 0755) && errno != EEXIST) {
+    snprintf (self->raft_dir, sizeof self->raft_dir, "%s/raft", ctx->data_dir);
+    if (mkdir (self->raft_dir, 0755) && errno != EEXIST) {
         rc = -errno;
         snprintf (ctx->error, sizeof ctx->error, "raft: cannot create %.160s: %s",
-                  dir, strerror (errno));
+                  self->raft_dir, strerror (errno));
         return rc;
     }
     char bind [RAFT_ADDR_MAX + 1];
@@ -290,13 +389,13 @@ s_start (s_actor_t *self)
                                    sizeof ctx->error);
     if (rc)
         return rc;
-    snprintf (dir, sizeof dir, "%s/raft/shard-0", ctx->data_dir);
-    raft_group_config_t gc = {
-        .shard = 0,
-        .dir = dir,
+    self->groups = raft_groups_new ();
+    if (!self->groups)
+        return -ENOMEM;
+    self->startup_timeout_ms = startup_to;
+    self->gc = (raft_group_config_t) {
         .self = self->self,
         .bootstrap = bootstrap,
-        .applied = applied,
         .election_ticks = (uint32_t) election,
         .heartbeat_ticks = (uint32_t) heartbeat,
         .max_value_bytes = (uint32_t) max_value,
@@ -311,18 +410,9 @@ s_start (s_actor_t *self)
         .bus = self->bus,
         .transport = self->transport,
     };
-    char err [256] = "";
-    rc = raft_group_new (&gc, &self->group, err, sizeof err);
-    if (rc) {
-        snprintf (ctx->error, sizeof ctx->error, "raft: group 0: %.230s", err);
-        return rc;
-    }
-    if (*self->join_target && !raft_group_is_member (self->group)) {
-        raft_transport_set_peer (self->transport, JOIN_PEER, self->join_target);
-        self->join_interval = self->join_retry_ms;
-        self->next_join = zclock_mono ();
-    }
-    return 0;
+    for (uint32_t shard = 0; shard < self->shards && rc == 0; shard++)
+        rc = s_open_group (self, shard, storage);
+    return rc;
 }
 
 /* ------------------------------------------------------------ bus */
@@ -331,20 +421,92 @@ static void
 s_status (s_actor_t *self, titan_envelope_t **env_p)
 {
     Titan__Bus__RaftStatusReply r = TITAN__BUS__RAFT_STATUS_REPLY__INIT;
-    Titan__Bus__RaftGroupStatus g = TITAN__BUS__RAFT_GROUP_STATUS__INIT;
-    Titan__Bus__RaftGroupStatus *gp = &g;
-    raft_group_status (self->group, &g);
-    r.node_id = (char *) self->ctx->node_id;
-    r.n_groups = 1;
-    r.groups = &gp;
-    size_t len = titan__bus__raft_status_reply__get_packed_size (&r);
+    size_t n = raft_groups_size (self->groups);
+    Titan__Bus__RaftGroupStatus *gs = calloc (n ? n : 1, sizeof *gs);
+    Titan__Bus__RaftGroupStatus **gp = calloc (n ? n : 1, sizeof *gp);
+    uint8_t *buf = NULL;
+    if (gs && gp) {
+        for (size_t i = 0; i < n; i++) {
+            titan__bus__raft_group_status__init (&gs [i]);
+            raft_group_status (raft_groups_at (self->groups, i, NULL), &gs [i]);
+            gp [i] = &gs [i];
+        }
+        r.node_id = (char *) self->ctx->node_id;
+        r.n_groups = n;
+        r.groups = gp;
+        size_t len = titan__bus__raft_status_reply__get_packed_size (&r);
+        buf = malloc (len + 1);
+        if (buf) {
+            titan__bus__raft_status_reply__pack (&r, buf);
+            titan_bus_reply (self->bus, *env_p, buf, len);
+        }
+    }
+    /* out of memory: no reply; the caller times out */
+    free (buf);
+    free (gp);
+    free (gs);
+    titan_envelope_destroy (env_p);
+}
+
+/*  Refuses a request with a KvReply (the reply type of raft.propose and
+    raft.read; a RaftMemberReply has the same first two fields).  */
+static void
+s_refuse (s_actor_t *self, titan_envelope_t **env_p, Titan__Bus__Code code,
+          const char *message)
+{
+    Titan__Bus__KvReply r = TITAN__BUS__KV_REPLY__INIT;
+    r.code = code;
+    r.message = (char *) message;
+    size_t len = titan__bus__kv_reply__get_packed_size (&r);
     uint8_t *buf = malloc (len + 1);
     if (buf) {
-        titan__bus__raft_status_reply__pack (&r, buf);
+        titan__bus__kv_reply__pack (&r, buf);
         titan_bus_reply (self->bus, *env_p, buf, len);
         free (buf);
     }
     titan_envelope_destroy (env_p);
+}
+
+/*  The group a request is for, or NULL after refusing it (malformed, or
+    a shard this node does not host: UNAVAILABLE without a leader hint, so
+    that a coordinator asks the shard's replicas instead).  */
+static raft_group_t *
+s_request_group (s_actor_t *self, titan_envelope_t **env_p)
+{
+    uint32_t shard;
+    char msg [160];
+    if (raft_groups_peek_shard (titan_envelope_data (*env_p),
+                                titan_envelope_size (*env_p), &shard)) {
+        snprintf (msg, sizeof msg, "raft: malformed %s request",
+                  (*env_p)->type);
+        s_refuse (self, env_p, TITAN__BUS__CODE__INVALID_ARGUMENT, msg);
+        return NULL;
+    }
+    raft_group_t *group = raft_groups_find (self->groups, shard);
+    if (!group) {
+        if (shard >= self->shards && shard != TITAN_META_SHARD) {
+            snprintf (msg, sizeof msg, "raft: shard %u does not exist (the "
+                      "cluster has %u shards)", shard, self->shards);
+            s_refuse (self, env_p, TITAN__BUS__CODE__INVALID_ARGUMENT, msg);
+        }
+        else {
+            snprintf (msg, sizeof msg, "raft: shard %u is not hosted on node "
+                      "%s", shard, self->self.node_id);
+            s_refuse (self, env_p, TITAN__BUS__CODE__UNAVAILABLE, msg);
+        }
+    }
+    return group;
+}
+
+/*  Offers a bus reply to each group until one takes it.  Correlation ids
+    are unique per bus connection, so at most one group waits for it.  */
+static void
+s_route_reply (s_actor_t *self, titan_envelope_t **env_p)
+{
+    size_t n = raft_groups_size (self->groups);
+    for (size_t i = 0; i < n && *env_p; i++)
+        raft_group_on_reply (raft_groups_at (self->groups, i, NULL), env_p);
+    titan_envelope_destroy (env_p);             /* late reply: ignore */
 }
 
 static void
@@ -352,41 +514,38 @@ s_handle_bus (s_actor_t *self, titan_envelope_t **env_p)
 {
     titan_envelope_t *env = *env_p;
     if (env->kind == TITAN_MSG_REPLY) {
-        if (!raft_group_on_reply (self->group, env_p))
-            titan_envelope_destroy (env_p);     /* late reply: ignore */
+        s_route_reply (self, env_p);
         return;
     }
     if (env->kind != TITAN_MSG_REQUEST) {
         titan_envelope_destroy (env_p);
         return;
     }
-    if (streq (env->type, TITAN_T_RAFT_PROPOSE))
-        raft_group_propose (self->group, env_p);
-    else
-    if (streq (env->type, TITAN_T_RAFT_READ))
-        raft_group_read (self->group, env_p);
-    else
-    if (streq (env->type, TITAN_T_RAFT_STATUS))
+    if (streq (env->type, TITAN_T_RAFT_STATUS)) {
         s_status (self, env_p);
-    else
-    if (streq (env->type, TITAN_T_RAFT_ADD) || streq (env->type, TITAN_T_RAFT_REMOVE)
-    ||  streq (env->type, TITAN_T_RAFT_TRANSFER))
-        raft_group_member_change (self->group, env_p);
-    else {
-        Titan__Bus__KvReply r = TITAN__BUS__KV_REPLY__INIT;
-        r.code = TITAN__BUS__CODE__UNIMPLEMENTED;
+        return;
+    }
+    bool propose = streq (env->type, TITAN_T_RAFT_PROPOSE);
+    bool read = streq (env->type, TITAN_T_RAFT_READ);
+    bool member = streq (env->type, TITAN_T_RAFT_ADD)
+               || streq (env->type, TITAN_T_RAFT_REMOVE)
+               || streq (env->type, TITAN_T_RAFT_TRANSFER);
+    if (!propose && !read && !member) {
         char msg [128];
         snprintf (msg, sizeof msg, "raft: unknown request type '%s'", env->type);
-        r.message = msg;
-        size_t len = titan__bus__kv_reply__get_packed_size (&r);
-        uint8_t *buf = malloc (len + 1);
-        if (buf) {
-            titan__bus__kv_reply__pack (&r, buf);
-            titan_bus_reply (self->bus, env, buf, len);
-            free (buf);
-        }
-        titan_envelope_destroy (env_p);
+        s_refuse (self, env_p, TITAN__BUS__CODE__UNIMPLEMENTED, msg);
+        return;
     }
+    raft_group_t *group = s_request_group (self, env_p);
+    if (!group)
+        return;
+    if (propose)
+        raft_group_propose (group, env_p);
+    else
+    if (read)
+        raft_group_read (group, env_p);
+    else
+        raft_group_member_change (group, env_p);
 }
 
 /* ------------------------------------------------------------ peers */
@@ -409,7 +568,7 @@ s_note_refused (s_actor_t *self, const char *from, const char *why)
     if (self->refused_logged_at && now - self->refused_logged_at < REFUSED_LOG_MS)
         return;
     titan_log_warning ("raft %s: dropped %" PRIu64 " peer frame(s); latest from "
-                  "'%s': %s", self->self.node_id, self->refused, from, why);
+                       "'%s': %s", self->self.node_id, self->refused, from, why);
     self->refused = 0;
     self->refused_logged_at = now;
 }
@@ -421,26 +580,86 @@ s_leader_message (raft_msg_type_t type)
         || type == RAFT_MSG_SNAPSHOT;
 }
 
-/*  True when a Raft message may be stepped (see the file comment).  */
+/*  True when the node with raft id `id` is a voter or learner of the
+    group's latest configuration.  */
+static bool
+s_is_member (raft_group_t *group, uint64_t id)
+{
+    const raft_config_t *cfg = raft_config (raft_group_core (group));
+    return raft_config_is_voter (cfg, id) || raft_config_is_learner (cfg, id);
+}
+
+/*  True when a Raft message may be stepped (see the file comment): the
+    filter of the group the message names; a message for a group this node
+    does not host passes here and is dropped by s_unknown_group.  */
 static bool
 s_sender_allowed (s_actor_t *self, const raft_msg_t *msg)
 {
-    const raft_t *core = raft_group_core (self->group);
-    const raft_config_t *cfg = raft_config (core);
-    if (raft_config_is_voter (cfg, msg->from)
-    ||  raft_config_is_learner (cfg, msg->from)
-    ||  !raft_group_is_member (self->group))
+    raft_group_t *group = msg->group <= UINT32_MAX
+        ? raft_groups_find (self->groups, (uint32_t) msg->group) : NULL;
+    if (!group
+    ||  s_is_member (group, msg->from)
+    ||  !raft_group_is_member (group))
         return true;
     /* only when CURVE authenticated the sender as one of the cluster's
        keys: without it, a foreign cluster's leader would pass */
+    const raft_t *core = raft_group_core (group);
     return self->curve && s_leader_message (msg->type)
         && (msg->term > raft_term (core)
             || (msg->term == raft_term (core) && raft_leader (core) == msg->from));
 }
 
+/*  A message for a group this node does not host: dropped, and logged at
+    most once every UNKNOWN_LOG_MS with the count since.  */
+static void
+s_unknown_group (s_actor_t *self, const char *from, uint64_t group)
+{
+    self->unknown_dropped++;
+    int64_t now = zclock_mono ();
+    if (self->unknown_logged_at && now - self->unknown_logged_at < UNKNOWN_LOG_MS)
+        return;
+    titan_log_warning ("raft %s: dropped %" PRIu64 " message(s) for groups this "
+                       "node does not host (latest: group %" PRIu64 " from '%s')",
+                       self->self.node_id, self->unknown_dropped, group, from);
+    self->unknown_logged_at = now;
+    self->unknown_dropped = 0;
+}
+
+static s_join_t *
+s_join_find (s_actor_t *self, uint64_t group)
+{
+    for (size_t i = 0; i < self->n_joins; i++)
+        if (self->joins [i].group == group)
+            return &self->joins [i];
+    return NULL;
+}
+
+static void
+s_handle_join_reply (s_actor_t *self, const raft_wire_join_reply_t *reply,
+                     const char *from)
+{
+    s_join_t *j = s_join_find (self, reply->group);
+    if (!j)
+        return;
+    if (reply->status == RAFT_JOIN_REDIRECT && *reply->leader_id
+    &&  *reply->leader_peer_addr
+    &&  strcmp (reply->leader_id, self->self.node_id) != 0
+    &&  strcmp (reply->leader_id, j->target) != 0
+    &&  raft_transport_set_peer (self->transport, reply->leader_id,
+                                 reply->leader_peer_addr) == 0) {
+        snprintf (j->target, sizeof j->target, "%s", reply->leader_id);
+        j->interval = self->join_retry_ms;
+        j->next = zclock_mono () + self->join_retry_ms / 2;
+    }
+    else
+    if (reply->status == RAFT_JOIN_REFUSED)
+        titan_log_error ("raft %s: join of group %" PRIu64 " refused by '%s': %s",
+                         self->self.node_id, reply->group, from, reply->message);
+}
+
 static void
 s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
-                size_t size)
+                size_t size, bool *learned)
 {
     raft_wire_frame_t frame;
     char err [256];
@@ -468,23 +687,40 @@ s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
         raft_wire_frame_clear (&frame);
         return;
     }
-    /* a join names a node outside the configuration: it must not
-       redirect the traffic of a member that has the same id */
-    const raft_config_t *cfg = raft_config (raft_group_core (self->group));
-    uint64_t sender_id = raft_members_id (frame.sender.node_id);
-    if (frame.kind != RAFT_WIRE_JOIN
-    ||  !(raft_config_is_voter (cfg, sender_id)
-          || raft_config_is_learner (cfg, sender_id)))
-        raft_group_learn_peer (self->group, &frame.sender);
+    if (!*learned || frame.kind == RAFT_WIRE_JOIN) {
+        /* the sender's addresses into every group's address book, once
+           per batch (a batch has one sender); a join names a node outside
+           the configuration: it must not redirect the traffic of a member
+           of a group that has the same id */
+        uint64_t sender_id = raft_members_id (frame.sender.node_id);
+        size_t n = raft_groups_size (self->groups);
+        for (size_t i = 0; i < n; i++) {
+            raft_group_t *g = raft_groups_at (self->groups, i, NULL);
+            if (frame.kind != RAFT_WIRE_JOIN || !s_is_member (g, sender_id))
+                raft_group_learn_peer (g, &frame.sender);
+        }
+        if (frame.kind != RAFT_WIRE_JOIN)
+            *learned = true;
+    }
     uint8_t *buf = NULL;
     size_t len = 0;
     switch (frame.kind) {
-        case RAFT_WIRE_RAFT:
-            raft_group_step (self->group, &frame.msg);
+        case RAFT_WIRE_RAFT: {
+            raft_group_t *group = frame.msg.group <= UINT32_MAX
+                ? raft_groups_find (self->groups, (uint32_t) frame.msg.group)
+                : NULL;
+            if (group)
+                raft_group_step (group, &frame.msg);
+            else
+                s_unknown_group (self, from, frame.msg.group);
             break;
+        }
         case RAFT_WIRE_JOIN: {
             raft_wire_join_reply_t reply;
-            if (frame.join_group != 0
+            raft_group_t *group = frame.join_group <= UINT32_MAX
+                ? raft_groups_find (self->groups, (uint32_t) frame.join_group)
+                : NULL;
+            if (!group
             ||  strcmp (frame.join.node_id, frame.sender.node_id) != 0) {
                 memset (&reply, 0, sizeof reply);
                 reply.group = frame.join_group;
@@ -493,29 +729,13 @@ s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
                           "unknown group, or a join on behalf of another node");
             }
             else
-                raft_group_join (self->group, &frame.join, &reply);
+                raft_group_join (group, &frame.join, &reply);
             if (raft_wire_encode_join_reply (&self->self, &reply, &buf, &len) == 0)
                 s_send_frame (self, frame.sender.node_id, buf, len);
             break;
         }
         case RAFT_WIRE_JOIN_REPLY:
-            if (!*self->join_target)
-                break;
-            if (frame.reply.status == RAFT_JOIN_REDIRECT
-            &&  *frame.reply.leader_peer_addr
-            &&  strcmp (frame.reply.leader_peer_addr, self->join_target) != 0) {
-                snprintf (self->join_target, sizeof self->join_target, "%s",
-                          frame.reply.leader_peer_addr);
-                raft_transport_set_peer (self->transport, JOIN_PEER,
-                                         self->join_target);
-                self->join_interval = self->join_retry_ms;
-                self->next_join = zclock_mono () + self->join_retry_ms / 2;
-            }
-            else
-            if (frame.reply.status == RAFT_JOIN_REFUSED)
-                titan_log_error ("raft %s: join refused by '%s': %s",
-                            self->self.node_id, frame.sender.node_id,
-                            frame.reply.message);
+            s_handle_join_reply (self, &frame.reply, frame.sender.node_id);
             break;
     }
     raft_wire_frame_clear (&frame);
@@ -533,34 +753,125 @@ s_drain_transport (s_actor_t *self)
         if (n == -EPERM)
             s_note_refused (self, "?", "a batch whose sender id is not the "
                             "node its CURVE key is bound to");
+        bool learned = false;
         if (n > 0)
             for (zframe_t *f = zmsg_first (batch); f; f = zmsg_next (batch))
-                s_handle_frame (self, from, zframe_data (f), zframe_size (f));
+                s_handle_frame (self, from, zframe_data (f), zframe_size (f),
+                                &learned);
         zmsg_destroy (&batch);
         zstr_free (&from);
     }
 }
 
+/*  Sends the join requests that are due, and forgets the groups this node
+    has become a member of.  */
 static void
 s_join_duty (s_actor_t *self)
 {
-    if (!*self->join_target)
+    if (!self->n_joins)
         return;
-    if (raft_group_is_member (self->group)) {
-        raft_transport_remove_peer (self->transport, JOIN_PEER);
-        self->join_target [0] = '\0';
-        return;
-    }
     int64_t now = zclock_mono ();
-    if (now < self->next_join)
+    size_t kept = 0;
+    for (size_t i = 0; i < self->n_joins; i++) {
+        s_join_t *j = &self->joins [i];
+        raft_group_t *group = raft_groups_find (self->groups, j->group);
+        if (!group || raft_group_is_member (group))
+            continue;                   /* done (or gone): drop it */
+        self->joins [kept++] = *j;
+        j = &self->joins [kept - 1];
+        if (now < j->next)
+            continue;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        if (raft_wire_encode_join (&self->self, j->group, &buf, &len) == 0)
+            s_send_frame (self, j->target, buf, len);
+        j->next = now + j->interval;
+        j->interval = j->interval * 2 > JOIN_RETRY_MAX
+                    ? JOIN_RETRY_MAX : j->interval * 2;
+    }
+    self->n_joins = kept;
+    if (kept == 0)
+        raft_transport_remove_peer (self->transport, JOIN_PEER);
+}
+
+/*  Starts handing over the leadership of every group this node leads.
+    Returns how many transfers started.  */
+static int
+s_transfer_all (s_actor_t *self)
+{
+    int started = 0;
+    size_t n = raft_groups_size (self->groups);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id;
+        raft_group_t *group = raft_groups_at (self->groups, i, &id);
+        char target [RAFT_NODE_ID_MAX + 1] = "";
+        if (raft_group_transfer_out (group, target, sizeof target) == 0) {
+            titan_log_info ("raft %s: stopping; handing leadership of group %u "
+                            "to %s", self->self.node_id, id, target);
+            started++;
+        }
+    }
+    return started;
+}
+
+/*  True while this node leads at least one group.  */
+static bool
+s_leads_any (s_actor_t *self)
+{
+    size_t n = raft_groups_size (self->groups);
+    for (size_t i = 0; i < n; i++)
+        if (raft_role (raft_group_core (raft_groups_at (self->groups, i, NULL)))
+            == RAFT_LEADER)
+            return true;
+    return false;
+}
+
+/*  Leadership balancing, every balance_ms when there are several data
+    groups: each group this node leads moves its leadership to its
+    preferred leader when that one is another caught-up voter (at most one
+    transfer per group per period; raft_group_balance).  */
+static void
+s_balance_duty (s_actor_t *self)
+{
+    if (!self->balance_ms || self->shards < 2)
         return;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (raft_wire_encode_join (&self->self, 0, &buf, &len) == 0)
-        s_send_frame (self, JOIN_PEER, buf, len);
-    self->next_join = now + self->join_interval;
-    self->join_interval = self->join_interval * 2 > JOIN_RETRY_MAX
-                        ? JOIN_RETRY_MAX : self->join_interval * 2;
+    int64_t now = zclock_mono ();
+    if (now < self->next_balance)
+        return;
+    self->next_balance = now + self->balance_ms;
+    size_t n = raft_groups_size (self->groups);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id;
+        raft_group_t *group = raft_groups_at (self->groups, i, &id);
+        if (id == TITAN_META_SHARD)
+            continue;
+        char target [RAFT_NODE_ID_MAX + 1] = "";
+        if (raft_group_balance (group, NULL, target, sizeof target) == 0)
+            titan_log_debug ("raft %s: group %u: leadership to its preferred "
+                             "leader %s", self->self.node_id, id, target);
+    }
+}
+
+/*  Ticks every group `ticks` times and lets every group do its work.
+    Returns 0 or the first fatal error (its group named in the log).  */
+static int
+s_run_groups (s_actor_t *self, int ticks)
+{
+    int rc = 0;
+    size_t n = raft_groups_size (self->groups);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        uint32_t id;
+        raft_group_t *group = raft_groups_at (self->groups, i, &id);
+        for (int t = 0; t < ticks && rc == 0; t++)
+            rc = raft_group_tick (group);
+        if (rc == 0)
+            rc = raft_group_process (group);
+        if (rc)
+            titan_log_error ("raft %s: group %u failed (%s); exiting so that the "
+                             "supervisor restarts the module and recovery runs",
+                             self->self.node_id, id, titan_strerror (rc));
+    }
+    return rc;
 }
 
 /* ------------------------------------------------------------ actor */
@@ -582,6 +893,36 @@ s_handle_pipe (s_actor_t *self)
 }
 
 static void
+s_teardown (s_actor_t *self)
+{
+    if (self->transport && self->started_at) {
+        /* the transport's life in figures: what multi-Raft costs idle */
+        raft_transport_stats_t st = raft_transport_stats (self->transport);
+        double secs = (zclock_mono () - self->started_at) / 1000.0;
+        titan_log_info ("raft %s: %zu groups; in %.1f s the transport sent %"
+                        PRIu64 " messages in %" PRIu64 " batches (%" PRIu64
+                        " dropped), received %" PRIu64 " in %" PRIu64,
+                        self->self.node_id, self->groups
+                        ? raft_groups_size (self->groups) : 0, secs,
+                        st.messages_sent, st.batches_sent, st.batches_dropped,
+                        st.messages_received, st.batches_received);
+    }
+    raft_groups_destroy (&self->groups);
+    if (self->transport)
+        raft_transport_flush (self->transport);
+    raft_transport_destroy (&self->transport);
+    raft_curve_destroy (&self->curve);
+    while (self->early && zlist_size (self->early)) {
+        titan_envelope_t *env = zlist_pop (self->early);
+        titan_envelope_destroy (&env);
+    }
+    zlist_destroy (&self->early);
+    free (self->joins);
+    self->joins = NULL;
+    titan_bus_destroy (&self->bus);
+}
+
+static void
 s_raft_actor (zsock_t *pipe, void *args)
 {
     s_actor_t actor;
@@ -594,19 +935,12 @@ s_raft_actor (zsock_t *pipe, void *args)
     int rc = s_start (self);
     if (rc) {
         titan_log_error ("%s", self->ctx->error);
-        raft_group_destroy (&self->group);
-        raft_transport_destroy (&self->transport);
-        raft_curve_destroy (&self->curve);
-        while (zlist_size (self->early)) {
-            titan_envelope_t *env = zlist_pop (self->early);
-            titan_envelope_destroy (&env);
-        }
-        zlist_destroy (&self->early);
-        titan_bus_destroy (&self->bus);
+        s_teardown (self);
         zsock_signal (pipe, 1);
         return;
     }
     zsock_signal (pipe, 0);
+    self->started_at = zclock_mono ();
     while (zlist_size (self->early)) {
         titan_envelope_t *env = zlist_pop (self->early);
         s_handle_bus (self, &env);
@@ -623,24 +957,17 @@ s_raft_actor (zsock_t *pipe, void *args)
         if (zpoller_terminated (poller))
             break;
         if (which == pipe && !s_handle_pipe (self)) {
-            /* a clean stop of the leader: hand leadership over first
-               and keep serving until it moved (at most two election
-               timeouts), so that the group does not wait for a timeout */
-            char target [RAFT_NODE_ID_MAX + 1] = "";
-            if (!self->stop_deadline
-            &&  raft_group_transfer_out (self->group, target,
-                                         sizeof target) == 0) {
-                titan_log_info ("raft %s: stopping; handing leadership to %s",
-                           self->self.node_id, target);
+            /* a clean stop of a leader: hand leadership over first and
+               keep serving until it moved (at most two election
+               timeouts), so that the groups do not wait for a timeout */
+            if (!self->stop_deadline && s_transfer_all (self) > 0)
                 self->stop_deadline = zclock_mono ()
                                     + 2 * self->election_ticks * self->tick_ms;
-            }
             else
                 break;
         }
         if (self->stop_deadline
-        &&  (zclock_mono () > self->stop_deadline
-             || raft_role (raft_group_core (self->group)) != RAFT_LEADER))
+        &&  (zclock_mono () > self->stop_deadline || !s_leads_any (self)))
             break;
         for (int i = 0; i < DRAIN_MAX; i++) {
             if (!(zsock_events (titan_bus_sock (self->bus)) & ZMQ_POLLIN))
@@ -654,27 +981,21 @@ s_raft_actor (zsock_t *pipe, void *args)
         now = zclock_mono ();
         if (now - self->next_tick > 10 * self->tick_ms)
             self->next_tick = now;      /* stalled: do not tick in a burst */
+        int ticks = 0;
         while (now >= self->next_tick) {
-            raft_group_tick (self->group);
+            ticks++;
             self->next_tick += self->tick_ms;
         }
         s_join_duty (self);
-        rc = raft_group_process (self->group);
+        if (!self->stop_deadline)
+            s_balance_duty (self);
+        rc = s_run_groups (self, ticks);
         raft_transport_flush (self->transport);
-        if (rc) {
-            titan_log_error ("raft %s: group 0 failed (%s); exiting so that the "
-                        "supervisor restarts the module and recovery runs",
-                        self->self.node_id, titan_strerror (rc));
+        if (rc)
             running = false;
-        }
     }
     zpoller_destroy (&poller);
-    raft_group_destroy (&self->group);
-    raft_transport_flush (self->transport);
-    raft_transport_destroy (&self->transport);
-    raft_curve_destroy (&self->curve);
-    zlist_destroy (&self->early);
-    titan_bus_destroy (&self->bus);
+    s_teardown (self);
 }
 
 TITAN_MODULE_DEFINE ("raft", "0.1.0", s_raft_actor);

@@ -1,0 +1,189 @@
+/*  raft_groups: the registry of a node's Raft groups; see raft_groups.h.
+    A sorted array of (id, group): inserts and removals shift the tail,
+    which for a few dozen groups costs nothing next to opening a group's
+    files.
+*/
+#include "raft_groups.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "titan/bus_types.h"
+
+typedef struct {
+    uint32_t id;
+    raft_group_t *group;
+} s_slot_t;
+
+struct raft_groups {
+    s_slot_t *slots;
+    size_t size, cap;
+};
+
+raft_groups_t *
+raft_groups_new (void)
+{
+    return calloc (1, sizeof (raft_groups_t));
+}
+
+void
+raft_groups_destroy (raft_groups_t **self_p)
+{
+    if (!*self_p)
+        return;
+    raft_groups_t *self = *self_p;
+    for (size_t i = 0; i < self->size; i++)
+        raft_group_destroy (&self->slots [i].group);
+    free (self->slots);
+    free (self);
+    *self_p = NULL;
+}
+
+/*  Index of the first slot with id >= `id`.  */
+static size_t
+s_lower_bound (const raft_groups_t *self, uint32_t id)
+{
+    size_t lo = 0, hi = self->size;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (self->slots [mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int
+raft_groups_add (raft_groups_t *self, uint32_t id, raft_group_t **group_p)
+{
+    assert (group_p && *group_p);
+    size_t at = s_lower_bound (self, id);
+    if (at < self->size && self->slots [at].id == id)
+        return -EEXIST;
+    if (self->size == self->cap) {
+        size_t cap = self->cap ? self->cap * 2 : 8;
+        s_slot_t *grown = realloc (self->slots, cap * sizeof *grown);
+        if (!grown)
+            return -ENOMEM;
+        self->slots = grown;
+        self->cap = cap;
+    }
+    memmove (&self->slots [at + 1], &self->slots [at],
+             (self->size - at) * sizeof *self->slots);
+    self->slots [at].id = id;
+    self->slots [at].group = *group_p;
+    self->size++;
+    *group_p = NULL;
+    return 0;
+}
+
+raft_group_t *
+raft_groups_find (raft_groups_t *self, uint32_t id)
+{
+    size_t at = s_lower_bound (self, id);
+    return at < self->size && self->slots [at].id == id
+         ? self->slots [at].group : NULL;
+}
+
+int
+raft_groups_remove (raft_groups_t *self, uint32_t id)
+{
+    size_t at = s_lower_bound (self, id);
+    if (at >= self->size || self->slots [at].id != id)
+        return -ENOENT;
+    raft_group_destroy (&self->slots [at].group);
+    memmove (&self->slots [at], &self->slots [at + 1],
+             (self->size - at - 1) * sizeof *self->slots);
+    self->size--;
+    return 0;
+}
+
+size_t
+raft_groups_size (raft_groups_t *self)
+{
+    return self->size;
+}
+
+raft_group_t *
+raft_groups_at (raft_groups_t *self, size_t index, uint32_t *id_p)
+{
+    assert (index < self->size);
+    if (id_p)
+        *id_p = self->slots [index].id;
+    return self->slots [index].group;
+}
+
+/*  Reads a base-128 varint at *pos; returns 0 or -EPROTO.  */
+static int
+s_varint (const uint8_t *data, size_t size, size_t *pos, uint64_t *value)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (*pos >= size)
+            return -EPROTO;
+        uint8_t b = data [(*pos)++];
+        v |= (uint64_t) (b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *value = v;
+            return 0;
+        }
+    }
+    return -EPROTO;
+}
+
+int
+raft_groups_peek_shard (const uint8_t *data, size_t size, uint32_t *shard)
+{
+    *shard = 0;
+    size_t pos = 0;
+    while (pos < size) {
+        uint64_t key, v;
+        if (s_varint (data, size, &pos, &key))
+            return -EPROTO;
+        uint32_t field = (uint32_t) (key >> 3);
+        switch (key & 7) {
+            case 0:                         /* varint */
+                if (s_varint (data, size, &pos, &v))
+                    return -EPROTO;
+                if (field == 1) {
+                    if (v > UINT32_MAX)
+                        return -EPROTO;
+                    *shard = (uint32_t) v;  /* the last one wins, as in protobuf */
+                }
+                break;
+            case 1:                         /* 64-bit */
+                if (size - pos < 8)
+                    return -EPROTO;
+                pos += 8;
+                break;
+            case 2:                         /* length-delimited */
+                if (s_varint (data, size, &pos, &v) || v > size - pos)
+                    return -EPROTO;
+                pos += (size_t) v;
+                break;
+            case 5:                         /* 32-bit */
+                if (size - pos < 4)
+                    return -EPROTO;
+                pos += 4;
+                break;
+            default:
+                return -EPROTO;
+        }
+        if (field == 0)
+            return -EPROTO;
+    }
+    return 0;
+}
+
+int
+raft_groups_dir (const char *raft_dir, uint32_t id, char *out, size_t size)
+{
+    int n = id == TITAN_META_SHARD
+          ? snprintf (out, size, "%s/meta", raft_dir)
+          : snprintf (out, size, "%s/shard-%u", raft_dir, id);
+    return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
+}
