@@ -29,7 +29,9 @@
     named (a leader hint) and sends the writes and linearizable reads of
     that shard straight to it (or proposes locally when the hint is this
     node); a forwarded call that fails with UNAVAILABLE drops the hint and
-    asks the local raft module again.
+    asks the local raft module again, and a hinted node that does not
+    answer in time (DEADLINE_EXCEEDED: cut off or stopped) is forgotten as
+    the leader of every shard, so later calls ask the raft module.
 
     Deadlines: each call waits at most until its client's deadline, and at
     most `request_timeout_ms` (setting, default 10000) when the client set
@@ -375,6 +377,17 @@ s_hint_set (s_gateway_t *self, const s_pending_t *p, const char *id,
     snprintf (h->addr, sizeof h->addr, "%s", *id ? addr : "");
 }
 
+/*  Forgets every shard's leader hint that names address `addr`.  */
+static void
+s_hints_forget_addr (s_gateway_t *self, const char *addr)
+{
+    for (uint32_t shard = 0; shard < self->env.shards; shard++) {
+        s_hint_t *h = &self->hints [shard];
+        if (*h->id && streq (h->addr, addr))
+            *h->id = *h->addr = '\0';
+    }
+}
+
 /*  Sends a new call (not in the table) straight to its shard's leader
     when another node is known to lead it, and puts it in the table under
     a fresh corr.  Returns 1 when it did, 0 when the call should go to the
@@ -582,6 +595,13 @@ s_redirect (s_gateway_t *self, s_pending_t *p, const char *leader_id,
 static void
 s_handle_forwarded (s_gateway_t *self, gw_fwd_result_t *res)
 {
+    if (res->code == GRPC_STATUS_DEADLINE_EXCEEDED
+    ||  res->code == GRPC_STATUS_UNKNOWN)
+        /* that node did not answer in time (cut off, stopped), even if
+           the call timed out here first: forget it as the leader of any
+           shard, so the next call asks the local raft module, which
+           knows the current leader, instead of waiting on it again */
+        s_hints_forget_addr (self, res->target);
     s_pending_t *p = zhashx_lookup (self->pending, (void *) (uintptr_t) res->corr);
     if (!p || !p->forwarding)
         return;                  /* the call timed out meanwhile */
