@@ -211,3 +211,21 @@ titan_bus_call (titan_bus_t *self, const char *to, const char *type,
         titan_envelope_destroy (&env);
     }
 }
+
+bool
+titan_module_pipe_recv (zsock_t *pipe, char **command_p)
+{
+    if (command_p)
+        *command_p = NULL;
+    char *command = zstr_recv (pipe);
+    bool stop = !command || strcmp (command, "$TERM") == 0;
+    if (command && strcmp (command, "PING") == 0)
+        zstr_send (pipe, "PONG");
+    else
+    if (command && !stop && command_p) {
+        *command_p = command;
+        return false;
+    }
+    zstr_free (&command);
+    return stop;
+}

@@ -32,6 +32,7 @@
 #define TITAN_BUS_H_INCLUDED
 
 #include <czmq.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -135,6 +136,13 @@ titan_envelope_t *titan_bus_call (titan_bus_t *self, const char *to,
                                   void (*other) (titan_envelope_t **env_p,
                                                  void *arg),
                                   void *arg);
+
+/*  Reads one command from a module actor's pipe and answers the kernel's
+    supervision protocol ("PING" gets "PONG").  Returns true when the
+    actor must stop ("$TERM", or the pipe closed).  A command of the
+    module's own is stored in *command_p (the caller's, to zstr_free) when
+    command_p is not NULL, else discarded; *command_p is NULL otherwise.  */
+bool titan_module_pipe_recv (zsock_t *pipe, char **command_p);
 
 #ifdef __cplusplus
 }

@@ -838,14 +838,12 @@ s_gateway_actor (zsock_t *pipe, void *args)
         int timeout = s_expire (self, 1000);
         void *which = zpoller_wait (poller, timeout);
         if (which == pipe) {
-            char *command = zstr_recv (pipe);
-            if (!command || streq (command, "$TERM"))
+            char *command;
+            if (titan_module_pipe_recv (pipe, &command))
                 terminated = true;
-            else if (streq (command, "PING"))
-                zstr_send (pipe, "PONG");
-            else if (streq (command, "PORT"))
+            else if (command && streq (command, "PORT"))
                 zstr_sendf (pipe, "%d", gw_server_port (self->server));
-            else
+            else if (command)
                 titan_log_warning ("grpc_gateway: unknown command '%s'", command);
             zstr_free (&command);
         }

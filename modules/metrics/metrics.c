@@ -466,12 +466,10 @@ s_metrics_actor (zsock_t *pipe, void *args)
             wait = 1000;
         void *which = zpoller_wait (poller, wait > 0 ? (int) wait : 0);
         if (which == pipe) {
-            char *command = zstr_recv (pipe);
-            if (!command || streq (command, "$TERM"))
+            char *command;
+            if (titan_module_pipe_recv (pipe, &command))
                 terminated = true;
-            else if (streq (command, "PING"))
-                zstr_send (pipe, "PONG");
-            else if (streq (command, "PORT"))
+            else if (command && streq (command, "PORT"))
                 zstr_sendf (pipe, "%d", port);
             zstr_free (&command);
         }

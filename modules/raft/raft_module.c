@@ -879,17 +879,7 @@ s_run_groups (s_actor_t *self, int ticks)
 static bool
 s_handle_pipe (s_actor_t *self)
 {
-    char *cmd = zstr_recv (self->pipe);
-    if (!cmd)
-        return false;
-    bool go_on = true;
-    if (streq (cmd, "$TERM"))
-        go_on = false;
-    else
-    if (streq (cmd, "PING"))
-        zstr_send (self->pipe, "PONG");
-    zstr_free (&cmd);
-    return go_on;
+    return !titan_module_pipe_recv (self->pipe, NULL);
 }
 
 static void

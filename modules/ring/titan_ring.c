@@ -342,13 +342,8 @@ s_actor (zsock_t *pipe, void *args)
             wait = (int) (self->snap_idle_ms / 4 + 1);
         void *which = zpoller_wait (poller, wait);
         if (which == pipe) {
-            char *cmd = zstr_recv (pipe);
-            if (!cmd || streq (cmd, "$TERM"))
+            if (titan_module_pipe_recv (pipe, NULL))
                 self->terminated = true;
-            else
-            if (streq (cmd, "PING"))
-                zstr_send (pipe, "PONG");
-            zstr_free (&cmd);
         }
         else
         if (which == titan_bus_sock (self->bus)) {
