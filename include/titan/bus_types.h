@@ -25,6 +25,7 @@
 #define TITAN_T_KV_SNAPSHOT_READ    "kv.snapshot_read"    /* KvSnapshotRead -> KvSnapshotChunk */
 #define TITAN_T_KV_SNAPSHOT_END     "kv.snapshot_end"     /* KvSnapshotEnd -> KvReply */
 #define TITAN_T_KV_SNAPSHOT_INSTALL "kv.snapshot_install" /* KvSnapshotInstall -> KvSnapshotInstallReply */
+#define TITAN_T_KV_DROP_SHARD  "kv.drop_shard"  /* KvDropShard -> KvReply (issue 6) */
 
 /* replication (to "raft") */
 #define TITAN_T_RAFT_PROPOSE   "raft.propose"   /* KvWrite -> KvReply, after commit + apply */
