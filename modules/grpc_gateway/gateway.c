@@ -60,6 +60,7 @@
 #include "titan/status.h"
 #include "bus.pb-c.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,6 +69,7 @@
 #define GW_RETRY_MIN_MS 20
 #define GW_RETRY_MAX_MS 50
 #define GW_DEFAULT_REQUEST_TIMEOUT_MS 10000
+#define S_STOP_GRACE_MS 1000          /* calls in flight may finish at stop */
 
 /*  A call waiting for its bus reply.  */
 typedef struct {
@@ -800,10 +802,20 @@ s_stop (s_gateway_t *self)
     zhashx_purge (self->pending);
     gw_forward_destroy (&self->forward);
     gw_server_shutdown (self->server);
+    /* a grace period before cancelling what is still in flight, so that
+       answers already queued (the "being reloaded" reply above) go out */
+    zsock_set_rcvtimeo (self->pull, S_STOP_GRACE_MS);
+    bool cancelled = false;
     while (true) {
         void *ptr = NULL;
-        if (zsock_recv (self->pull, "p", &ptr) != 0)
-            break;               /* interrupted */
+        if (zsock_recv (self->pull, "p", &ptr) != 0) {
+            if (zmq_errno () != EAGAIN || cancelled)
+                break;           /* interrupted */
+            gw_server_cancel_all (self->server);
+            cancelled = true;
+            zsock_set_rcvtimeo (self->pull, -1);
+            continue;
+        }
         if (!ptr)
             break;               /* the CQ thread is done */
         gw_call_t *call = ptr;

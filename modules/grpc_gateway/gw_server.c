@@ -366,6 +366,12 @@ gw_server_shutdown (gw_server_t *self)
     if (atomic_exchange (&self->shutting_down, 1))
         return;
     grpc_server_shutdown_and_notify (self->server, self->cq, &self->shutdown_tag);
+}
+
+void
+gw_server_cancel_all (gw_server_t *self)
+{
+    gw_server_shutdown (self);
     grpc_server_cancel_all_calls (self->server);
 }
 
@@ -377,7 +383,7 @@ gw_server_destroy (gw_server_t **self_p)
     if (!self)
         return;
     if (self->thread_started) {
-        gw_server_shutdown (self);
+        gw_server_cancel_all (self);
         pthread_join (self->thread, NULL);
     }
     if (self->server)

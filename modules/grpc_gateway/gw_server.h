@@ -13,8 +13,10 @@
 
     Shutdown is two-step so that no call is lost and the completion queue
     is fully drained before the module's code can be unloaded:
-    gw_server_shutdown stops accepting calls and cancels those in flight;
-    the actor keeps finishing what it is handed until it receives the NULL
+    gw_server_shutdown stops accepting calls, lets those in flight finish
+    for a grace period (answers already queued, such as the reply to the
+    very command that reloads the gateway, are sent), and
+    gw_server_cancel_all then cancels what is left; the actor keeps finishing what it is handed until it receives the NULL
     call pointer that the CQ thread pushes last; then gw_server_destroy
     joins the thread and releases gRPC (grpc_shutdown is reference-counted).
 */
@@ -79,10 +81,15 @@ void gw_server_finish (gw_call_t **call_p, grpc_status_code code,
                        const char *message,
                        const uint8_t *response, size_t response_size);
 
-/*  Begins shutdown: no new calls, calls in flight cancelled.  The CQ thread
-    pushes a NULL pointer to the handoff endpoint once every call is
-    finished and the completion queue is drained.  Idempotent.  */
+/*  Begins shutdown: no new calls; calls in flight may still finish (their
+    answers already queued are sent).  The CQ thread pushes a NULL pointer
+    to the handoff endpoint once every call is finished and the completion
+    queue is drained.  Idempotent.  */
 void gw_server_shutdown (gw_server_t *self);
+
+/*  Begins shutdown if not begun, and cancels every call still in flight
+    (for the end of the grace period, or at once).  */
+void gw_server_cancel_all (gw_server_t *self);
 
 /*  Joins the CQ thread, destroys the server and the queue, releases gRPC;
     nulls the pointer.  Call after the NULL pointer arrived (or when the
