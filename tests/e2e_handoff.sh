@@ -111,6 +111,7 @@ done
 p=$(pending)
 [ "$p" = "$acked" ] || fail "n3 reports ${p:-no} pending hints, expected $acked (nothing can be delivered while cut off)"
 echo "handoff: $acked deferred puts acknowledged by n3 while cut off; $p pending"
+CTL_TIMEOUT=2s ctl --endpoints="$C" status | tail -4 | sed 's/^/  n3 status: /'
 
 # restart n3 while still cut off: the hint log must come back whole
 cl_kill9 3
