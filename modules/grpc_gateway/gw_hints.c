@@ -13,6 +13,7 @@
 */
 #include "gw_hints.h"
 #include "titan/crc32c.h"
+#include "titan/le.h"
 #include "titan/log.h"
 
 #include <assert.h>
@@ -75,45 +76,13 @@ struct gw_hints {
 
 /*  ----------------------------------------------------------- encoding  */
 
-static void
-s_put32 (uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p [i] = (uint8_t) (v >> (8 * i));
-}
-
-static void
-s_put64 (uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p [i] = (uint8_t) (v >> (8 * i));
-}
-
-static uint32_t
-s_get32 (const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p [i];
-    return v;
-}
-
-static uint64_t
-s_get64 (const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p [i];
-    return v;
-}
-
 /*  Frames `payload` (its first byte already the record type) in `rec`,
     which has S_FRAME bytes of room before it.  */
 static void
 s_frame (uint8_t *rec, size_t payload_len)
 {
-    s_put32 (rec, (uint32_t) payload_len);
-    s_put32 (rec + 4, titan_crc32c (0, rec + S_FRAME, payload_len));
+    titan_le_put32 (rec, (uint32_t) payload_len);
+    titan_le_put32 (rec + 4, titan_crc32c (0, rec + S_FRAME, payload_len));
 }
 
 /*  ---------------------------------------------------------- file I/O  */
@@ -201,7 +170,7 @@ s_ensure_dir (gw_hints_t *self, char *error, size_t error_size)
     if (!id)
         id = 1;
     uint8_t rec [S_FRAME + 8];
-    s_put64 (rec + S_FRAME, id);
+    titan_le_put64 (rec + S_FRAME, id);
     s_frame (rec, 8);
     char path [1024], tmp [1040];
     snprintf (path, sizeof path, "%s/id", self->dir);
@@ -234,15 +203,15 @@ s_read_id (gw_hints_t *self, char *error, size_t error_size)
     uint8_t rec [S_FRAME + 9];
     size_t n = fread (rec, 1, sizeof rec, f);
     fclose (f);
-    if (n != S_FRAME + 8 || s_get32 (rec) != 8
-    ||  s_get32 (rec + 4) != titan_crc32c (0, rec + S_FRAME, 8)
-    ||  s_get64 (rec + S_FRAME) == 0) {
+    if (n != S_FRAME + 8 || titan_le_get32 (rec) != 8
+    ||  titan_le_get32 (rec + 4) != titan_crc32c (0, rec + S_FRAME, 8)
+    ||  titan_le_get64 (rec + S_FRAME) == 0) {
         snprintf (error, error_size, "%s is damaged (length or CRC-32C "
                   "mismatch); move the hint directory away to start afresh",
                   path);
         return -EBADMSG;
     }
-    self->base_id = s_get64 (rec + S_FRAME);
+    self->base_id = titan_le_get64 (rec + S_FRAME);
     return 0;
 }
 
@@ -272,9 +241,9 @@ s_new_file (gw_hints_t *self, s_shard_t *sh)
     uint8_t *p = rec + S_FRAME;
     p [0] = S_REC_HEADER;
     p [1] = S_VERSION;
-    s_put32 (p + 2, sh->id);
-    s_put64 (p + 6, sh->next_seq);
-    s_put64 (p + 14, sh->acked);
+    titan_le_put32 (p + 2, sh->id);
+    titan_le_put64 (p + 6, sh->next_seq);
+    titan_le_put64 (p + 14, sh->acked);
     s_frame (rec, S_HEADER_LEN);
     int rc = s_write_durable (fd, rec, sizeof rec, 0);
     if (!rc)
@@ -408,7 +377,7 @@ s_load_file (gw_hints_t *self, s_shard_t *sh, size_t index, bool last)
     while (off < size && !damage) {
         if (size - off < S_FRAME)
             break;                               /* torn */
-        uint32_t len = s_get32 (data + off);
+        uint32_t len = titan_le_get32 (data + off);
         if (len == 0 || len > max_payload) {
             damage = "record length out of range";
             break;
@@ -416,7 +385,7 @@ s_load_file (gw_hints_t *self, s_shard_t *sh, size_t index, bool last)
         if (size - off - S_FRAME < len)
             break;                               /* torn */
         const uint8_t *p = data + off + S_FRAME;
-        if (s_get32 (data + off + 4) != titan_crc32c (0, p, len)) {
+        if (titan_le_get32 (data + off + 4) != titan_crc32c (0, p, len)) {
             damage = "CRC-32C mismatch";
             break;
         }
@@ -427,17 +396,17 @@ s_load_file (gw_hints_t *self, s_shard_t *sh, size_t index, bool last)
         switch (p [0]) {
             case S_REC_HEADER:
                 if (off != 0 || len != S_HEADER_LEN || p [1] != S_VERSION
-                ||  s_get32 (p + 2) != sh->id) {
+                ||  titan_le_get32 (p + 2) != sh->id) {
                     damage = "bad header (version, shard or position)";
                     break;
                 }
-                if (s_get64 (p + 6) > sh->next_seq)
-                    sh->next_seq = s_get64 (p + 6);
-                if (s_get64 (p + 14) > sh->acked)
-                    sh->acked = s_get64 (p + 14);
+                if (titan_le_get64 (p + 6) > sh->next_seq)
+                    sh->next_seq = titan_le_get64 (p + 6);
+                if (titan_le_get64 (p + 14) > sh->acked)
+                    sh->acked = titan_le_get64 (p + 14);
                 break;
             case S_REC_HINT: {
-                uint64_t seq = s_get64 (p + 1);
+                uint64_t seq = titan_le_get64 (p + 1);
                 if (len < S_HINT_FIXED || seq < sh->next_seq || seq == 0) {
                     damage = "bad hint record (size or sequence order)";
                     break;
@@ -455,7 +424,7 @@ s_load_file (gw_hints_t *self, s_shard_t *sh, size_t index, bool last)
                 memcpy (item.buf, p + S_HINT_FIXED, len - S_HINT_FIXED);
                 item.hint.shard = sh->id;
                 item.hint.sequence = seq;
-                item.hint.accepted_ms = (int64_t) s_get64 (p + 9);
+                item.hint.accepted_ms = (int64_t) titan_le_get64 (p + 9);
                 item.hint.request = item.buf;
                 item.hint.request_size = len - S_HINT_FIXED;
                 if (s_queue_push (sh, &item)) {
@@ -472,8 +441,8 @@ s_load_file (gw_hints_t *self, s_shard_t *sh, size_t index, bool last)
                     damage = "bad delivery mark";
                     break;
                 }
-                if (s_get64 (p + 1) > sh->acked)
-                    sh->acked = s_get64 (p + 1);
+                if (titan_le_get64 (p + 1) > sh->acked)
+                    sh->acked = titan_le_get64 (p + 1);
                 s_queue_drop (self, sh, sh->acked);
                 break;
             default:
@@ -729,8 +698,8 @@ gw_hints_append (gw_hints_t *self, uint32_t shard, const uint8_t *request,
     }
     uint8_t *p = item.buf + S_FRAME;
     p [0] = S_REC_HINT;
-    s_put64 (p + 1, sh->next_seq);
-    s_put64 (p + 9, (uint64_t) now_ms);
+    titan_le_put64 (p + 1, sh->next_seq);
+    titan_le_put64 (p + 9, (uint64_t) now_ms);
     memcpy (p + S_HINT_FIXED, request, size);
     s_frame (item.buf, len);
     char path [1024];
@@ -798,7 +767,7 @@ gw_hints_delivered (gw_hints_t *self, uint32_t shard, uint64_t sequence)
         return *sh->blocked ? 0 : -EIO;  /* blocked: kept in memory only */
     uint8_t rec [S_FRAME + S_MARK_LEN];
     rec [S_FRAME] = S_REC_DELIVERED;
-    s_put64 (rec + S_FRAME + 1, sequence);
+    titan_le_put64 (rec + S_FRAME + 1, sequence);
     s_frame (rec, S_MARK_LEN);
     char path [1024];
     s_file_path (self, shard, sh->files [sh->n_files - 1].number, path,
