@@ -333,6 +333,7 @@ s_gateway_new (titan_module_ctx_t *ctx)
     if (status || shards < 1 || shards > 4096) {
         snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: "
                   "modules/raft/shards must be a whole number from 1 to 4096");
+        gw_security_destroy (&self->security);
         free (self);
         return NULL;
     }
@@ -341,6 +342,7 @@ s_gateway_new (titan_module_ctx_t *ctx)
                                        GW_DEFAULT_HINT_LOG_MAX_BYTES,
                                        (int64_t) 1 << 40);
     if (hint_max < 0) {
+        gw_security_destroy (&self->security);
         free (self);
         return NULL;
     }
@@ -352,6 +354,7 @@ s_gateway_new (titan_module_ctx_t *ctx)
         free (self->hints);
         free (self->deliveries);
         free (self->hint_stats);
+        gw_security_destroy (&self->security);
         free (self);
         return NULL;
     }
@@ -735,7 +738,8 @@ s_redirect (s_gateway_t *self, s_pending_t *p, const char *leader_id,
 static int
 s_handoff_pump (s_gateway_t *self, int cap)
 {
-    if (!self->hint_log || !*self->self_target || !self->forward)
+    if (!self->hint_log || gw_hints_empty (self->hint_log)
+    ||  !*self->self_target || !self->forward)
         return cap;
     int64_t now = zclock_mono ();
     int64_t next = now + cap;

@@ -742,6 +742,12 @@ gw_hints_head (gw_hints_t *self, uint32_t shard)
     return &sh->queue [sh->q_head].hint;
 }
 
+bool
+gw_hints_empty (const gw_hints_t *self)
+{
+    return self->pending_bytes == 0;
+}
+
 uint64_t
 gw_hints_client_id (gw_hints_t *self, uint32_t shard)
 {

@@ -36,6 +36,7 @@
 #ifndef GW_HINTS_H_INCLUDED
 #define GW_HINTS_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -91,6 +92,10 @@ int gw_hints_append (gw_hints_t *self, uint32_t shard, const uint8_t *request,
 /*  The oldest pending hint of `shard`, or NULL when it has none (or its
     delivery is stopped and what came before the damage is delivered).  */
 const gw_hint_t *gw_hints_head (gw_hints_t *self, uint32_t shard);
+
+/*  True when no shard has a pending hint (cheap: for a caller's fast
+    path).  */
+bool gw_hints_empty (const gw_hints_t *self);
 
 /*  The dedup client id of `shard`'s hints (non-zero, fixed for the log's
     life on disk).  */
