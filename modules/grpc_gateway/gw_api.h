@@ -101,8 +101,10 @@ uint32_t gw_api_key_shard (const gw_env_t *env, const uint8_t *key, size_t size)
 
 /*  Decodes and validates the request bytes of `method`.  Returns 1 when
     *req is a bus request to send (then call gw_api_step with its
-    reply), or 0 when *res already holds the outcome.  On return the caller
-    owns req->payload (1) or res->response (0).  */
+    reply) or, with req->deferred set, a deferred put to store in the hint
+    log (req->payload is the request to keep, req->shard its shard), or 0
+    when *res already holds the outcome.  On return the caller owns
+    req->payload (1) or res->response (0).  */
 int gw_api_prepare (const gw_env_t *env, gw_method_t method,
                     const uint8_t *data, size_t size,
                     gw_bus_req_t *req, gw_result_t *res);
