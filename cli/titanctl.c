@@ -45,6 +45,8 @@ static const char s_usage [] =
 "\n"
 "Commands:\n"
 "  put KEY VALUE               store VALUE (\"-\": read it from stdin); prints the revision\n"
+"  put --deferred KEY VALUE    hand VALUE to the node's hint log, delivered once the\n"
+"                              key's shard is reachable (accepted, not yet committed)\n"
 "  get KEY [--consistency=C]   print the value bytes exactly (C: linearizable, local)\n"
 "  del KEY                     delete KEY; prints how many keys were deleted (0 or 1)\n"
 "  cas KEY EXPECTED_REV VALUE  store VALUE only if KEY is at revision EXPECTED_REV\n"
@@ -95,6 +97,7 @@ typedef struct {
     const char *consistency;
     long shard;
     uint64_t client_id;
+    bool deferred;               /* put --deferred */
     const char *cacert;          /* TLS on when set */
     const char *cert;
     const char *key;
@@ -429,13 +432,23 @@ s_cmd_put (const s_opts_t *opts, int argc, char **argv)
         return EXIT_ERROR;
     req.client_id = opts->client_id;
     req.sequence = s_sequence ();
+    req.deferred = opts->deferred;
     ProtobufCMessage *reply = NULL;
     int rc = s_call (opts, "/titan.v1.KV/Put", &req.base,
                      &titan__v1__put_response__descriptor, &reply);
     free (owned);
     if (rc)
         return rc;
-    s_print_revision (opts, "revision", ((Titan__V1__PutResponse *) reply)->revision);
+    Titan__V1__PutResponse *put = (Titan__V1__PutResponse *) reply;
+    if (!put->deferred)
+        s_print_revision (opts, "revision", put->revision);
+    else if (opts->format == FMT_JSON)
+        printf ("{\"deferred\":true,\"revision\":0}\n");
+    else if (opts->format == FMT_TABLE)
+        printf ("%-10s %s\n%-10s %s\n", "REVISION", "STATE", "-",
+                "deferred (accepted, not yet committed)");
+    else
+        printf ("accepted (deferred, not yet committed)\n");
     protobuf_c_message_free_unpacked (reply, NULL);
     return EXIT_OK;
 }
@@ -600,12 +613,23 @@ s_cmd_status (const s_opts_t *opts, int argc, char **argv)
                     ",\"last_revision\":%" PRIu64 ",\"term\":%" PRIu64
                     ",\"commit_index\":%" PRIu64 ",\"snapshot_index\":%" PRIu64
                     ",\"snapshots_taken\":%" PRIu64
-                    ",\"snapshots_installed\":%" PRIu64 "}",
+                    ",\"snapshots_installed\":%" PRIu64
+                    ",\"hints_pending\":%" PRIu64
+                    ",\"hints_pending_bytes\":%" PRIu64
+                    ",\"hints_oldest_age_ms\":%" PRIu64
+                    ",\"hints_delivered\":%" PRIu64 ",\"hints_blocked\":",
                     s->applied_index, s->keys, s->last_revision, s->term,
                     s->commit_index, s->snapshot_index, s->snapshots_taken,
-                    s->snapshots_installed);
+                    s->snapshots_installed, s->hints_pending,
+                    s->hints_pending_bytes, s->hints_oldest_age_ms,
+                    s->hints_delivered);
+            s_json_string (stdout, s->hints_blocked);
+            printf ("}");
         }
-        printf ("]}\n");
+        printf ("],\"hints_pending\":%" PRIu64 ",\"hints_pending_bytes\":%"
+                PRIu64 ",\"hints_oldest_age_ms\":%" PRIu64 "}\n",
+                st->hints_pending, st->hints_pending_bytes,
+                st->hints_oldest_age_ms);
     }
     else {
         printf ("%-12s %-22s %s\n", "NODE", "CLIENT_ADDR", "STATE");
@@ -638,8 +662,20 @@ s_cmd_status (const s_opts_t *opts, int argc, char **argv)
                     s->commit_index, s->snapshot_index, s->snapshots_taken,
                     s->snapshots_installed);
         }
-        printf ("\n%zu shard(s), %zu move(s) in progress\n", st->n_shards,
-                moves);
+        /* hinted handoff: the deferred puts this node holds */
+        printf ("\n%-6s %-14s %-14s %-16s %-15s %s\n", "SHARD", "HINTS_PENDING",
+                "HINTS_BYTES", "HINTS_OLDEST_MS", "HINTS_DELIVERED", "BLOCKED");
+        for (size_t i = 0; i < st->n_shards; i++) {
+            Titan__V1__ShardStatus *s = st->shards [i];
+            printf ("%-6" PRIu32 " %-14" PRIu64 " %-14" PRIu64 " %-16" PRIu64
+                    " %-15" PRIu64 " %s\n", s->id, s->hints_pending,
+                    s->hints_pending_bytes, s->hints_oldest_age_ms,
+                    s->hints_delivered, *s->hints_blocked ? s->hints_blocked : "-");
+        }
+        printf ("\n%zu shard(s), %zu move(s) in progress, %" PRIu64 " deferred "
+                "put(s) pending (%" PRIu64 " bytes, oldest %" PRIu64 " ms)\n",
+                st->n_shards, moves, st->hints_pending, st->hints_pending_bytes,
+                st->hints_oldest_age_ms);
     }
     protobuf_c_message_free_unpacked (reply, NULL);
     return EXIT_OK;
@@ -910,6 +946,7 @@ s_run (int argc, char **argv, s_opts_t *opts)
         { "write-out",   required_argument, NULL, 'w' },
         { "consistency", required_argument, NULL, 'c' },
         { "shard",       required_argument, NULL, 's' },
+        { "deferred",    no_argument,       NULL, 'D' },
         { "cacert",      required_argument, NULL, 'A' },
         { "cert",        required_argument, NULL, 'C' },
         { "key",         required_argument, NULL, 'K' },
@@ -961,6 +998,7 @@ s_run (int argc, char **argv, s_opts_t *opts)
                 opts->shard = (long) shard;
                 break;
             }
+            case 'D': opts->deferred = true; break;
             case 'A': opts->cacert = optarg; break;
             case 'C': opts->cert = optarg; break;
             case 'K': opts->key = optarg; break;
@@ -994,6 +1032,8 @@ s_run (int argc, char **argv, s_opts_t *opts)
     const char *command = args [0];
     if (opts->consistency && strcmp (command, "get") != 0)
         return s_usage_error ("--consistency applies to get only");
+    if (opts->deferred && strcmp (command, "put") != 0)
+        return s_usage_error ("--deferred applies to put only");
     if (getrandom (&opts->client_id, sizeof opts->client_id, 0)
         != (ssize_t) sizeof opts->client_id)
         opts->client_id = ((uint64_t) getpid () << 32) ^ (uint64_t) time (NULL);

@@ -601,12 +601,13 @@ START_TEST (test_bad_requests)
     ck_assert_int_eq (r.code, GRPC_STATUS_INVALID_ARGUMENT);
     ck_assert_ptr_nonnull (strstr (r.details, "consistency 7"));
 
+    /* a deferred put is validated as any put before it is accepted */
     Titan__V1__PutRequest put = TITAN__V1__PUT_REQUEST__INIT;
-    put.key = s_bin ("k");
+    put.key = s_bin ("");
     put.deferred = 1;
     r = s_call ("/titan.v1.KV/Put", &put.base, 5000);
     ck_assert_int_eq (r.code, GRPC_STATUS_INVALID_ARGUMENT);
-    ck_assert_ptr_nonnull (strstr (r.details, "not supported yet"));
+    ck_assert_ptr_nonnull (strstr (r.details, "key is empty"));
 
     /* bytes that are not a PutRequest: field 1 as a varint-length overrun */
     tc_conn_t *conn = tc_conn_new (s_target);

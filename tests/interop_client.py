@@ -14,6 +14,7 @@ Exits 0 when every check passed, 1 with the failed check otherwise.
 """
 import hashlib
 import sys
+import time
 
 sys.path.insert(0, sys.argv[1])
 import grpc                                   # noqa: E402
@@ -123,10 +124,25 @@ expect_error(grpc.StatusCode.INVALID_ARGUMENT, "key is empty", Put, key=b"", val
 expect_error(grpc.StatusCode.INVALID_ARGUMENT, "key is empty", Get, key=b"")
 checks += 2
 
-# unknown enum value, unsupported field
+# unknown enum value
 expect_error(grpc.StatusCode.INVALID_ARGUMENT, "consistency 9", Get, key=b"cas", consistency=9)
-expect_error(grpc.StatusCode.INVALID_ARGUMENT, "not supported yet",
-             Put, key=b"k", value=b"v", deferred=True)
+
+# a deferred put (hinted handoff): accepted, not yet committed, then delivered
+reply = Put(key=b"deferred", value=b"later", deferred=True)
+assert reply.deferred and reply.revision == 0, reply
+expect_error(grpc.StatusCode.INVALID_ARGUMENT, "key is empty", Put, key=b"", value=b"v",
+             deferred=True)
+until = time.time() + 30
+while True:
+    try:
+        if Get(key=b"deferred").value == b"later":
+            break
+    except grpc.RpcError as e:
+        if e.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+    assert time.time() < until, "the deferred put was not delivered within 30 s"
+    time.sleep(0.1)
+checks += 1
 
 # deadlines and unavailability, as this client sees them
 expect_error(grpc.StatusCode.DEADLINE_EXCEEDED, "", Put, key=b"k", value=b"v", timeout=0.000001)

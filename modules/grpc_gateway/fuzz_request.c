@@ -21,6 +21,7 @@
 #include "gw_api.h"
 #include "gw_request.h"
 #include "bus.pb-c.h"
+#include "titan.pb-c.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
@@ -30,6 +31,23 @@ static void
 s_check_accepted (const gw_env_t *env, gw_method_t method,
                   const gw_bus_req_t *req)
 {
+    if (req->deferred) {
+        /* a deferred put: the request kept in the hint log, and the put
+           that delivers it, both within the limits */
+        assert (method == GW_M_PUT);
+        uint8_t *out = NULL;
+        size_t out_size = 0;
+        assert (gw_api_hint_request (req->payload, req->size, 7, 9, &out,
+                                     &out_size) == 0);
+        Titan__V1__PutRequest *put =
+            titan__v1__put_request__unpack (NULL, out_size, out);
+        assert (put && !put->deferred && put->client_id == 7 && put->sequence == 9);
+        assert (put->key.len >= 1 && put->key.len <= env->max_key_bytes);
+        assert (put->value.len <= env->max_value_bytes);
+        titan__v1__put_request__free_unpacked (put, NULL);
+        free (out);
+        return;
+    }
     assert (req->to && req->type);
     if (method == GW_M_PUT || method == GW_M_DELETE || method == GW_M_CAS) {
         Titan__Bus__KvWrite *w =

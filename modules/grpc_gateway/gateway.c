@@ -39,10 +39,27 @@
     deadline) or UNAVAILABLE (our own timeout: the module did not answer,
     safe to retry), and a reply that comes later is dropped.
 
+    Hinted handoff (docs/handoff.md): a Put with deferred = true is not
+    sent anywhere: it is appended to this node's hint log (gw_hints.h,
+    under <data_dir>/hints, fdatasynced) and answered at once with
+    PutResponse.deferred = true.  A delivery worker in this actor takes
+    the oldest pending hint of each shard and submits it to this node's
+    own gRPC listener as an ordinary Put carrying the hint log's dedup
+    pair (the shard's client id, the hint's sequence), so that it takes
+    the path of any client's put (local proposal, or forwarding to the
+    shard's leader, retried until its deadline).  One hint per shard is
+    in flight, in sequence order: the next is sent only once the shard
+    answered the previous, so the Raft dedup table answers any hint sent
+    again from its record.  While the shard is unreachable the hint is
+    sent again after a backoff (GW_HINT_RETRY_MIN_MS doubling to
+    GW_HINT_RETRY_MAX_MS).
+
     Settings (the module's subtree): max_key_bytes (65535) and
     max_value_bytes (8 MiB), the same names and defaults as the bitcask
     module's (when only the bitcask module sets them, its values are used),
-    and request_timeout_ms; it reads modules/raft/shards for Q.  TLS and
+    request_timeout_ms and hint_log_max_bytes (the most bytes of
+    deferred puts waiting for delivery, default 64 MiB); it reads
+    modules/raft/shards for Q.  TLS and
     the client token (tls_cert, tls_key, tls_ca, tls_client_auth,
     auth_token, auth_token_file) are read by gw_security.h, which says how
     they work.  The listen address is the node's
@@ -51,6 +68,7 @@
 */
 #include "gw_api.h"
 #include "gw_forward.h"
+#include "gw_hints.h"
 #include "gw_route.h"
 #include "gw_security.h"
 #include "gw_server.h"
@@ -70,6 +88,10 @@
 #define GW_RETRY_MAX_MS 50
 #define GW_DEFAULT_REQUEST_TIMEOUT_MS 10000
 #define S_STOP_GRACE_MS 1000          /* calls in flight may finish at stop */
+#define GW_DEFAULT_HINT_LOG_MAX_BYTES (64 << 20)
+#define GW_HINT_DEADLINE_MS 5000     /* one delivery attempt */
+#define GW_HINT_RETRY_MIN_MS 100
+#define GW_HINT_RETRY_MAX_MS 5000
 
 /*  A call waiting for its bus reply.  */
 typedef struct {
@@ -106,6 +128,15 @@ typedef struct {
     char addr [256];
 } s_hint_t;
 
+/*  The delivery of one shard's hints.  */
+typedef struct {
+    uint64_t corr;               /* the attempt in flight, 0: none */
+    uint64_t sequence;           /* its hint */
+    int64_t retry_at;            /* no attempt before (zclock_mono) */
+    int backoff_ms;
+    int warned;                  /* the outage was logged */
+} s_delivery_t;
+
 typedef struct {
     titan_module_ctx_t *ctx;
     titan_bus_t *bus;
@@ -118,6 +149,12 @@ typedef struct {
     gw_forward_t *forward;
     gw_security_t *security;     /* TLS credentials, client token */
     s_hint_t *hints;             /* per shard, env.shards of them */
+    gw_hints_t *hint_log;        /* deferred puts; NULL: it did not open */
+    char hint_log_error [300];   /* why it did not */
+    s_delivery_t *deliveries;    /* per shard */
+    size_t deliveries_in_flight;
+    gw_hint_stats_t *hint_stats; /* env.shards + 1, for Cluster.Status */
+    char self_target [300];      /* where deliveries are submitted */
 } s_gateway_t;
 
 static size_t
@@ -207,11 +244,54 @@ s_gateway_destroy (s_gateway_t **self_p)
     zsock_destroy (&self->done);
     zhashx_destroy (&self->pending);
     free (self->hints);
+    gw_hints_destroy (&self->hint_log);
+    free (self->deliveries);
+    free (self->hint_stats);
     zsock_destroy (&self->pull);
     titan_bus_destroy (&self->bus);
     gw_security_destroy (&self->security);
     free (self);
     *self_p = NULL;
+}
+
+/*  Opens the hint log under <data_dir>/hints.  A log that cannot be
+    opened (an I/O error, a damaged id file) leaves the gateway running
+    without it: deferred puts are then refused, saying why.  */
+static void
+s_hint_log_open (s_gateway_t *self, uint64_t max_bytes, size_t max_request)
+{
+    titan_module_ctx_t *ctx = self->ctx;
+    if (!ctx->data_dir || !*ctx->data_dir) {
+        snprintf (self->hint_log_error, sizeof self->hint_log_error,
+                  "the node has no data directory");
+        return;
+    }
+    char dir [1024], error [300] = "";
+    snprintf (dir, sizeof dir, "%s/hints", ctx->data_dir);
+    self->hint_log = gw_hints_open (dir, self->env.shards, max_bytes,
+                                    max_request, error, sizeof error);
+    if (!self->hint_log) {
+        snprintf (self->hint_log_error, sizeof self->hint_log_error, "%s", error);
+        titan_log_error ("grpc_gateway: hint log %s not opened: %s; deferred "
+                         "puts are refused", dir, error);
+        return;
+    }
+    gw_hint_stats_t all;
+    gw_hints_totals (self->hint_log, &all);
+    if (all.pending)
+        titan_log_info ("grpc_gateway: %" PRIu64 " deferred puts (%" PRIu64
+                        " bytes) wait for delivery in %s", all.pending,
+                        all.pending_bytes, dir);
+    /* deliveries go to this node's own listener: a wildcard listen
+       address is reached on loopback */
+    const char *addr = ctx->client_addr && *ctx->client_addr
+                     ? ctx->client_addr : "127.0.0.1:7400";
+    const char *port = strrchr (addr, ':');
+    if (port && (strncmp (addr, "0.0.0.0:", 8) == 0 || strncmp (addr, "[::]:", 5) == 0))
+        snprintf (self->self_target, sizeof self->self_target, "%s%s",
+                  addr [0] == '[' ? "[::1]" : "127.0.0.1", port);
+    else
+        snprintf (self->self_target, sizeof self->self_target, "%s", addr);
 }
 
 static s_gateway_t *
@@ -254,16 +334,33 @@ s_gateway_new (titan_module_ctx_t *ctx)
     if (status || shards < 1 || shards > 4096) {
         snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: "
                   "modules/raft/shards must be a whole number from 1 to 4096");
+        gw_security_destroy (&self->security);
         free (self);
         return NULL;
     }
     self->env.shards = (uint32_t) shards;
-    self->hints = calloc (self->env.shards, sizeof *self->hints);
-    if (!self->hints) {
-        snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: out of memory");
+    int64_t hint_max = s_size_setting (ctx, "hint_log_max_bytes",
+                                       GW_DEFAULT_HINT_LOG_MAX_BYTES,
+                                       (int64_t) 1 << 40);
+    if (hint_max < 0) {
+        gw_security_destroy (&self->security);
         free (self);
         return NULL;
     }
+    self->hints = calloc (self->env.shards, sizeof *self->hints);
+    self->deliveries = calloc (self->env.shards, sizeof *self->deliveries);
+    self->hint_stats = calloc (self->env.shards + 1, sizeof *self->hint_stats);
+    if (!self->hints || !self->deliveries || !self->hint_stats) {
+        snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: out of memory");
+        free (self->hints);
+        free (self->deliveries);
+        free (self->hint_stats);
+        gw_security_destroy (&self->security);
+        free (self);
+        return NULL;
+    }
+    s_hint_log_open (self, (uint64_t) hint_max,
+                     (size_t) max_key + (size_t) max_value + GW_MESSAGE_HEADROOM);
 
     self->pending = zhashx_new ();
     assert (self->pending);
@@ -411,6 +508,44 @@ s_forward_to_hint (s_gateway_t *self, s_pending_t *p)
     return 1;
 }
 
+/*  A deferred put (hinted handoff): appends the request that
+    gw_api_prepare made (req->payload, freed here) to the hint log and
+    answers "accepted, not yet committed", or why it was not accepted.  */
+static void
+s_defer (s_gateway_t *self, gw_call_t **call_p, gw_bus_req_t *req)
+{
+    gw_result_t res = { GRPC_STATUS_OK, "", NULL, 0 };
+    char error [400] = "";
+    uint64_t sequence = 0;
+    int rc = self->hint_log
+           ? gw_hints_append (self->hint_log, req->shard, req->payload,
+                              req->size, zclock_time (), &sequence, error,
+                              sizeof error)
+           : -ENODEV;
+    free (req->payload);
+    req->payload = NULL;
+    if (rc == 0) {
+        gw_api_deferred (&res);
+        titan_log_debug ("grpc_gateway: deferred put accepted: shard %" PRIu32
+                         " hint sequence %" PRIu64, req->shard, sequence);
+    }
+    else if (rc == -ENODEV)
+        gw_api_fail (&res, GRPC_STATUS_FAILED_PRECONDITION, "deferred puts "
+                     "are refused: this node's hint log is not open (%.200s)",
+                     self->hint_log_error);
+    else if (rc == -ENOSPC)
+        gw_api_fail (&res, GRPC_STATUS_RESOURCE_EXHAUSTED, "%.250s", error);
+    else if (rc == -EPERM)
+        gw_api_fail (&res, GRPC_STATUS_FAILED_PRECONDITION, "%.250s", error);
+    else if (rc == -EINVAL)
+        gw_api_fail (&res, GRPC_STATUS_INVALID_ARGUMENT, "%.250s", error);
+    else
+        gw_api_fail (&res, GRPC_STATUS_INTERNAL, "the deferred put was not "
+                     "accepted: %.200s", error);
+    s_finish (call_p, &res);
+    gw_result_reset (&res);
+}
+
 static void
 s_handle_call (s_gateway_t *self, gw_call_t *call)
 {
@@ -453,6 +588,10 @@ s_handle_call (s_gateway_t *self, gw_call_t *call)
                          call->request_size, &req, &res)) {
         s_finish (&call, &res);
         gw_result_reset (&res);
+        return;
+    }
+    if (req.deferred) {
+        s_defer (self, &call, &req);
         return;
     }
     s_pending_t *p = calloc (1, sizeof *p);
@@ -594,9 +733,150 @@ s_redirect (s_gateway_t *self, s_pending_t *p, const char *leader_id,
 }
 
 /*  A forwarded call completed.  */
+/*  Starts the delivery attempts that are due: the oldest pending hint of
+    each shard with none in flight.  Returns the ms until the next one is
+    due (at most `cap`).  */
+static int
+s_handoff_pump (s_gateway_t *self, int cap)
+{
+    if (!self->hint_log || gw_hints_empty (self->hint_log)
+    ||  !*self->self_target || !self->forward)
+        return cap;
+    int64_t now = zclock_mono ();
+    int64_t next = now + cap;
+    for (uint32_t shard = 0; shard < self->env.shards; shard++) {
+        s_delivery_t *d = &self->deliveries [shard];
+        if (d->corr)
+            continue;
+        const gw_hint_t *hint = gw_hints_head (self->hint_log, shard);
+        if (!hint)
+            continue;
+        if (d->retry_at > now) {
+            if (d->retry_at < next)
+                next = d->retry_at;
+            continue;
+        }
+        uint8_t *request = NULL;
+        size_t size = 0;
+        int rc = gw_api_hint_request (hint->request, hint->request_size,
+                                      gw_hints_client_id (self->hint_log, shard),
+                                      hint->sequence, &request, &size);
+        if (rc == -EINVAL) {
+            titan_log_error ("grpc_gateway: hinted handoff: shard %" PRIu32
+                             " hint %" PRIu64 " does not decode as a put; "
+                             "dropped", shard, hint->sequence);
+            gw_hints_delivered (self->hint_log, shard, hint->sequence);
+            next = now;
+            continue;
+        }
+        uint64_t corr = titan_bus_next_corr (self->bus);
+        if (!rc)
+            rc = gw_forward_start (self->forward, self->self_target,
+                                   gw_api_method_path (GW_M_PUT), request, size,
+                                   now + GW_HINT_DEADLINE_MS, 0, corr);
+        free (request);
+        if (rc) {
+            titan_log_warning ("grpc_gateway: hinted handoff: cannot submit "
+                               "shard %" PRIu32 " hint %" PRIu64 " to %s: %s",
+                               shard, hint->sequence, self->self_target,
+                               titan_strerror (rc));
+            d->retry_at = now + GW_HINT_RETRY_MAX_MS;
+            continue;
+        }
+        d->corr = corr;
+        d->sequence = hint->sequence;
+        self->deliveries_in_flight++;
+    }
+    int64_t wait = next - now;
+    return wait < 0 ? 0 : (int) wait;
+}
+
+/*  The outcome of a delivery attempt; returns 0 when `res` is not one.  */
+static int
+s_handoff_result (s_gateway_t *self, const gw_fwd_result_t *res)
+{
+    if (!self->deliveries_in_flight)
+        return 0;
+    uint32_t shard = 0;
+    while (shard < self->env.shards && self->deliveries [shard].corr != res->corr)
+        shard++;
+    if (shard == self->env.shards)
+        return 0;
+    s_delivery_t *d = &self->deliveries [shard];
+    d->corr = 0;
+    self->deliveries_in_flight--;
+    uint64_t client = gw_hints_client_id (self->hint_log, shard);
+    int done = 1;
+    if (res->code == GRPC_STATUS_OK)
+        titan_log_info ("grpc_gateway: hinted handoff: shard %" PRIu32
+                        " hint %" PRIu64 " (client %016" PRIx64 ") committed "
+                        "at revision %" PRIu64, shard, d->sequence, client,
+                        gw_api_put_revision (res->response, res->size));
+    else if (res->code == GRPC_STATUS_ABORTED)
+        /* the dedup table knows this sequence: applied before (its result
+           lost to a restart, or older than the client's kept writes, which
+           in-order delivery only allows once it was applied) */
+        titan_log_info ("grpc_gateway: hinted handoff: shard %" PRIu32
+                        " hint %" PRIu64 " (client %016" PRIx64 ") was "
+                        "applied before: %s", shard, d->sequence, client,
+                        res->details);
+    else if (res->code == GRPC_STATUS_INVALID_ARGUMENT)
+        titan_log_error ("grpc_gateway: hinted handoff: shard %" PRIu32
+                         " hint %" PRIu64 " refused for good (%s); dropped",
+                         shard, d->sequence, res->details);
+    else
+        done = 0;
+    if (done) {
+        if (d->warned)
+            titan_log_info ("grpc_gateway: hinted handoff: shard %" PRIu32
+                            " reachable again", shard);
+        d->warned = 0;
+        d->backoff_ms = 0;
+        d->retry_at = 0;
+        if (gw_hints_delivered (self->hint_log, shard, d->sequence))
+            titan_log_error ("grpc_gateway: hinted handoff: shard %" PRIu32
+                             " hint %" PRIu64 " delivered but not recorded "
+                             "(the hint log failed); it may be sent again "
+                             "after a restart, where the dedup table absorbs "
+                             "it", shard, d->sequence);
+        return 1;
+    }
+    d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : GW_HINT_RETRY_MIN_MS;
+    if (d->backoff_ms > GW_HINT_RETRY_MAX_MS)
+        d->backoff_ms = GW_HINT_RETRY_MAX_MS;
+    d->retry_at = zclock_mono () + d->backoff_ms;
+    if (!d->warned) {
+        gw_hint_stats_t st;
+        gw_hints_stats (self->hint_log, shard, &st);
+        titan_log_warning ("grpc_gateway: hinted handoff: shard %" PRIu32
+                           " not reachable (%s: %s); %" PRIu64 " hints "
+                           "pending, retrying", shard,
+                           gw_status_name (res->code), res->details, st.pending);
+        d->warned = 1;
+    }
+    return 1;
+}
+
+/*  Refreshes the hinted handoff figures that Cluster.Status reports.  */
+static void
+s_hint_stats_refresh (s_gateway_t *self)
+{
+    if (!self->hint_log) {
+        self->env.hint_stats = NULL;
+        return;
+    }
+    for (uint32_t shard = 0; shard < self->env.shards; shard++)
+        gw_hints_stats (self->hint_log, shard, &self->hint_stats [shard]);
+    gw_hints_totals (self->hint_log, &self->hint_stats [self->env.shards]);
+    self->env.hint_stats = self->hint_stats;
+    self->env.hint_now_ms = zclock_time ();
+}
+
 static void
 s_handle_forwarded (s_gateway_t *self, gw_fwd_result_t *res)
 {
+    if (s_handoff_result (self, res))
+        return;
     if (res->code == GRPC_STATUS_DEADLINE_EXCEEDED
     ||  res->code == GRPC_STATUS_UNKNOWN)
         /* that node did not answer in time (cut off, stopped), even if
@@ -639,6 +919,8 @@ s_handle_reply (s_gateway_t *self, s_pending_t *p, titan_envelope_t *env)
     }
     gw_bus_req_t req;
     gw_result_t res = { GRPC_STATUS_OK, "", NULL, 0 };
+    if (p->method == GW_M_STATUS)
+        s_hint_stats_refresh (self);
     if (gw_api_step (&self->env, p->method, p->expected, p->step, p->prev,
                      p->prev_size, data, size, &req, &res)) {
         /* the next request of a two-step method */
@@ -847,7 +1129,7 @@ s_gateway_actor (zsock_t *pipe, void *args)
     assert (poller);
     bool terminated = false;
     while (!terminated) {
-        int timeout = s_expire (self, 1000);
+        int timeout = s_handoff_pump (self, s_expire (self, 1000));
         void *which = zpoller_wait (poller, timeout);
         if (which == pipe) {
             char *command;

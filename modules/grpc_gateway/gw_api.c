@@ -18,6 +18,7 @@
 #include "bus.pb-c.h"
 #include "titan.pb-c.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -210,6 +211,16 @@ gw_api_prepare (const gw_env_t *env, gw_method_t method, const uint8_t *data,
     switch (method) {
         case GW_M_PUT: {
             Titan__V1__PutRequest *put = (Titan__V1__PutRequest *) msg;
+            if (put->deferred) {
+                /* hinted handoff: what the hint log keeps and delivers
+                   later as an ordinary put, with its own dedup pair */
+                put->deferred = 0;
+                put->client_id = put->sequence = 0;
+                req->shard = gw_api_key_shard (env, put->key.data, put->key.len);
+                req->deferred = 1;
+                rc = s_pack (&put->base, &req->payload, &req->size, res) ? 0 : 1;
+                break;
+            }
             rc = s_prepare_write (env, TITAN_T_KV_PUT, TITAN__BUS__KV_OP__KIND__PUT,
                                   put->key, &put->value, 0, put->client_id,
                                   put->sequence, req, res);
@@ -467,6 +478,19 @@ s_complete_members (const gw_env_t *env, const Titan__Bus__RaftStatusReply *st,
     free (ptrs);
 }
 
+/*  Copies the hinted handoff figures of `stats` into a shard's status.  */
+static void
+s_fill_hints (const gw_env_t *env, const gw_hint_stats_t *stats,
+              Titan__V1__ShardStatus *shard)
+{
+    shard->hints_pending = stats->pending;
+    shard->hints_pending_bytes = stats->pending_bytes;
+    shard->hints_oldest_age_ms = stats->oldest_ms && env->hint_now_ms > stats->oldest_ms
+                               ? (uint64_t) (env->hint_now_ms - stats->oldest_ms) : 0;
+    shard->hints_delivered = stats->delivered;
+    shard->hints_blocked = (char *) (stats->blocked ? stats->blocked : "");
+}
+
 /*  Adds the members of `g` that `nodes` lacks (by id).  */
 static void
 s_add_nodes (const Titan__Bus__RaftGroupStatus *g, Titan__V1__NodeStatus *nodes,
@@ -590,6 +614,18 @@ s_complete_status (const gw_env_t *env, const Titan__Bus__RaftStatusReply *raft,
     for (size_t i = 0; i < n; i++)
         node_ptrs [i] = &nodes [i];
     Titan__V1__StatusResponse out = TITAN__V1__STATUS_RESPONSE__INIT;
+    uint32_t q = env->shards > 1 ? env->shards : 1;
+    if (env->hint_stats) {
+        for (size_t i = 0; i < n_shards; i++)
+            if (shards [i].id < q)
+                s_fill_hints (env, &env->hint_stats [shards [i].id], &shards [i]);
+        /* the totals, in the same form */
+        Titan__V1__ShardStatus all = TITAN__V1__SHARD_STATUS__INIT;
+        s_fill_hints (env, &env->hint_stats [q], &all);
+        out.hints_pending = all.hints_pending;
+        out.hints_pending_bytes = all.hints_pending_bytes;
+        out.hints_oldest_age_ms = all.hints_oldest_age_ms;
+    }
     out.node_id = (char *) env->node_id;
     out.n_nodes = n;
     out.nodes = node_ptrs;
@@ -718,6 +754,44 @@ gw_api_complete (gw_method_t method, uint64_t expected,
             break;
     }
     protobuf_c_message_free_unpacked (msg, NULL);
+}
+
+/*  ------------------------------------------------------ hinted handoff  */
+
+int
+gw_api_hint_request (const uint8_t *stored, size_t stored_size,
+                     uint64_t client_id, uint64_t sequence,
+                     uint8_t **out_p, size_t *size_p)
+{
+    Titan__V1__PutRequest *put =
+        titan__v1__put_request__unpack (NULL, stored_size, stored);
+    if (!put)
+        return -EINVAL;
+    put->deferred = 0;
+    put->client_id = client_id;
+    put->sequence = sequence;
+    gw_result_t res = { GRPC_STATUS_OK, "", NULL, 0 };
+    int rc = s_pack (&put->base, out_p, size_p, &res) ? -ENOMEM : 0;
+    titan__v1__put_request__free_unpacked (put, NULL);
+    return rc;
+}
+
+void
+gw_api_deferred (gw_result_t *res)
+{
+    Titan__V1__PutResponse out = TITAN__V1__PUT_RESPONSE__INIT;
+    out.deferred = 1;
+    s_succeed (res, &out.base);
+}
+
+uint64_t
+gw_api_put_revision (const uint8_t *data, size_t size)
+{
+    Titan__V1__PutResponse *put = titan__v1__put_response__unpack (NULL, size, data);
+    uint64_t revision = put ? put->revision : 0;
+    if (put)
+        titan__v1__put_response__free_unpacked (put, NULL);
+    return revision;
 }
 
 /*  ------------------------------------------------------------ steps  */

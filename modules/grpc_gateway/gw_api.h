@@ -12,6 +12,8 @@
 #ifndef GW_API_H_INCLUDED
 #define GW_API_H_INCLUDED
 
+#include "gw_hints.h"
+
 #include <grpc/status.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +46,11 @@ typedef struct {
     size_t max_key_bytes;        /* setting max_key_bytes */
     size_t max_value_bytes;      /* setting max_value_bytes */
     uint32_t shards;             /* Q: keys map to shards 0..Q-1 (0 means 1) */
+    /* hinted handoff figures for Cluster.Status: `shards` entries, one
+       per shard, then the totals (NULL: no hint log); the time their
+       ages are counted to (wall clock ms) */
+    const gw_hint_stats_t *hint_stats;
+    int64_t hint_now_ms;
 } gw_env_t;
 
 /*  The outcome of a call: a status, a message when not OK, and the packed
@@ -69,6 +76,9 @@ typedef struct {
     uint32_t shard;              /* the shard a KV request is for */
     int routable;                /* may go straight to the shard's leader:
                                     writes and LINEARIZABLE reads */
+    int deferred;                /* a deferred put: nothing to send; payload
+                                    is the PutRequest to keep in the hint
+                                    log (deferred and dedup pair unset) */
 } gw_bus_req_t;
 
 /*  Default storage limits: the same settings and defaults as the bitcask
@@ -91,8 +101,10 @@ uint32_t gw_api_key_shard (const gw_env_t *env, const uint8_t *key, size_t size)
 
 /*  Decodes and validates the request bytes of `method`.  Returns 1 when
     *req is a bus request to send (then call gw_api_step with its
-    reply), or 0 when *res already holds the outcome.  On return the caller
-    owns req->payload (1) or res->response (0).  */
+    reply) or, with req->deferred set, a deferred put to store in the hint
+    log (req->payload is the request to keep, req->shard its shard), or 0
+    when *res already holds the outcome.  On return the caller owns
+    req->payload (1) or res->response (0).  */
 int gw_api_prepare (const gw_env_t *env, gw_method_t method,
                     const uint8_t *data, size_t size,
                     gw_bus_req_t *req, gw_result_t *res);
@@ -126,6 +138,21 @@ int gw_api_redirect (gw_method_t method, int step, const uint8_t *data,
                      size_t size, char *leader_id, size_t id_size,
                      char *leader_addr, size_t addr_size,
                      char *message, size_t message_size);
+
+/*  The PutRequest that delivers a hint: the stored request (`stored`, as
+    gw_api_prepare gave it for a deferred put) with the hint log's dedup
+    pair.  Returns 0 with *out_p (malloc'd, the caller's) and *size_p, or
+    -EINVAL when the stored bytes do not decode, -ENOMEM.  */
+int gw_api_hint_request (const uint8_t *stored, size_t stored_size,
+                         uint64_t client_id, uint64_t sequence,
+                         uint8_t **out_p, size_t *size_p);
+
+/*  Sets *res to the answer of an accepted deferred put: OK, a PutResponse
+    with deferred = true and revision 0.  */
+void gw_api_deferred (gw_result_t *res);
+
+/*  The revision in a packed PutResponse, or 0 when it does not decode.  */
+uint64_t gw_api_put_revision (const uint8_t *data, size_t size);
 
 /*  The outcome of a RestartModule / ReloadModule of the gateway itself
     that was still waiting for the kernel's reply when the gateway was

@@ -133,12 +133,6 @@ s_validate (const gw_env_t *env, gw_method_t method,
     switch (method) {
         case GW_M_PUT: {
             const Titan__V1__PutRequest *put = (const Titan__V1__PutRequest *) msg;
-            if (put->deferred) {
-                gw_api_fail (res, GRPC_STATUS_INVALID_ARGUMENT,
-                             "deferred puts (hinted handoff) are not "
-                             "supported yet; send deferred = false");
-                return -1;
-            }
             return s_check_key (env, &put->key, res)
                 || s_check_value (env, &put->value, res) ? -1 : 0;
         }
