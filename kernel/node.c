@@ -407,10 +407,13 @@ s_node_actor (zsock_t *pipe, void *args)
         if (rc > 0) {
             if (items [1].revents & ZMQ_POLLIN) {
                 /* A batch, so that a busy bus does not starve timers. */
+                /* zmsg_recv_nowait, not zsock_events before each
+                   receive: that asks ZMQ_EVENTS, a fork check (getpid)
+                   and a poll of the socket's mailbox, two system calls
+                   per message; a receive without wait looks at the
+                   mailbox only when the queue is empty. */
                 for (int n = 0; n < 256; n++) {
-                    zmsg_t *msg = NULL;
-                    if (zsock_events (node->router) & ZMQ_POLLIN)
-                        msg = zmsg_recv (node->router);
+                    zmsg_t *msg = zmsg_recv_nowait (node->router);
                     if (!msg)
                         break;
                     titan_router_on_message (node, &msg);

@@ -668,13 +668,13 @@ s_handle_reply (s_gateway_t *self, s_pending_t *p, titan_envelope_t *env)
     s_pending_free (&p);
 }
 
-/*  A message arrived on the bus.  */
-static void
+/*  Handles the next bus message if one waits; false when none did.  */
+static bool
 s_handle_bus (s_gateway_t *self)
 {
-    titan_envelope_t *env = titan_bus_recv (self->bus, 0);
+    titan_envelope_t *env = titan_bus_try_recv (self->bus);
     if (!env)
-        return;
+        return false;
     if (env->kind == TITAN_MSG_REPLY) {
         s_pending_t *p = zhashx_lookup (self->pending, (void *) (uintptr_t) env->corr);
         if (p && !p->forwarding && !p->retry_at) {
@@ -700,6 +700,19 @@ s_handle_bus (s_gateway_t *self)
         titan_bus_reply (self->bus, env, buf, size);
     }
     titan_envelope_destroy (&env);
+    return true;
+}
+
+/*  The next pointer waiting on an inproc PULL socket (one frame holding a
+    pointer, as zsock_send (sock, "p", ptr) sends it), or NULL when none
+    waits.  A raw receive without wait: no ZMQ_EVENTS query (a fork check
+    and a poll, two system calls) per message.  */
+static void *
+s_recv_ptr (zsock_t *sock)
+{
+    void *ptr = NULL;
+    int size = zmq_recv (zsock_resolve (sock), &ptr, sizeof ptr, ZMQ_DONTWAIT);
+    return size == (int) sizeof ptr ? ptr : NULL;
 }
 
 /*  Fails the calls whose deadline has passed; returns the ms until the
@@ -849,32 +862,20 @@ s_gateway_actor (zsock_t *pipe, void *args)
         }
         else if (which == titan_bus_sock (self->bus)) {
             /* drain what is there without starving the other sockets */
-            for (int i = 0; i < 64; i++) {
-                s_handle_bus (self);
-                if (!(zsock_events (titan_bus_sock (self->bus)) & ZMQ_POLLIN))
-                    break;
-            }
+            for (int i = 0; i < 64 && s_handle_bus (self); i++)
+                ;
         }
         else if (which == self->pull) {
-            for (int i = 0; i < 64; i++) {
-                void *ptr = NULL;
-                if (zsock_recv (self->pull, "p", &ptr) != 0 || !ptr)
-                    break;
+            void *ptr;
+            for (int i = 0; i < 64 && (ptr = s_recv_ptr (self->pull)); i++)
                 s_handle_call (self, ptr);
-                if (!(zsock_events (self->pull) & ZMQ_POLLIN))
-                    break;
-            }
         }
         else if (which == self->done) {
-            for (int i = 0; i < 64; i++) {
-                void *ptr = NULL;
-                if (zsock_recv (self->done, "p", &ptr) != 0 || !ptr)
-                    break;
+            void *ptr;
+            for (int i = 0; i < 64 && (ptr = s_recv_ptr (self->done)); i++) {
                 gw_fwd_result_t *res = ptr;
                 s_handle_forwarded (self, res);
                 gw_fwd_result_destroy (&res);
-                if (!(zsock_events (self->done) & ZMQ_POLLIN))
-                    break;
             }
         }
         else if (zpoller_terminated (poller))

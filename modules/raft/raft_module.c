@@ -960,11 +960,9 @@ s_raft_actor (zsock_t *pipe, void *args)
         &&  (zclock_mono () > self->stop_deadline || !s_leads_any (self)))
             break;
         for (int i = 0; i < DRAIN_MAX; i++) {
-            if (!(zsock_events (titan_bus_sock (self->bus)) & ZMQ_POLLIN))
-                break;
-            titan_envelope_t *env = titan_bus_recv (self->bus, 0);
+            titan_envelope_t *env = titan_bus_try_recv (self->bus);
             if (!env)
-                continue;               /* malformed, dropped */
+                break;
             s_handle_bus (self, &env);
         }
         s_drain_transport (self);
