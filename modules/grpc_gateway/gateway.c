@@ -51,6 +51,7 @@
 */
 #include "gw_api.h"
 #include "gw_forward.h"
+#include "gw_local.h"
 #include "gw_route.h"
 #include "gw_security.h"
 #include "gw_server.h"
@@ -116,6 +117,7 @@ typedef struct {
     gw_forward_t *forward;
     gw_security_t *security;     /* TLS credentials, client token */
     s_hint_t *hints;             /* per shard, env.shards of them */
+    gw_local_t *local;           /* shards whose LOCAL reads skip raft */
 } s_gateway_t;
 
 static size_t
@@ -205,6 +207,7 @@ s_gateway_destroy (s_gateway_t **self_p)
     zsock_destroy (&self->done);
     zhashx_destroy (&self->pending);
     free (self->hints);
+    gw_local_destroy (&self->local);
     zsock_destroy (&self->pull);
     titan_bus_destroy (&self->bus);
     gw_security_destroy (&self->security);
@@ -257,8 +260,11 @@ s_gateway_new (titan_module_ctx_t *ctx)
     }
     self->env.shards = (uint32_t) shards;
     self->hints = calloc (self->env.shards, sizeof *self->hints);
-    if (!self->hints) {
+    self->local = gw_local_new (self->env.shards);
+    if (!self->hints || !self->local) {
         snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: out of memory");
+        free (self->hints);
+        gw_local_destroy (&self->local);
         free (self);
         return NULL;
     }
@@ -351,6 +357,13 @@ s_gateway_new (titan_module_ctx_t *ctx)
         return NULL;
     }
     return self;
+}
+
+/*  True for a LOCAL Get (gw_local.h).  */
+static bool
+s_local_read (const s_pending_t *p)
+{
+    return p->method == GW_M_GET && !p->routable;
 }
 
 /*  A call arrived from the server.  */
@@ -480,6 +493,10 @@ s_handle_call (s_gateway_t *self, gw_call_t *call)
     p->deadline_ms = p->client_deadline ? call->deadline_ms : ours;
     if (s_forward_to_hint (self, p))
         return;
+    if (s_local_read (p) && gw_local_direct (self->local, p->shard, now)) {
+        p->to = GW_ROUTE_LOCAL_READS;
+        p->type = GW_ROUTE_LOCAL_READ_TYPE;
+    }
 
     uint64_t corr = 0;
     int rc = titan_bus_request (self->bus, p->to, p->type, p->payload,
@@ -628,6 +645,16 @@ s_handle_reply (s_gateway_t *self, s_pending_t *p, titan_envelope_t *env)
 {
     const uint8_t *data = titan_envelope_data (env);
     size_t size = titan_envelope_size (env);
+    if (s_local_read (p)
+    &&  gw_local_note (self->local, p->shard,
+                       streq (p->to, GW_ROUTE_LOCAL_READS), data, size,
+                       zclock_mono ())) {
+        /* the storage engine refused it: raft gives the right answer */
+        p->to = GW_ROUTE_READS;
+        p->type = GW_ROUTE_READ_TYPE;
+        s_retry (self, p);
+        return;
+    }
     char leader_id [128], leader_addr [256];
     if (gw_api_redirect (p->method, p->step, data, size, leader_id,
                          sizeof leader_id, leader_addr, sizeof leader_addr,
