@@ -870,14 +870,23 @@ s_gateway_actor (zsock_t *pipe, void *args)
                gw_security_token (self->security) ? ", token required" : "");
     zsock_signal (pipe, 0);
 
-    zpoller_t *poller = zpoller_new (pipe, titan_bus_sock (self->bus),
-                                     self->pull, self->done, NULL);
-    assert (poller);
+    /* zmq_poll with every socket's revents rather than a zpoller, which
+       names one ready socket per wait: all that is ready is served in one
+       turn, and each wait queries every socket (ZMQ_EVENTS: two system
+       calls each), so fewer waits are fewer system calls under load. */
+    enum { PIPE, BUS, CALLS, DONE, ITEMS };
+    zmq_pollitem_t items [ITEMS] = {
+        { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (titan_bus_sock (self->bus)), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (self->pull), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (self->done), 0, ZMQ_POLLIN, 0 },
+    };
     bool terminated = false;
     while (!terminated) {
         int timeout = s_expire (self, 1000);
-        void *which = zpoller_wait (poller, timeout);
-        if (which == pipe) {
+        if (zmq_poll (items, ITEMS, timeout) < 0 || zsys_interrupted)
+            break;                      /* context terminated, or interrupted */
+        if (items [PIPE].revents & ZMQ_POLLIN) {
             char *command;
             if (titan_module_pipe_recv (pipe, &command))
                 terminated = true;
@@ -887,28 +896,21 @@ s_gateway_actor (zsock_t *pipe, void *args)
                 titan_log_warning ("grpc_gateway: unknown command '%s'", command);
             zstr_free (&command);
         }
-        else if (which == titan_bus_sock (self->bus)) {
-            /* drain what is there without starving the other sockets */
+        /* drain what is there without starving the other sockets */
+        if (items [BUS].revents & ZMQ_POLLIN)
             for (int i = 0; i < 64 && s_handle_bus (self); i++)
                 ;
-        }
-        else if (which == self->pull) {
-            void *ptr;
+        void *ptr;
+        if (items [CALLS].revents & ZMQ_POLLIN)
             for (int i = 0; i < 64 && (ptr = s_recv_ptr (self->pull)); i++)
                 s_handle_call (self, ptr);
-        }
-        else if (which == self->done) {
-            void *ptr;
+        if (items [DONE].revents & ZMQ_POLLIN)
             for (int i = 0; i < 64 && (ptr = s_recv_ptr (self->done)); i++) {
                 gw_fwd_result_t *res = ptr;
                 s_handle_forwarded (self, res);
                 gw_fwd_result_destroy (&res);
             }
-        }
-        else if (zpoller_terminated (poller))
-            terminated = true;
     }
-    zpoller_destroy (&poller);
     s_stop (self);
     s_gateway_destroy (&self);
 }
