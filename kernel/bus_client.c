@@ -106,26 +106,7 @@ titan_bus_send (titan_bus_t *self, titan_envelope_t **env_p)
     /* The kernel overwrites `from`; set it anyway so that the wire form is
        complete when no kernel sits in between (tests, direct sockets). */
     memcpy ((*env_p)->from, self->name, sizeof self->name);
-    zmsg_t *msg = titan_envelope_encode (env_p);
-    if (!msg)
-        return -ENOMEM;
-
-    void *handle = zsock_resolve (self->sock);
-    int status = 0;
-    size_t count = zmsg_size (msg);
-    size_t index = 0;
-    for (zframe_t *frame = zmsg_first (msg); frame; frame = zmsg_next (msg)) {
-        int flags = ZMQ_DONTWAIT | (++index < count ? ZMQ_SNDMORE : 0);
-        if (zmq_send (handle, zframe_data (frame), zframe_size (frame),
-                      flags) < 0) {
-            /* ZeroMQ accepts all parts of a message once it accepted the
-               first, so only the first part can fail with EAGAIN. */
-            status = -zmq_errno ();
-            break;
-        }
-    }
-    zmsg_destroy (&msg);
-    return status;
+    return titan_envelope_send (env_p, zsock_resolve (self->sock));
 }
 
 int
@@ -158,25 +139,34 @@ titan_bus_reply (titan_bus_t *self, const titan_envelope_t *request,
 }
 
 titan_envelope_t *
+titan_bus_try_recv (titan_bus_t *self)
+{
+    assert (self);
+    void *handle = zsock_resolve (self->sock);
+    while (true) {
+        titan_envelope_t *env = NULL;
+        int rc = titan_envelope_recv_nowait (handle, &env);
+        if (rc == 0)
+            return env;
+        if (rc != -EPROTO)
+            return NULL;                /* none waiting, or the socket closed */
+        titan_log_warning ("bus %s: dropped a malformed message", self->name);
+    }
+}
+
+titan_envelope_t *
 titan_bus_recv (titan_bus_t *self, int timeout_ms)
 {
     assert (self);
-    /* A message already waiting needs no poll (one syscall less per
-       message when the caller's own poller woke it). */
-    if (!(zsock_events (self->sock) & ZMQ_POLLIN)) {
-        void *handle = zsock_resolve (self->sock);
-        zmq_pollitem_t item = { handle, 0, ZMQ_POLLIN, 0 };
-        int rc = zmq_poll (&item, 1, timeout_ms);
-        if (rc <= 0)
-            return NULL;                /* timeout, interrupt or error */
-    }
-    zmsg_t *msg = zmsg_recv (self->sock);
-    if (!msg)
-        return NULL;
-    titan_envelope_t *env = titan_envelope_decode (&msg);
-    if (!env)
-        titan_log_warning ("bus %s: dropped a malformed message", self->name);
-    return env;
+    /* A message already waiting needs no poll: the receive without wait
+       processes the socket's commands itself when its queue is empty. */
+    titan_envelope_t *env = titan_bus_try_recv (self);
+    if (env || timeout_ms == 0)
+        return env;
+    zmq_pollitem_t item = { zsock_resolve (self->sock), 0, ZMQ_POLLIN, 0 };
+    if (zmq_poll (&item, 1, timeout_ms) <= 0)
+        return NULL;                    /* timeout, interrupt or error */
+    return titan_bus_try_recv (self);
 }
 
 titan_envelope_t *

@@ -14,6 +14,7 @@
 #include "titan/bus.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <string.h>
 
 #define KIND_FRAME_SIZE 9
@@ -32,21 +33,43 @@ s_set_name (char *dest, const char *name, bool allow_empty)
     return true;
 }
 
-/*  Same as s_set_name from a frame, which is not NUL-terminated and must
-    not contain a NUL byte.  */
+/*  Same as s_set_name from `len` bytes that are not NUL-terminated and
+    must not contain a NUL byte.  */
 static bool
-s_frame_name (char *dest, zframe_t *frame, bool allow_empty)
+s_bytes_name (char *dest, const void *data, size_t len, bool allow_empty)
 {
-    size_t len = zframe_size (frame);
     if (len > TITAN_BUS_NAME_MAX || (len == 0 && !allow_empty))
         return false;
-    const byte *data = zframe_data (frame);
     if (len && memchr (data, '\0', len))
         return false;
     if (len)
         memcpy (dest, data, len);
     dest [len] = '\0';
     return true;
+}
+
+/*  Decodes the kind+correlation frame into the envelope; false if it is
+    not one.  */
+static bool
+s_kind_decode (titan_envelope_t *self, const byte *kc, size_t size)
+{
+    if (size != KIND_FRAME_SIZE || kc [0] > TITAN_MSG_REPLY)
+        return false;
+    self->kind = (titan_msg_kind_t) kc [0];
+    uint64_t corr = 0;
+    for (int i = 1; i < KIND_FRAME_SIZE; i++)
+        corr = (corr << 8) | kc [i];
+    self->corr = corr;
+    return true;
+}
+
+/*  Encodes the kind+correlation frame of an envelope.  */
+static void
+s_kind_encode (const titan_envelope_t *self, byte kc [KIND_FRAME_SIZE])
+{
+    kc [0] = (byte) self->kind;
+    for (int i = 0; i < 8; i++)
+        kc [1 + i] = (byte) (self->corr >> (56 - 8 * i));
 }
 
 titan_envelope_t *
@@ -106,20 +129,11 @@ titan_envelope_decode (zmsg_t **msg_p)
     zframe_t *from = zmsg_next (msg);
     zframe_t *type = zmsg_next (msg);
     zframe_t *kindcorr = zmsg_next (msg);
-    if (!s_frame_name (self->to, to, false)
-    ||  !s_frame_name (self->from, from, true)
-    ||  !s_frame_name (self->type, type, false))
+    if (!s_bytes_name (self->to, zframe_data (to), zframe_size (to), false)
+    ||  !s_bytes_name (self->from, zframe_data (from), zframe_size (from), true)
+    ||  !s_bytes_name (self->type, zframe_data (type), zframe_size (type), false)
+    ||  !s_kind_decode (self, zframe_data (kindcorr), zframe_size (kindcorr)))
         goto fail;
-    if (zframe_size (kindcorr) != KIND_FRAME_SIZE)
-        goto fail;
-    const byte *kc = zframe_data (kindcorr);
-    if (kc [0] > TITAN_MSG_REPLY)
-        goto fail;
-    self->kind = (titan_msg_kind_t) kc [0];
-    uint64_t corr = 0;
-    for (int i = 1; i < KIND_FRAME_SIZE; i++)
-        corr = (corr << 8) | kc [i];
-    self->corr = corr;
     self->payload = zmsg_last (msg);
     zmsg_remove (msg, self->payload);
     zmsg_destroy (&msg);
@@ -144,9 +158,7 @@ titan_envelope_encode (titan_envelope_t **self_p)
         return NULL;
     }
     byte kc [KIND_FRAME_SIZE];
-    kc [0] = (byte) self->kind;
-    for (int i = 0; i < 8; i++)
-        kc [1 + i] = (byte) (self->corr >> (56 - 8 * i));
+    s_kind_encode (self, kc);
     int rc = zmsg_addmem (msg, self->to, strlen (self->to));
     rc |= zmsg_addmem (msg, self->from, strlen (self->from));
     rc |= zmsg_addmem (msg, self->type, strlen (self->type));
@@ -156,6 +168,107 @@ titan_envelope_encode (titan_envelope_t **self_p)
         zmsg_destroy (&msg);
     titan_envelope_destroy (self_p);
     return msg;
+}
+
+/*  The number of parts of a bus message.  */
+#define PARTS 5
+
+int
+titan_envelope_recv_nowait (void *handle, titan_envelope_t **env_p)
+{
+    assert (handle);
+    assert (env_p);
+    *env_p = NULL;
+    zmq_msg_t part [PARTS];
+    zmq_msg_init (&part [0]);
+    if (zmq_msg_recv (&part [0], handle, ZMQ_DONTWAIT) < 0) {
+        int error = zmq_errno ();
+        zmq_msg_close (&part [0]);
+        return -error;
+    }
+    /* The other parts of a message arrive with its first one: they are
+       read without waiting, whatever their number. */
+    size_t count = 1;
+    bool more = zmq_msg_more (&part [0]);
+    int status = 0;
+    while (more) {
+        zmq_msg_t extra;
+        zmq_msg_t *target = count < PARTS ? &part [count] : &extra;
+        zmq_msg_init (target);
+        if (zmq_msg_recv (target, handle, 0) < 0) {
+            status = -zmq_errno ();
+            zmq_msg_close (target);
+            break;
+        }
+        more = zmq_msg_more (target);
+        if (count < PARTS)
+            count++;
+        else {
+            zmq_msg_close (&extra);
+            status = -EPROTO;           /* too many parts */
+        }
+    }
+    titan_envelope_t *self = NULL;
+    if (status == 0 && count != PARTS)
+        status = -EPROTO;
+    if (status == 0) {
+        self = (titan_envelope_t *) zmalloc (sizeof *self);
+        if (!self)
+            status = -ENOMEM;
+    }
+    if (status == 0
+    &&  (!s_bytes_name (self->to, zmq_msg_data (&part [0]),
+                        zmq_msg_size (&part [0]), false)
+    ||   !s_bytes_name (self->from, zmq_msg_data (&part [1]),
+                        zmq_msg_size (&part [1]), true)
+    ||   !s_bytes_name (self->type, zmq_msg_data (&part [2]),
+                        zmq_msg_size (&part [2]), false)
+    ||   !s_kind_decode (self, zmq_msg_data (&part [3]),
+                         zmq_msg_size (&part [3]))))
+        status = -EPROTO;
+    if (status == 0) {
+        self->payload = zframe_new (zmq_msg_data (&part [4]),
+                                    zmq_msg_size (&part [4]));
+        if (!self->payload)
+            status = -ENOMEM;
+    }
+    for (size_t i = 0; i < count; i++)
+        zmq_msg_close (&part [i]);
+    if (status) {
+        free (self);
+        return status;
+    }
+    *env_p = self;
+    return 0;
+}
+
+int
+titan_envelope_send (titan_envelope_t **self_p, void *handle)
+{
+    assert (self_p);
+    assert (handle);
+    titan_envelope_t *self = *self_p;
+    if (!self)
+        return -EINVAL;
+    byte kc [KIND_FRAME_SIZE];
+    s_kind_encode (self, kc);
+    const void *data [PARTS] = { self->to, self->from, self->type, kc,
+                                 zframe_data (self->payload) };
+    size_t size [PARTS] = { strlen (self->to), strlen (self->from),
+                            strlen (self->type), sizeof kc,
+                            zframe_size (self->payload) };
+    int status = 0;
+    for (size_t i = 0; i < PARTS; i++) {
+        int flags = ZMQ_DONTWAIT | (i + 1 < PARTS ? ZMQ_SNDMORE : 0);
+        if (zmq_send (handle, data [i], size [i], flags) < 0) {
+            /* ZeroMQ accepts all parts of a message once it accepted the
+               first, so only the first part can fail with EAGAIN. */
+            status = -zmq_errno ();
+            break;
+        }
+    }
+    titan_envelope_destroy (self_p);
+    return status;
 }
 
 const uint8_t *

@@ -333,6 +333,13 @@ s_on_api (titan_node_t *node)
 /*  How long a bus bind that finds its name in use is retried.  */
 #define BUS_BIND_RETRY_MS 1000
 
+/*  While the bus is busy, the modules' pipes (PONG, $EXITED, a ready
+    signal: nothing that cannot wait a few milliseconds) are polled at most
+    this often: each socket in a zmq_poll costs a ZMQ_EVENTS query (getpid
+    and a poll, two system calls) every time, and a busy bus means a poll
+    per burst of messages.  An idle bus waits on every socket.  */
+#define PIPES_POLL_MS 5
+
 static void
 s_node_actor (zsock_t *pipe, void *args)
 {
@@ -376,6 +383,8 @@ s_node_actor (zsock_t *pipe, void *args)
     zmq_pollitem_t *items = NULL;
     titan_kmodule_t **owners = NULL;
     size_t nitems = 0;
+    bool busy = false;                  /* the last wait found bus traffic */
+    int64_t pipes_due = 0;              /* when the pipes must be polled */
     while (node->phase != TITAN_PHASE_DONE) {
         if (node->poll_dirty) {
             free (items);
@@ -401,22 +410,35 @@ s_node_actor (zsock_t *pipe, void *args)
         /* Messages held for a client with a full pipe are retried soon. */
         long timeout = (long) titan_supervisor_next_timeout (
             node, zhashx_size (node->client_held) ? 5 : 1000);
-        int rc = zmq_poll (items, (int) nitems, timeout);
+        size_t polled = nitems;
+        int64_t now = zclock_mono ();
+        if (busy && now < pipes_due) {
+            polled = 2;                 /* own pipe and the bus only */
+            if (timeout < 0 || timeout > pipes_due - now)
+                timeout = (long) (pipes_due - now);
+        }
+        else
+            pipes_due = now + PIPES_POLL_MS;
+        int rc = zmq_poll (items, (int) polled, timeout);
         if (rc < 0 && zmq_errno () != EINTR)
             break;
+        busy = rc > 0 && (items [1].revents & ZMQ_POLLIN);
         if (rc > 0) {
             if (items [1].revents & ZMQ_POLLIN) {
                 /* A batch, so that a busy bus does not starve timers. */
+                /* zmsg_recv_nowait, not zsock_events before each
+                   receive: that asks ZMQ_EVENTS, a fork check (getpid)
+                   and a poll of the socket's mailbox, two system calls
+                   per message; a receive without wait looks at the
+                   mailbox only when the queue is empty. */
                 for (int n = 0; n < 256; n++) {
-                    zmsg_t *msg = NULL;
-                    if (zsock_events (node->router) & ZMQ_POLLIN)
-                        msg = zmsg_recv (node->router);
+                    zmsg_t *msg = zmsg_recv_nowait (node->router);
                     if (!msg)
                         break;
                     titan_router_on_message (node, &msg);
                 }
             }
-            for (size_t i = 2; i < nitems && !node->poll_dirty; i++)
+            for (size_t i = 2; i < polled && !node->poll_dirty; i++)
                 if (items [i].revents & ZMQ_POLLIN)
                     titan_supervisor_on_pipe (node, owners [i]);
             if (!node->poll_dirty && (items [0].revents & ZMQ_POLLIN))

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "titan/bus.h"
@@ -567,6 +568,32 @@ s_snap_push (uint32_t shard, uint64_t applied, const uint8_t *all,
 /* Export shard 0 through the bus and install it into shards 1 and 2 (2
    had data of its own); a corrupted stream, an oversized chunk, a stale
    snapshot id and an idle snapshot are each refused. */
+/*  A read never creates a shard (the gateway's LOCAL reads reach the
+    module straight, gw_local.h): a shard neither open nor on disk is
+    refused UNAVAILABLE and left absent; one on disk is opened.  */
+START_TEST (test_get_never_creates_a_shard)
+{
+    Titan__Bus__KvReply *r = s_get_shard (7, "k");
+    ck_assert_int_eq (r->code, TITAN__BUS__CODE__UNAVAILABLE);
+    ck_assert_ptr_nonnull (strstr (r->message, "shard 7 is not stored"));
+    titan__bus__kv_reply__free_unpacked (r, NULL);
+    char dir [512];
+    snprintf (dir, sizeof dir, "%s/shard-7", s_dir);
+    struct stat st;
+    ck_assert_int_ne (stat (dir, &st), 0);
+
+    r = s_write (TITAN_T_KV_PUT, PUT, "k", "v1", 0, 0, false);
+    ck_assert_int_eq (r->code, TITAN__BUS__CODE__OK);
+    titan__bus__kv_reply__free_unpacked (r, NULL);
+    s_stop ();                          /* shard 0 is on disk, not open */
+    s_start ();
+    r = s_get_shard (0, "k");
+    ck_assert_int_eq (r->code, TITAN__BUS__CODE__OK);
+    ck_assert_uint_eq (r->value.len, 2);
+    titan__bus__kv_reply__free_unpacked (r, NULL);
+}
+END_TEST
+
 START_TEST (test_snapshot_bus)
 {
     char key [32];
@@ -757,6 +784,7 @@ main (void)
     tcase_add_test (tc, test_apply_batch_and_replays);
     tcase_add_test (tc, test_pipelined_group_commit_and_merge);
     tcase_add_test (tc, test_scheduled_merge);
+    tcase_add_test (tc, test_get_never_creates_a_shard);
     tcase_add_test (tc, test_snapshot_bus);
     suite_add_tcase (s, tc);
     TCase *so = tcase_create ("shared_object");

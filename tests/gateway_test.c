@@ -65,6 +65,11 @@ s_item_free (void **item_p)
     retries a write that found no leader).  */
 static _Atomic int s_unavail_seen;
 
+/*  LOCAL reads the fake served as raft (raft.read) and as the storage
+    module (kv.get, gw_local.h).  */
+static _Atomic int s_raft_local_reads;
+static _Atomic int s_direct_reads;
+
 static zmsg_t *
 s_reply_msg (zframe_t *routing, const titan_envelope_t *req,
              const ProtobufCMessage *payload)
@@ -104,15 +109,32 @@ s_serve (zhashx_t *store, uint64_t *last_rev, zframe_t *routing,
     const uint8_t *data = titan_envelope_data (req);
     size_t size = titan_envelope_size (req);
     *delay_ms = 0;
-    if (streq (req->type, TITAN_T_KV_GET) || streq (req->type, TITAN_T_KV_PUT)
-    ||  streq (req->type, TITAN_T_KV_DELETE) || streq (req->type, TITAN_T_KV_CAS))
+    if (streq (req->type, TITAN_T_KV_PUT) || streq (req->type, TITAN_T_KV_DELETE)
+    ||  streq (req->type, TITAN_T_KV_CAS))
         ck_abort_msg ("%s went to the storage module, not through raft",
                       req->type);
-    if (streq (req->type, TITAN_T_RAFT_READ)) {
-        ck_assert_str_eq (req->to, "raft");
+    bool direct = streq (req->type, TITAN_T_KV_GET);
+    if (direct || streq (req->type, TITAN_T_RAFT_READ)) {
+        ck_assert_str_eq (req->to, direct ? "bitcask" : "raft");
         Titan__Bus__KvGet *get = titan__bus__kv_get__unpack (NULL, size, data);
         ck_assert_ptr_nonnull (get);
+        bool local = get->consistency == TITAN__BUS__KV_GET__CONSISTENCY__LOCAL;
+        /* only a LOCAL read may skip raft */
+        ck_assert_msg (!direct || local, "a linearizable kv.get skipped raft");
         Titan__Bus__KvReply reply = TITAN__BUS__KV_REPLY__INIT;
+        if (direct)
+            s_direct_reads++;
+        else
+        if (local)
+            s_raft_local_reads++;
+        if ((direct && s_is (get->key, "gone")) || s_is (get->key, "nothosted")) {
+            reply.code = TITAN__BUS__CODE__UNAVAILABLE;
+            reply.message = direct ? "bitcask: shard 0 is not stored on this node"
+                                   : "raft: shard 0 is not hosted on node gwtest";
+            zmsg_t *msg = s_reply_msg (routing, req, &reply.base);
+            titan__bus__kv_get__free_unpacked (get, NULL);
+            return msg;
+        }
         char hex [2 * MAX_KEY + 1];
         for (size_t i = 0; i < get->key.len; i++)
             sprintf (hex + 2 * i, "%02x", get->key.data [i]);
@@ -456,6 +478,57 @@ s_put (const char *key, const char *value, grpc_status_code expect)
 }
 
 /*  ------------------------------------------------------------ tests  */
+
+/*  A LOCAL Get with `key`; returns the gRPC status (value freed).  */
+static int
+s_local_get (const char *key, int timeout_ms)
+{
+    Titan__V1__GetRequest get = TITAN__V1__GET_REQUEST__INIT;
+    get.key = s_bin (key);
+    get.consistency = TITAN__V1__CONSISTENCY__LOCAL;
+    s_result_t r = s_call ("/titan.v1.KV/Get", &get.base, timeout_ms);
+    free (r.data);
+    return r.code;
+}
+
+/*  LOCAL reads skip raft for a shard raft has just served one of
+    (gw_local.h); a refusal of raft withdraws that, and a refusal of the
+    storage module sends the read through raft.  */
+START_TEST (test_local_reads_skip_raft_once_confirmed)
+{
+    s_put ("lk", "v", GRPC_STATUS_OK);
+    /* each read through raft confirms the shard for a second: on a loaded
+       machine a call may take longer, so try until one went straight */
+    int direct0 = s_direct_reads;
+    int64_t deadline = zclock_mono () + 30000;
+    while (s_direct_reads == direct0 && zclock_mono () < deadline)
+        ck_assert_int_eq (s_local_get ("lk", 5000), GRPC_STATUS_OK);
+    ck_assert_int_gt (s_direct_reads, direct0);
+    ck_assert_int_gt (s_raft_local_reads, 0);
+
+    /* raft refuses (not hosted; the storage module too, had the read
+       gone there): the next read asks raft again */
+    int code = s_local_get ("nothosted", 300);
+    ck_assert_msg (code == GRPC_STATUS_UNAVAILABLE
+                   || code == GRPC_STATUS_DEADLINE_EXCEEDED, "code %d", code);
+    int raft1 = s_raft_local_reads, direct1 = s_direct_reads;
+    ck_assert_int_eq (s_local_get ("lk", 5000), GRPC_STATUS_OK);
+    ck_assert_int_eq (s_direct_reads, direct1);
+    ck_assert_int_eq (s_raft_local_reads, raft1 + 1);
+
+    /* the storage module refuses: the same read is answered by raft
+       (NOT_FOUND here), never with the storage module's refusal */
+    bool refused_direct = false;
+    deadline = zclock_mono () + 30000;
+    while (!refused_direct && zclock_mono () < deadline) {
+        int raft2 = s_raft_local_reads, direct2 = s_direct_reads;
+        ck_assert_int_eq (s_local_get ("gone", 5000), GRPC_STATUS_NOT_FOUND);
+        refused_direct = s_direct_reads == direct2 + 1;
+        ck_assert_int_eq (s_raft_local_reads, raft2 + 1);
+    }
+    ck_assert (refused_direct);
+}
+END_TEST
 
 START_TEST (test_put_get_delete)
 {
@@ -1185,6 +1258,7 @@ s_suite (void)
     tcase_add_checked_fixture (tc, s_setup, s_teardown);
     tcase_set_timeout (tc, 60);
     tcase_add_test (tc, test_put_get_delete);
+    tcase_add_test (tc, test_local_reads_skip_raft_once_confirmed);
     tcase_add_test (tc, test_binary_and_limits);
     tcase_add_test (tc, test_bad_requests);
     tcase_add_test (tc, test_cas);

@@ -148,6 +148,79 @@ START_TEST (test_envelope_decode_rejects_malformed)
 }
 END_TEST
 
+/*  Waits (with a deadline) until `sock` is readable.  */
+static void
+s_wait_readable (zsock_t *sock)
+{
+    zmq_pollitem_t item = { zsock_resolve (sock), 0, ZMQ_POLLIN, 0 };
+    ck_assert_int_eq (zmq_poll (&item, 1, 5000), 1);
+}
+
+START_TEST (test_envelope_send_and_recv_nowait)
+{
+    zsock_t *a = zsock_new_pair ("@inproc://kernel-bus-nowait");
+    zsock_t *b = zsock_new_pair (">inproc://kernel-bus-nowait");
+    ck_assert_ptr_nonnull (a);
+    ck_assert_ptr_nonnull (b);
+    titan_envelope_t *env = NULL;
+    ck_assert_int_eq (titan_envelope_recv_nowait (zsock_resolve (b), &env),
+                      -EAGAIN);
+    ck_assert_ptr_null (env);
+
+    /* A round trip with the raw send. */
+    env = titan_envelope_new ("store", "kv.get", TITAN_MSG_REQUEST,
+                              0x0102030405060708ull, "key", 3);
+    strcpy (env->from, "gw");
+    ck_assert_int_eq (titan_envelope_send (&env, zsock_resolve (a)), 0);
+    ck_assert_ptr_null (env);
+    s_wait_readable (b);
+    ck_assert_int_eq (titan_envelope_recv_nowait (zsock_resolve (b), &env), 0);
+    ck_assert_str_eq (env->to, "store");
+    ck_assert_str_eq (env->from, "gw");
+    ck_assert_str_eq (env->type, "kv.get");
+    ck_assert_int_eq (env->kind, TITAN_MSG_REQUEST);
+    ck_assert_uint_eq (env->corr, 0x0102030405060708ull);
+    ck_assert_uint_eq (titan_envelope_size (env), 3);
+    ck_assert_mem_eq (titan_envelope_data (env), "key", 3);
+    titan_envelope_destroy (&env);
+    ck_assert_int_eq (titan_envelope_send (&env, zsock_resolve (a)), -EINVAL);
+
+    /* Malformed messages are consumed and refused, whatever their
+       number of parts, and the next message is intact. */
+    const char kc_ok [9] = { 2, 0, 0, 0, 0, 0, 0, 0, 9 };
+    struct { int frames; const char *d [7]; size_t s [7]; } bad [] = {
+        { 1, { "garbage" }, { 7 } },
+        { 4, { "to", "from", "type", kc_ok }, { 2, 4, 4, 9 } },
+        { 7, { "to", "from", "type", kc_ok, "p", "x", "y" }, { 2, 4, 4, 9, 1, 1, 1 } },
+        { 5, { "to", "from", "type", kc_ok, "p" }, { 2, 4, 4, 8, 1 } },
+        { 5, { "", "from", "type", kc_ok, "p" }, { 0, 4, 4, 9, 1 } },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        zmsg_t *msg = s_raw (bad [i].frames, bad [i].d, bad [i].s);
+        ck_assert_int_eq (zmsg_send (&msg, a), 0);
+        s_wait_readable (b);
+        ck_assert_int_eq (titan_envelope_recv_nowait (zsock_resolve (b), &env),
+                          -EPROTO);
+        ck_assert_ptr_null (env);
+    }
+    const char *d [] = { "to", "", "type", kc_ok, "" };
+    size_t sz [] = { 2, 0, 4, 9, 0 };
+    zmsg_t *msg = s_raw (5, d, sz);
+    ck_assert_int_eq (zmsg_send (&msg, a), 0);
+    s_wait_readable (b);
+    ck_assert_int_eq (titan_envelope_recv_nowait (zsock_resolve (b), &env), 0);
+    ck_assert_str_eq (env->from, "");
+    ck_assert_int_eq (env->kind, TITAN_MSG_REPLY);
+    ck_assert_uint_eq (env->corr, 9);
+    ck_assert_uint_eq (titan_envelope_size (env), 0);
+    titan_envelope_destroy (&env);
+    ck_assert_int_eq (titan_envelope_recv_nowait (zsock_resolve (b), &env),
+                      -EAGAIN);
+    zsock_destroy (&b);
+    zsock_destroy (&a);
+}
+END_TEST
+
 /*  A bare ROUTER standing in for the kernel: receives one message and
     returns it decoded, with the sender's routing id in *sender.  */
 static titan_envelope_t *
@@ -212,6 +285,30 @@ START_TEST (test_bus_client_against_router)
     zstr_sendm (router, "echo");
     zstr_send (router, "garbage");
     ck_assert_ptr_null (titan_bus_recv (bus, 1000));
+
+    /* try_recv: NULL when nothing waits; skips a malformed message and
+       returns the well-formed one behind it, in order. */
+    ck_assert_ptr_null (titan_bus_try_recv (bus));
+    zstr_sendm (router, "echo");
+    zstr_send (router, "garbage");
+    for (int i = 1; i <= 2; i++) {
+        titan_envelope_t *ev = titan_envelope_new ("echo", "noise",
+            TITAN_MSG_EVENT, (uint64_t) i, NULL, 0);
+        strcpy (ev->from, "kernel");
+        zmsg_t *msg = titan_envelope_encode (&ev);
+        zmsg_pushstr (msg, "echo");
+        ck_assert_int_eq (zmsg_send (&msg, router), 0);
+    }
+    for (int i = 1; i <= 2; i++) {
+        zmq_pollitem_t item = { zsock_resolve (titan_bus_sock (bus)), 0,
+                                ZMQ_POLLIN, 0 };
+        ck_assert_int_eq (zmq_poll (&item, 1, 5000), 1);
+        env = titan_bus_try_recv (bus);
+        ck_assert_ptr_nonnull (env);
+        ck_assert_uint_eq (env->corr, (uint64_t) i);
+        titan_envelope_destroy (&env);
+    }
+    ck_assert_ptr_null (titan_bus_try_recv (bus));
 
     titan_bus_destroy (&bus);
     ck_assert_ptr_null (bus);
@@ -373,6 +470,7 @@ main (void)
     tcase_add_test (tc, test_envelope_empty_payload);
     tcase_add_test (tc, test_envelope_new_rejects_bad_names);
     tcase_add_test (tc, test_envelope_decode_rejects_malformed);
+    tcase_add_test (tc, test_envelope_send_and_recv_nowait);
     tcase_add_test (tc, test_bus_client_against_router);
     tcase_add_test (tc, test_bus_call);
     tcase_add_test (tc, test_bus_connect_rejects_bad_name);

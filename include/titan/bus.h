@@ -78,6 +78,21 @@ titan_envelope_t *titan_envelope_decode (zmsg_t **msg_p);
     envelope (*self_p is destroyed and nulled).  */
 zmsg_t *titan_envelope_encode (titan_envelope_t **self_p);
 
+/*  Receives one bus message from a raw ZeroMQ socket handle (zsock_resolve)
+    without waiting, and decodes it as titan_envelope_decode does; reading
+    straight from libzmq avoids a zmsg per message and CZMQ's per-call
+    socket checks.  Returns 0 and stores a new envelope (the caller's) in
+    *env_p; -EAGAIN when no message waits; -EPROTO when the message was
+    malformed (it is consumed and dropped); another negative errno value on
+    a socket error.  *env_p is NULL unless 0 is returned.  */
+int titan_envelope_recv_nowait (void *handle, titan_envelope_t **env_p);
+
+/*  Sends an envelope as one bus message on a raw ZeroMQ socket handle
+    without blocking, taking ownership (*self_p is destroyed and nulled
+    even on failure).  Returns 0 or a negative errno value (-EAGAIN when
+    the socket cannot take it now).  */
+int titan_envelope_send (titan_envelope_t **self_p, void *handle);
+
 /*  Payload bytes and size (valid while the envelope lives).  */
 const uint8_t *titan_envelope_data (const titan_envelope_t *self);
 size_t titan_envelope_size (const titan_envelope_t *self);
@@ -120,10 +135,19 @@ int titan_bus_request (titan_bus_t *self, const char *to, const char *type,
 int titan_bus_reply (titan_bus_t *self, const titan_envelope_t *request,
                      const void *payload, size_t size);
 
-/*  Receives the next envelope, blocking up to `timeout_ms` (-1 = forever).
-    Returns a new envelope (the caller's), or NULL on timeout, interrupt or a
-    malformed message (which is dropped and logged).  */
+/*  Receives the next envelope, blocking up to `timeout_ms` (-1 = forever;
+    0 = only if one is waiting).  Returns a new envelope (the caller's), or
+    NULL on timeout or interrupt.  Malformed messages are dropped and
+    logged; one that arrives while waiting may end the wait early (NULL).  */
 titan_envelope_t *titan_bus_recv (titan_bus_t *self, int timeout_ms);
+
+/*  Receives the next envelope if one is waiting, without blocking (for
+    the drain loop of an actor whose poller said the socket is readable:
+    loop until it returns NULL).  Malformed messages are dropped, logged
+    and skipped.  Returns a new envelope (the caller's), or NULL when none
+    is waiting.  Costs no system call while messages are queued, unlike
+    asking zsock_events before each receive.  */
+titan_envelope_t *titan_bus_try_recv (titan_bus_t *self);
 
 /*  Sends a request and waits for its reply, for up to `timeout_ms`.
     Envelopes that arrive meanwhile and are not the reply are handed to

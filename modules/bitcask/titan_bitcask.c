@@ -59,6 +59,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define RECENT_MAX   4096
 #define DRAIN_MAX    512
@@ -297,6 +298,13 @@ s_reply_error (s_actor_t *self, titan_envelope_t **env_p, int rc,
 }
 
 /* Finds or opens the engine of a shard. */
+/*  The directory of shard `id`.  */
+static void
+s_shard_dir (s_actor_t *self, uint32_t id, char *dir, size_t size)
+{
+    snprintf (dir, size, "%s/shard-%u", self->ctx->data_dir, id);
+}
+
 static int
 s_shard (s_actor_t *self, uint32_t id, s_shard_t **shard_p, char *err,
          size_t errlen)
@@ -322,7 +330,7 @@ s_shard (s_actor_t *self, uint32_t id, s_shard_t **shard_p, char *err,
         self->shards_cap = cap;
     }
     char dir [4096];
-    snprintf (dir, sizeof dir, "%s/shard-%u", self->ctx->data_dir, id);
+    s_shard_dir (self, id, dir, sizeof dir);
     s_shard_t *shard = calloc (1, sizeof *shard);
     if (!shard) {
         snprintf (err, errlen, "bitcask: out of memory");
@@ -338,6 +346,26 @@ s_shard (s_actor_t *self, uint32_t id, s_shard_t **shard_p, char *err,
     self->shards [self->nshards++] = shard;
     *shard_p = shard;
     return 0;
+}
+
+/*  True when shard `id` is open or has its directory here; otherwise
+    explains in `err` that it is not stored on this node.  A read never
+    creates a shard: the gateway's LOCAL reads come straight here
+    (modules/grpc_gateway/gw_local.h), and one that arrives after the
+    shard was dropped must not bring it back empty.  */
+static bool
+s_shard_stored (s_actor_t *self, uint32_t id, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < self->nshards; i++)
+        if (self->shards [i]->id == id)
+            return true;
+    char dir [4096];
+    s_shard_dir (self, id, dir, sizeof dir);
+    struct stat st;
+    if (stat (dir, &st) == 0 && S_ISDIR (st.st_mode))
+        return true;
+    snprintf (err, errlen, "bitcask: shard %u is not stored on this node", id);
+    return false;
 }
 
 /* ---------------------------------------------------------- writes */
@@ -576,7 +604,8 @@ s_handle_get (s_actor_t *self, titan_envelope_t **env_p)
     }
     char err [256];
     s_shard_t *shard;
-    int rc = s_shard (self, g->shard, &shard, err, sizeof err);
+    int rc = s_shard_stored (self, g->shard, err, sizeof err)
+           ? s_shard (self, g->shard, &shard, err, sizeof err) : TITAN_ECLOSED;
     if (rc) {
         titan__bus__kv_get__free_unpacked (g, NULL);
         s_reply_error (self, env_p, rc, err);

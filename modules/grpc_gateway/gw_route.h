@@ -6,7 +6,9 @@
     the local storage engine; the revision of a write is its Raft index.
     Reads go to the raft module too: LINEARIZABLE ones pass a ReadIndex
     barrier (on a follower the core asks the leader), LOCAL ones are served
-    by the local replica at once.  A non-leader refuses a proposal with
+    by the local replica at once; a LOCAL read of a shard that raft has
+    just confirmed as hosted here goes straight to the storage engine
+    (gw_local.h).  A non-leader refuses a proposal with
     UNAVAILABLE and the leader's addresses; the gateway then forwards the
     call (gateway.c, gw_forward.h); with several shards it keeps the
     leader last named for each shard and sends writes and linearizable
@@ -25,6 +27,10 @@
 /*  Get, both consistency levels (KvGet.consistency says which).  */
 #define GW_ROUTE_READS               "raft"
 #define GW_ROUTE_READ_TYPE           TITAN_T_RAFT_READ
+/*  A LOCAL Get of a shard confirmed as hosted here (gw_local.h): the same
+    KvGet payload, straight to the storage engine.  */
+#define GW_ROUTE_LOCAL_READS         "bitcask"
+#define GW_ROUTE_LOCAL_READ_TYPE     TITAN_T_KV_GET
 /*  Cluster status, membership, leadership.  */
 #define GW_ROUTE_REPLICATION         "raft"
 /*  Storage statistics and merge: always the local storage engine.  */

@@ -290,12 +290,13 @@ s_on_reply (s_metrics_t *self, const s_wait_t *w, const titan_envelope_t *env)
     }
 }
 
-static void
+/*  Handles the next bus message if one waits; false when none did.  */
+static bool
 s_on_bus (s_metrics_t *self)
 {
-    titan_envelope_t *env = titan_bus_recv (self->bus, 0);
+    titan_envelope_t *env = titan_bus_try_recv (self->bus);
     if (!env)
-        return;
+        return false;
     if (env->kind == TITAN_MSG_REPLY) {
         for (size_t i = 0; i < self->nwaits; i++)
             if (self->waits [i].corr == env->corr) {
@@ -319,6 +320,7 @@ s_on_bus (s_metrics_t *self)
         titan_bus_reply (self->bus, env, buf, size);
     }
     titan_envelope_destroy (&env);
+    return true;
 }
 
 static void
@@ -474,11 +476,8 @@ s_metrics_actor (zsock_t *pipe, void *args)
             zstr_free (&command);
         }
         else if (which == titan_bus_sock (self->bus)) {
-            for (int i = 0; i < 64; i++) {
-                s_on_bus (self);
-                if (!(zsock_events (titan_bus_sock (self->bus)) & ZMQ_POLLIN))
-                    break;
-            }
+            for (int i = 0; i < 64 && s_on_bus (self); i++)
+                ;
         }
         else if (self->pair && which == self->pair)
             s_on_http (self);

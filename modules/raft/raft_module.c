@@ -14,9 +14,9 @@
     another node (then it asks to be added, see below); `node/bootstrap =
     true` bootstraps whatever `node/join` says.
 
-    Loop: one zpoller over the pipe, the bus and the transport, with a
+    Loop: one zmq_poll over the pipe, the bus and the transport, with a
     timeout that ends at the next tick.  Each wake-up drains the bus and
-    the transport without blocking, runs the ticks that are due on every
+    the transport (those readable) without blocking, runs the ticks that are due on every
     group, lets every group do its work (raft_group_process) and flushes
     the transport once, so that every destination gets one batch per
     iteration whatever the number of groups: the idle heartbeats of all
@@ -935,18 +935,25 @@ s_raft_actor (zsock_t *pipe, void *args)
         titan_envelope_t *env = zlist_pop (self->early);
         s_handle_bus (self, &env);
     }
-    zpoller_t *poller = zpoller_new (pipe, titan_bus_sock (self->bus),
-                                     raft_transport_sock (self->transport),
-                                     NULL);
+    /* zmq_poll with each socket's revents (not a zpoller, which names one
+       ready socket): only the sockets that are readable are drained, since
+       a receive that finds nothing costs two system calls (the socket's
+       command processing: getpid and a poll). */
+    enum { PIPE, BUS, PEERS, ITEMS };
+    zmq_pollitem_t items [ITEMS] = {
+        { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (titan_bus_sock (self->bus)), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (raft_transport_sock (self->transport)), 0,
+          ZMQ_POLLIN, 0 },
+    };
     self->next_tick = zclock_mono () + self->tick_ms;
     bool running = true;
     while (running) {
         int64_t now = zclock_mono ();
         int timeout = self->next_tick > now ? (int) (self->next_tick - now) : 0;
-        void *which = zpoller_wait (poller, timeout);
-        if (zpoller_terminated (poller))
+        if (zmq_poll (items, ITEMS, timeout) < 0 || zsys_interrupted)
             break;
-        if (which == pipe && !s_handle_pipe (self)) {
+        if ((items [PIPE].revents & ZMQ_POLLIN) && !s_handle_pipe (self)) {
             /* a clean stop of a leader: hand leadership over first and
                keep serving until it moved (at most two election
                timeouts), so that the groups do not wait for a timeout */
@@ -959,15 +966,15 @@ s_raft_actor (zsock_t *pipe, void *args)
         if (self->stop_deadline
         &&  (zclock_mono () > self->stop_deadline || !s_leads_any (self)))
             break;
-        for (int i = 0; i < DRAIN_MAX; i++) {
-            if (!(zsock_events (titan_bus_sock (self->bus)) & ZMQ_POLLIN))
-                break;
-            titan_envelope_t *env = titan_bus_recv (self->bus, 0);
+        for (int i = 0; i < DRAIN_MAX && (items [BUS].revents & ZMQ_POLLIN);
+             i++) {
+            titan_envelope_t *env = titan_bus_try_recv (self->bus);
             if (!env)
-                continue;               /* malformed, dropped */
+                break;
             s_handle_bus (self, &env);
         }
-        s_drain_transport (self);
+        if (items [PEERS].revents & ZMQ_POLLIN)
+            s_drain_transport (self);
         now = zclock_mono ();
         if (now - self->next_tick > 10 * self->tick_ms)
             self->next_tick = now;      /* stalled: do not tick in a burst */
@@ -984,7 +991,6 @@ s_raft_actor (zsock_t *pipe, void *args)
         if (rc)
             running = false;
     }
-    zpoller_destroy (&poller);
     s_teardown (self);
 }
 
