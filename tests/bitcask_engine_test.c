@@ -440,11 +440,14 @@ START_TEST (test_sealed_corruption_reported)
     byte ^= 0xFF;
     ck_assert_int_eq (pwrite (fd, &byte, 1, 100), 1);
     close (fd);
-    char err [256] = "";
-    ck_assert_int_eq (bc_engine_open (s_dir, &opt, &e, err, sizeof err),
-                      TITAN_ECORRUPT);
-    ck_assert_msg (strstr (err, path) && strstr (err, "offset"), "%s", err);
-    ck_assert_ptr_null (e);
+    /* issue 7: the load skips the damage and keeps every other record;
+       the damaged record is reported by reads (bitcask_repair_test) */
+    e = s_open (&opt);
+    bc_stats_t st;
+    bc_engine_stats (e, &st);
+    ck_assert_uint_eq (st.resync_regions, 1);
+    ck_assert_uint_ge (st.keys, 199);
+    bc_engine_destroy (&e);
 }
 END_TEST
 

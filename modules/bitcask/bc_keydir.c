@@ -419,6 +419,27 @@ bc_keydir_foreach (bc_keydir_t *self,
     }
 }
 
+bool
+bc_keydir_walk (bc_keydir_t *self, size_t *cursor, size_t max,
+                void (*fn) (const uint8_t *key, size_t len,
+                            const bc_loc_t *loc, void *arg),
+                void *arg)
+{
+    size_t i = *cursor, seen = 0;
+    for (; i < self->cap && seen < max; i++) {
+        uint64_t s = self->slots [i];
+        if (!s)
+            continue;
+        const uint8_t *e = s_entry (self, (uint32_t) s);
+        bc_loc_t loc;
+        s_read_loc (e, &loc);
+        fn (e + ENTRY_HEAD, s_klen (e), &loc, arg);
+        seen++;
+    }
+    *cursor = i < self->cap ? i : 0;
+    return i >= self->cap;
+}
+
 size_t
 bc_keydir_count (bc_keydir_t *self)
 {
