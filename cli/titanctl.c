@@ -600,10 +600,14 @@ s_cmd_status (const s_opts_t *opts, int argc, char **argv)
                     ",\"last_revision\":%" PRIu64 ",\"term\":%" PRIu64
                     ",\"commit_index\":%" PRIu64 ",\"snapshot_index\":%" PRIu64
                     ",\"snapshots_taken\":%" PRIu64
-                    ",\"snapshots_installed\":%" PRIu64 "}",
+                    ",\"snapshots_installed\":%" PRIu64
+                    ",\"read_repairs\":%" PRIu64 ",\"scrub_errors\":%" PRIu64
+                    ",\"scrub_passes\":%" PRIu64 ",\"last_scrub_ms\":%" PRIu64
+                    ",\"data_errors\":%" PRIu64 "}",
                     s->applied_index, s->keys, s->last_revision, s->term,
                     s->commit_index, s->snapshot_index, s->snapshots_taken,
-                    s->snapshots_installed);
+                    s->snapshots_installed, s->read_repairs, s->scrub_errors,
+                    s->scrub_passes, s->last_scrub_ms, s->data_errors);
         }
         printf ("]}\n");
     }
@@ -637,6 +641,16 @@ s_cmd_status (const s_opts_t *opts, int argc, char **argv)
                     " %-16" PRIu64 " %" PRIu64 "\n", s->id, s->term,
                     s->commit_index, s->snapshot_index, s->snapshots_taken,
                     s->snapshots_installed);
+        }
+        /* data errors and repairs of this node's replicas (issue 7) */
+        printf ("\n%-6s %-12s %-12s %-13s %-14s %s\n", "SHARD", "DATA_ERRORS",
+                "READ_REPAIRS", "SCRUB_ERRORS", "SCRUB_PASSES", "LAST_SCRUB_MS");
+        for (size_t i = 0; i < st->n_shards; i++) {
+            Titan__V1__ShardStatus *s = st->shards [i];
+            printf ("%-6" PRIu32 " %-12" PRIu64 " %-12" PRIu64 " %-13" PRIu64
+                    " %-14" PRIu64 " %" PRIu64 "\n", s->id, s->data_errors,
+                    s->read_repairs, s->scrub_errors, s->scrub_passes,
+                    s->last_scrub_ms);
         }
         printf ("\n%zu shard(s), %zu move(s) in progress\n", st->n_shards,
                 moves);

@@ -19,6 +19,7 @@
 #include "bc_engine.h"
 #include "bc_format.h"
 #include "bc_scrub.h"
+#include "titan/escape.h"
 #include "titan/status.h"
 
 static char s_dir [256];
@@ -543,9 +544,9 @@ END_TEST
 START_TEST (test_key_escape)
 {
     char out [64];
-    bc_key_escape ("ab\\c\x01\xff", 6, out, sizeof out);
+    titan_escape ("ab\\c\x01\xff", 6, out, sizeof out);
     ck_assert_str_eq (out, "ab\\x5cc\\x01\\xff");
-    bc_key_escape ("0123456789abcdef", 16, out, 12);
+    titan_escape ("0123456789abcdef", 16, out, 12);
     ck_assert_str_eq (out, "01234567...");
 }
 END_TEST

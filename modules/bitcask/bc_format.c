@@ -6,7 +6,6 @@
 #include "titan/crc32c.h"
 #include "titan/status.h"
 
-#include <stdio.h>
 #include <string.h>
 
 uint32_t
@@ -185,27 +184,4 @@ bc_record_salvage (const uint8_t *buf, size_t len, uint32_t max_value,
     if (size > len)
         return 0;
     return s_fill (buf, rec);
-}
-
-void
-bc_key_escape (const void *key, size_t len, char *out, size_t size)
-{
-    const uint8_t *k = key;
-    size_t o = 0;
-    if (size == 0)
-        return;
-    for (size_t i = 0; i < len; i++) {
-        char tmp [5];
-        int n = k [i] >= 0x20 && k [i] < 0x7f && k [i] != '\\'
-              ? snprintf (tmp, sizeof tmp, "%c", k [i])
-              : snprintf (tmp, sizeof tmp, "\\x%02x", k [i]);
-        if (o + (size_t) n + 4 > size) {
-            if (o + 4 <= size)
-                memcpy (out + o, "...", 3), o += 3;
-            break;
-        }
-        memcpy (out + o, tmp, (size_t) n);
-        o += (size_t) n;
-    }
-    out [o < size ? o : size - 1] = 0;
 }

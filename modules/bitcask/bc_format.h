@@ -137,11 +137,6 @@ size_t bc_record_resync (const uint8_t *buf, size_t len, size_t from,
 int64_t bc_record_salvage (const uint8_t *buf, size_t len, uint32_t max_value,
                            bc_record_t *rec);
 
-/*  Writes `key` as printable text into `out` (always NUL-terminated):
-    printable ASCII as is, backslash and other bytes as \xHH; a key that
-    does not fit ends with "...".  For log lines.  */
-void bc_key_escape (const void *key, size_t len, char *out, size_t size);
-
 /*  Encodes one hint entry into `out` (BC_HINT_HEADER + key_len bytes).  */
 void bc_hint_encode (uint8_t *out, uint8_t type, const void *key,
                      uint16_t key_len, uint32_t offset, uint32_t size,

@@ -52,6 +52,7 @@
 
 #include "titan/bus.h"
 #include "titan/bus_types.h"
+#include "titan/escape.h"
 #include "titan/histogram_pb.h"
 #include "titan/module.h"
 #include "titan/status.h"
@@ -597,7 +598,7 @@ s_log_damage (uint32_t shard, const uint8_t *key, size_t len,
               const char *by, const char *why)
 {
     char k [200];
-    bc_key_escape (key, len, k, sizeof k);
+    titan_escape (key, len, k, sizeof k);
     titan_log_warning ("bitcask: DATA_LOSS shard %u key \"%s\" (found by "
                        "%s): %s", shard, k, by, why);
 }
@@ -1251,7 +1252,7 @@ s_handle_repair (s_actor_t *self, titan_envelope_t **env_p)
                                q->value.data, q->value.len, q->local_revision,
                                q->deleted, err, sizeof err);
     char k [200];
-    bc_key_escape (q->key.data, q->key.len, k, sizeof k);
+    titan_escape (q->key.data, q->key.len, k, sizeof k);
     if (rc == 0)
         titan_log_info ("bitcask: repaired shard %u key \"%s\" at revision %"
                         PRIu64 "%s", q->shard, k, q->local_revision,

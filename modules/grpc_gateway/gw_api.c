@@ -522,6 +522,20 @@ s_fill_shard (const Titan__Bus__RaftGroupStatus *g, Titan__V1__ShardStatus *shar
     shard->learners = names + g->n_members;
 }
 
+/*  The storage side of a shard's status: the local bitcask's kv.stats.  */
+static void
+s_fill_storage (const Titan__Bus__KvStatsReply *st, Titan__V1__ShardStatus *out)
+{
+    out->applied_index = st->applied_index;
+    out->keys = st->keys;
+    out->last_revision = st->last_revision;
+    out->read_repairs = st->repairs;
+    out->scrub_errors = st->scrub_errors;
+    out->scrub_passes = st->scrub_passes;
+    out->last_scrub_ms = st->last_scrub_ms;
+    out->data_errors = st->read_errors + st->load_errors;
+}
+
 /*  Cluster.Status from raft.status (NULL without a raft module: a
     single-node answer) and the storage engine's kv.stats of shard
     GW_ROUTE_SHARD (the keys and last revision of the other shards are not
@@ -560,11 +574,8 @@ s_complete_status (const gw_env_t *env, const Titan__Bus__RaftStatusReply *raft,
         s_add_nodes (g, nodes, &n);
         s_fill_shard (g, &shards [n_shards], names + used);
         used += 2 * g->n_members;
-        if (g->shard == GW_ROUTE_SHARD) {
-            shards [n_shards].keys = st->keys;
-            shards [n_shards].last_revision = st->last_revision;
-            shards [n_shards].applied_index = st->applied_index;
-        }
+        if (g->shard == GW_ROUTE_SHARD)
+            s_fill_storage (st, &shards [n_shards]);
         shard_ptrs [n_shards] = &shards [n_shards];
         n_shards++;
     }
@@ -581,9 +592,7 @@ s_complete_status (const gw_env_t *env, const Titan__Bus__RaftStatusReply *raft,
         shards [0].leader = (char *) env->node_id;
         shards [0].n_replicas = 1;
         shards [0].replicas = names;
-        shards [0].applied_index = st->applied_index;
-        shards [0].keys = st->keys;
-        shards [0].last_revision = st->last_revision;
+        s_fill_storage (st, &shards [0]);
         shard_ptrs [0] = &shards [0];
         n_shards = 1;
     }

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# End-to-end test of read repair and scrub (issue 7, docs/repair.md) on a
+# real 3-node cluster (three titand processes on free loopback ports, 4 KiB
+# data files so that most records are in sealed files with hints):
+#  1. keys are written (tests/e2e_kv_client put) and node 3 is stopped;
+#  2. in node 3's shard files, with the node down, one byte is flipped in
+#     the value of key A, in the record header of key B (both in sealed
+#     files whose hints stay intact) and in the hint file of a third
+#     sealed file;
+#  3. node 3 restarts; every key is read through every node, LOCAL and
+#     linearizable: all read their values (the damaged records are
+#     repaired from a healthy replica, never served); node 3's status
+#     counts the repairs and data errors and its log names A and B;
+#  4. node 3 stops, the value of key C is flipped, and node 3 restarts
+#     with a scrub every second: the scrub finds C and the gateway repairs
+#     it (no client read), and a later full pass finds nothing: the files
+#     verify clean.  Every key is read through node 3 again.
+set -u
+. "${TITAN_SRCDIR:-$(dirname "$0")/..}/tests/e2e_lib.sh"
+e2e_require
+client="$TITAN_BUILDDIR/tests/e2e_kv_client"
+[ -x "$client" ] || e2e_skip "tests/e2e_kv_client is not built"
+D=$E2E_DIR
+nkeys=${REPAIR_KEYS:-600}
+
+s_config () {   # s_config FILE SCRUB_INTERVAL_S
+  cat >"$1" <<EOF
+modules
+    bitcask
+        path = titan_bitcask.so
+        max_file_bytes = 4096
+        scrub_interval_s = $2
+    raft
+        path = titan_raft.so
+    grpc_gateway
+        path = titan_grpc_gateway.so
+EOF
+}
+s_config "$D/plain.cfg" 0
+s_config "$D/scrub.cfg" 1
+export TITAN_CONFIG="$D/plain.cfg"
+
+e2e_cluster_init 3 r
+e2e_cluster_start
+endpoints=("${E2E_CLIENT[1]}" "${E2E_CLIENT[2]}" "${E2E_CLIENT[3]}")
+
+# 1. keys
+"$client" put k 3 "$D/stop" "$D/acked" "${endpoints[@]}" >"$D/writer.out" 2>&1 &
+writer=$!
+E2E_HELPER_PIDS=("$writer")
+deadline=$(( $(date +%s) + 40 ))
+while [ "$( [ -e "$D/acked" ] && wc -l <"$D/acked" || echo 0)" -lt "$nkeys" ]; do
+  [ "$(date +%s)" -lt "$deadline" ] || e2e_fail "fewer than $nkeys puts acknowledged in 40 s"
+  sleep 0.05
+done
+touch "$D/stop"
+wait "$writer" || e2e_fail "the writer failed: $(cat "$D/writer.out")"
+E2E_HELPER_PIDS=()
+echo "writer: $(cat "$D/writer.out")"
+# node 3 has applied every acknowledged key before it stops
+e2e_wait_local 3 "$(tail -1 "$D/acked")" "v-$(tail -1 "$D/acked")"
+
+s_stop3 () {
+  kill -TERM "${E2E_PIDS[3]}"
+  wait "${E2E_PIDS[3]}" || e2e_fail "node 3 exited with an error after SIGTERM"
+  E2E_PIDS[3]=""
+}
+s_stop3
+
+# 2. damage: prints "A B C" (the keys whose records were flipped; C is
+# flipped later) after flipping A's value, B's header and a hint byte
+shard="$D/data3/shard-0"
+[ -d "$shard" ] || e2e_fail "no $shard"
+damage=$(/usr/bin/python3 - "$shard" <<'EOF'
+import os, struct, sys, zlib
+d = sys.argv[1]
+datas = sorted(f for f in os.listdir(d) if f.endswith(".data"))
+sealed = [f for f in datas[:-1] if os.path.exists(os.path.join(d, f[:-5] + ".hint"))]
+if len(sealed) < 4:
+    sys.exit("only %d sealed hinted files" % len(sealed))
+def puts(f):
+    b = open(os.path.join(d, f), "rb").read()
+    pos, out = 0, []
+    while pos + 24 <= len(b):
+        typ, flags, klen, vlen = b[pos+4], b[pos+5], struct.unpack_from("<H", b, pos+6)[0], struct.unpack_from("<I", b, pos+8)[0]
+        if typ == 1:
+            out.append((pos, b[pos+24:pos+24+klen].decode()))
+        pos += 24 + klen + vlen
+    return out
+def flip(f, off, mask):
+    p = os.path.join(d, f)
+    with open(p, "r+b") as h:
+        h.seek(off); c = h.read(1)[0]; h.seek(off); h.write(bytes([c ^ mask]))
+fa, fb, fh, fc = sealed[0], sealed[1], sealed[2], sealed[3]
+pa, ka = puts(fa)[len(puts(fa)) // 2]
+klen = len(ka)
+flip(fa, pa + 24 + klen + 2, 0x01)          # A: a value byte
+pb, kb = puts(fb)[len(puts(fb)) // 2]
+flip(fb, pb + 4, 0x7F)                      # B: the type byte of the header
+hs = os.path.getsize(os.path.join(d, fh[:-5] + ".hint"))
+flip(fh[:-5] + ".hint", hs // 2, 0x5A)      # a hint byte
+pc, kc = puts(fc)[len(puts(fc)) // 2]
+open(os.path.join(d, "..", "..", "later"), "w").write("%s %d %d\n" % (fc, pc + 24 + len(kc) + 1, 0))
+print(ka, kb, kc, fa, fb, fh)
+EOF
+) || e2e_fail "could not damage node 3's files: $damage"
+read -r keyA keyB keyC fileA fileB fileH <<<"$damage"
+echo "damaged on node 3: value of $keyA ($fileA), header of $keyB ($fileB), hint of $fileH; later: value of $keyC"
+
+# 3. restart; every key through every node, both consistencies
+e2e_node_start 3
+deadline=$(( $(date +%s) + 30 ))
+until "$TITANCTL" --endpoints="${E2E_CLIENT[3]}" --timeout=1s status >/dev/null 2>&1; do
+  [ "$(date +%s)" -lt "$deadline" ] || e2e_fail "node 3 did not answer within 30 s of its restart"
+  sleep 0.1
+done
+for n in 3 1 2; do
+  out=$("$client" verify-local "$D/acked" "${E2E_CLIENT[$n]}" 2>&1) \
+    || e2e_fail "LOCAL reads through node $n: $out"
+  echo "node $n LOCAL: $out"
+  out=$("$client" verify "$D/acked" "${E2E_CLIENT[$n]}" 2>&1) \
+    || e2e_fail "linearizable reads through node $n: $out"
+  echo "node $n linearizable: $out"
+done
+
+s_field () {   # s_field NODE NAME: a number of shard 0 in node's status JSON
+  "$TITANCTL" --endpoints="${E2E_CLIENT[$1]}" --timeout=2s -w json status 2>/dev/null \
+    | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" | head -1
+}
+repairs=$(s_field 3 read_repairs)
+errors=$(s_field 3 data_errors)
+echo "node 3 after the reads: read_repairs=$repairs data_errors=$errors"
+[ "${repairs:-0}" -ge 2 ] || e2e_fail "node 3 counts $repairs read repairs, expected at least 2"
+# 2 damaged reads + 1 damaged hint ignored at the open
+[ "${errors:-0}" -ge 3 ] || e2e_fail "node 3 counts $errors data errors, expected at least 3"
+for k in "$keyA" "$keyB"; do
+  # the log escapes the quotes around the key
+  grep -qF "DATA_LOSS shard 0 key \\\"$k\\\" (found by read)" "$D/titand3.log" \
+    || e2e_fail "node 3's log does not report the damaged record of $k"
+  grep -qF "repaired shard 0 key \\\"$k\\\"" "$D/titand3.log" \
+    || e2e_fail "node 3's log does not report the repair of $k"
+done
+for n in 1 2; do
+  [ "$(s_field "$n" data_errors)" = 0 ] || e2e_fail "node $n reports data errors"
+done
+
+# 4. scrub: C damaged while node 3 is down; no client reads it
+s_stop3
+read -r fileC offC _ <"$D/later"
+/usr/bin/python3 - "$shard/$fileC" "$offC" <<'EOF'
+import sys
+p, off = sys.argv[1], int(sys.argv[2])
+with open(p, "r+b") as h:
+    h.seek(off); c = h.read(1)[0]; h.seek(off); h.write(bytes([c ^ 0x10]))
+EOF
+TITAN_CONFIG="$D/scrub.cfg" e2e_node_start 3
+deadline=$(( $(date +%s) + 40 ))
+until [ "$(s_field 3 read_repairs)" = 1 ]; do
+  [ "$(date +%s)" -lt "$deadline" ] || e2e_fail "the scrub did not get $keyC repaired within 40 s (read_repairs=$(s_field 3 read_repairs))"
+  sleep 0.2
+done
+passes=$(s_field 3 scrub_passes)
+deadline=$(( $(date +%s) + 40 ))
+until [ "$(s_field 3 scrub_passes)" -ge $(( passes + 2 )) ]; do
+  [ "$(date +%s)" -lt "$deadline" ] || e2e_fail "no two scrub passes within 40 s"
+  sleep 0.2
+done
+scrub_errors=$(s_field 3 scrub_errors)
+echo "node 3 scrub: passes=$(s_field 3 scrub_passes) scrub_errors=$scrub_errors read_repairs=$(s_field 3 read_repairs) data_errors=$(s_field 3 data_errors) last_scrub_ms=$(s_field 3 last_scrub_ms)"
+[ "$scrub_errors" = 1 ] || e2e_fail "the scrubs found $scrub_errors damaged records, expected 1 ($keyC) then none"
+[ "$(s_field 3 data_errors)" = 0 ] || e2e_fail "node 3 reopened with data errors: its files do not verify clean"
+grep -qF "DATA_LOSS shard 0 key \\\"$keyC\\\" (found by scrub)" "$D/titand3.log" \
+  || e2e_fail "node 3's log does not report the scrub's finding of $keyC"
+out=$("$client" verify-local "$D/acked" "${E2E_CLIENT[3]}" 2>&1) \
+  || e2e_fail "LOCAL reads through node 3 after the scrub: $out"
+echo "node 3 LOCAL after the scrub: $out"
+[ "$(s_field 3 data_errors)" = 0 ] || e2e_fail "reads after the scrub found damage"
+e2e_cluster_check_logs
+exit 0
