@@ -14,7 +14,9 @@
 #  4. node 3 stops, the value of key C is flipped, and node 3 restarts
 #     with a scrub every second: the scrub finds C and the gateway repairs
 #     it (no client read), and a later full pass finds nothing: the files
-#     verify clean.  Every key is read through node 3 again.
+#     verify clean.  Every key is read through node 3 again;
+#  5. a single node whose record is damaged has no replica to repair from:
+#     the read answers DATA_LOSS saying so (exit 5), other keys read.
 set -u
 . "${TITAN_SRCDIR:-$(dirname "$0")/..}/tests/e2e_lib.sh"
 e2e_require
@@ -67,45 +69,42 @@ s_stop3 () {
 }
 s_stop3
 
-# 2. damage: prints "A B C" (the keys whose records were flipped; C is
-# flipped later) after flipping A's value, B's header and a hint byte
-shard="$D/data3/shard-0"
-[ -d "$shard" ] || e2e_fail "no $shard"
-damage=$(/usr/bin/python3 - "$shard" <<'EOF'
-import os, struct, sys, zlib
-d = sys.argv[1]
+# 2. damage.  flip.py DIR WHAT N: in the shard directory DIR, flips one
+# byte of the middle put record of the N-th sealed (hinted) data file --
+# WHAT = value: a value byte; header: the record's type byte; hint: a byte
+# in the middle of its hint file -- and prints the record's key and file.
+cat >"$D/flip.py" <<'EOF'
+import os, struct, sys
+d, what, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 datas = sorted(f for f in os.listdir(d) if f.endswith(".data"))
 sealed = [f for f in datas[:-1] if os.path.exists(os.path.join(d, f[:-5] + ".hint"))]
-if len(sealed) < 4:
+if len(sealed) <= n:
     sys.exit("only %d sealed hinted files" % len(sealed))
-def puts(f):
-    b = open(os.path.join(d, f), "rb").read()
-    pos, out = 0, []
-    while pos + 24 <= len(b):
-        typ, flags, klen, vlen = b[pos+4], b[pos+5], struct.unpack_from("<H", b, pos+6)[0], struct.unpack_from("<I", b, pos+8)[0]
-        if typ == 1:
-            out.append((pos, b[pos+24:pos+24+klen].decode()))
-        pos += 24 + klen + vlen
-    return out
-def flip(f, off, mask):
-    p = os.path.join(d, f)
-    with open(p, "r+b") as h:
-        h.seek(off); c = h.read(1)[0]; h.seek(off); h.write(bytes([c ^ mask]))
-fa, fb, fh, fc = sealed[0], sealed[1], sealed[2], sealed[3]
-pa, ka = puts(fa)[len(puts(fa)) // 2]
-klen = len(ka)
-flip(fa, pa + 24 + klen + 2, 0x01)          # A: a value byte
-pb, kb = puts(fb)[len(puts(fb)) // 2]
-flip(fb, pb + 4, 0x7F)                      # B: the type byte of the header
-hs = os.path.getsize(os.path.join(d, fh[:-5] + ".hint"))
-flip(fh[:-5] + ".hint", hs // 2, 0x5A)      # a hint byte
-pc, kc = puts(fc)[len(puts(fc)) // 2]
-open(os.path.join(d, "..", "..", "later"), "w").write("%s %d %d\n" % (fc, pc + 24 + len(kc) + 1, 0))
-print(ka, kb, kc, fa, fb, fh)
+f = sealed[n]
+b = open(os.path.join(d, f), "rb").read()
+pos, puts = 0, []
+while pos + 24 <= len(b):
+    typ, klen = b[pos + 4], struct.unpack_from("<H", b, pos + 6)[0]
+    vlen = struct.unpack_from("<I", b, pos + 8)[0]
+    if typ == 1:
+        puts.append((pos, b[pos + 24:pos + 24 + klen].decode(), klen))
+    pos += 24 + klen + vlen
+at, key, klen = puts[len(puts) // 2]
+target, off = f, {"value": at + 24 + klen + 2, "header": at + 4}.get(what)
+if what == "hint":
+    target = f[:-5] + ".hint"
+    off = os.path.getsize(os.path.join(d, target)) // 2
+with open(os.path.join(d, target), "r+b") as h:
+    h.seek(off); c = h.read(1)[0]; h.seek(off); h.write(bytes([c ^ 0x41]))
+print(key, target)
 EOF
-) || e2e_fail "could not damage node 3's files: $damage"
-read -r keyA keyB keyC fileA fileB fileH <<<"$damage"
-echo "damaged on node 3: value of $keyA ($fileA), header of $keyB ($fileB), hint of $fileH; later: value of $keyC"
+s_flip () { /usr/bin/python3 "$D/flip.py" "$@" || e2e_fail "cannot damage $*"; }
+shard="$D/data3/shard-0"
+read -r keyA fileA <<<"$(s_flip "$shard" value 0)"
+read -r keyB fileB <<<"$(s_flip "$shard" header 1)"
+read -r _ fileH <<<"$(s_flip "$shard" hint 2)"
+[ -n "$keyA" ] && [ -n "$keyB" ] && [ -n "$fileH" ] || e2e_fail "damage failed"
+echo "damaged on node 3: value of $keyA ($fileA), header of $keyB ($fileB), $fileH"
 
 # 3. restart; every key through every node, both consistencies
 e2e_node_start 3
@@ -146,13 +145,9 @@ done
 
 # 4. scrub: C damaged while node 3 is down; no client reads it
 s_stop3
-read -r fileC offC _ <"$D/later"
-/usr/bin/python3 - "$shard/$fileC" "$offC" <<'EOF'
-import sys
-p, off = sys.argv[1], int(sys.argv[2])
-with open(p, "r+b") as h:
-    h.seek(off); c = h.read(1)[0]; h.seek(off); h.write(bytes([c ^ 0x10]))
-EOF
+read -r keyC fileC <<<"$(s_flip "$shard" value 3)"
+[ -n "$keyC" ] || e2e_fail "damage failed"
+echo "damaged on node 3: value of $keyC ($fileC)"
 TITAN_CONFIG="$D/scrub.cfg" e2e_node_start 3
 deadline=$(( $(date +%s) + 40 ))
 until [ "$(s_field 3 read_repairs)" = 1 ]; do
@@ -176,4 +171,35 @@ out=$("$client" verify-local "$D/acked" "${E2E_CLIENT[3]}" 2>&1) \
 echo "node 3 LOCAL after the scrub: $out"
 [ "$(s_field 3 data_errors)" = 0 ] || e2e_fail "reads after the scrub found damage"
 e2e_cluster_check_logs
+for n in 1 2 3; do
+  kill -TERM "${E2E_PIDS[$n]}"; wait "${E2E_PIDS[$n]}"; E2E_PIDS[$n]=""
+done
+
+# 5. a single node has no replica to repair from: DATA_LOSS, saying so
+e2e_start
+"$client" put s 1 "$D/stop1" "$D/acked1" "$E2E_ENDPOINT" >"$D/writer1.out" 2>&1 &
+writer=$!
+E2E_HELPER_PIDS=("$writer")
+deadline=$(( $(date +%s) + 40 ))
+while [ "$( [ -e "$D/acked1" ] && wc -l <"$D/acked1" || echo 0)" -lt 300 ]; do
+  [ "$(date +%s)" -lt "$deadline" ] || e2e_fail "single node: fewer than 300 puts in 40 s"
+  sleep 0.05
+done
+touch "$D/stop1"
+wait "$writer" || e2e_fail "the single-node writer failed: $(cat "$D/writer1.out")"
+E2E_HELPER_PIDS=()
+e2e_stop
+read -r keyS fileS <<<"$(s_flip "$D/data/shard-0" value 0)"
+[ -n "$keyS" ] || e2e_fail "damage failed"
+e2e_start
+for c in local linearizable; do
+  expect_rc 5 tctl get "$keyS" --consistency=$c
+  grep -q "DATA_LOSS: the record of this key on node e2e is damaged (.*$fileS at offset [0-9]*: checksum mismatch) and no healthy replica could be read: no other replica" "$E2E_DIR/err" \
+    || e2e_fail "single node, $c read of $keyS: $(cat "$E2E_DIR/err")"
+done
+echo "single node, $keyS: $(cat "$E2E_DIR/err")"
+other=$(head -1 "$D/acked1")
+[ "$other" = "$keyS" ] && other=$(tail -1 "$D/acked1")
+[ "$(tctl get "$other")" = "v-$other" ] || e2e_fail "single node: $other does not read"
+e2e_stop
 exit 0
