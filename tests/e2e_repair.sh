@@ -170,6 +170,17 @@ out=$("$client" verify-local "$D/acked" "${E2E_CLIENT[3]}" 2>&1) \
   || e2e_fail "LOCAL reads through node 3 after the scrub: $out"
 echo "node 3 LOCAL after the scrub: $out"
 [ "$(s_field 3 data_errors)" = 0 ] || e2e_fail "reads after the scrub found damage"
+# titanctl scrub: one more pass on demand, clean
+before=$("$TITANCTL" --endpoints="${E2E_CLIENT[3]}" -w json scrub | sed -n 's/.*"passes":\([0-9]*\).*/\1/p')
+[ -n "$before" ] || e2e_fail "titanctl scrub failed"
+deadline=$(( $(date +%s) + 30 ))
+until [ "$("$TITANCTL" --endpoints="${E2E_CLIENT[3]}" -w json scrub status | sed -n 's/.*"passes":\([0-9]*\).*/\1/p')" -gt "$before" ]; do
+  [ "$(date +%s)" -lt "$deadline" ] || e2e_fail "no scrub pass within 30 s of titanctl scrub"
+  sleep 0.2
+done
+"$TITANCTL" --endpoints="${E2E_CLIENT[3]}" scrub status
+"$TITANCTL" --endpoints="${E2E_CLIENT[3]}" -w json scrub status | grep -q '"last_pass_errors":0,' \
+  || e2e_fail "the last scrub pass found damage"
 e2e_cluster_check_logs
 for n in 1 2 3; do
   kill -TERM "${E2E_PIDS[$n]}"; wait "${E2E_PIDS[$n]}"; E2E_PIDS[$n]=""

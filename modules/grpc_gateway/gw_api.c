@@ -39,6 +39,7 @@ static const char *s_paths [GW_M_COUNT] = {
     [GW_M_RELOAD_MODULE]   = "/titan.v1.Admin/ReloadModule",
     [GW_M_MERGE]           = "/titan.v1.Admin/Merge",
     [GW_M_SET_LOG_LEVEL]   = "/titan.v1.Admin/SetLogLevel",
+    [GW_M_SCRUB]           = "/titan.v1.Admin/Scrub",
 };
 
 int
@@ -291,6 +292,14 @@ gw_api_prepare (const gw_env_t *env, gw_method_t method, const uint8_t *data,
             Titan__Bus__KvMergeRequest kv = TITAN__BUS__KV_MERGE_REQUEST__INIT;
             kv.shard = merge->shard;
             rc = s_bus (req, GW_ROUTE_STORAGE, TITAN_T_KV_MERGE, &kv.base, res);
+            break;
+        }
+        case GW_M_SCRUB: {
+            Titan__V1__ScrubRequest *in = (Titan__V1__ScrubRequest *) msg;
+            Titan__Bus__KvScrubRequest kv = TITAN__BUS__KV_SCRUB_REQUEST__INIT;
+            kv.shard = in->shard;
+            kv.status_only = in->status_only;
+            rc = s_bus (req, GW_ROUTE_STORAGE, TITAN_T_KV_SCRUB, &kv.base, res);
             break;
         }
         case GW_M_SET_LOG_LEVEL: {
@@ -660,6 +669,8 @@ s_reply_desc (gw_method_t method)
             return &titan__bus__kv_merge_reply__descriptor;
         case GW_M_SET_LOG_LEVEL:
             return &titan__bus__log_level_reply__descriptor;
+        case GW_M_SCRUB:
+            return &titan__bus__kv_scrub_reply__descriptor;
         default:
             return NULL;
     }
@@ -710,6 +721,23 @@ gw_api_complete (gw_method_t method, uint64_t expected,
             Titan__V1__MergeResponse out = TITAN__V1__MERGE_RESPONSE__INIT;
             out.files_merged = merge->files_merged;
             out.bytes_reclaimed = merge->bytes_reclaimed;
+            s_succeed (res, &out.base);
+            break;
+        }
+        case GW_M_SCRUB: {
+            Titan__Bus__KvScrubReply *sc = (Titan__Bus__KvScrubReply *) msg;
+            if (s_reply_status (sc->code, sc->message, "scrub failed", res))
+                break;
+            Titan__V1__ScrubResponse out = TITAN__V1__SCRUB_RESPONSE__INIT;
+            out.started = sc->started;
+            out.running = sc->running;
+            out.passes = sc->passes;
+            out.records = sc->records;
+            out.bytes = sc->bytes;
+            out.errors = sc->errors;
+            out.last_pass_ms = sc->last_pass_ms;
+            out.last_pass_errors = sc->last_pass_errors;
+            out.bytes_per_sec = sc->bytes_per_sec;
             s_succeed (res, &out.base);
             break;
         }
