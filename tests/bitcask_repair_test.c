@@ -8,6 +8,7 @@
     flipping bytes with the engine closed, as rot on a disk would.  */
 #include <check.h>
 #include "check_run.h"
+#include "test_dir.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -34,19 +35,7 @@ s_setup (void)
 static void
 s_teardown (void)
 {
-    DIR *d = opendir (s_dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir (d))) {
-        if (de->d_name [0] == '.')
-            continue;
-        char path [512];
-        snprintf (path, sizeof path, "%s/%s", s_dir, de->d_name);
-        unlink (path);
-    }
-    closedir (d);
-    rmdir (s_dir);
+    test_dir_remove (s_dir);
 }
 
 static bc_options_t
@@ -92,6 +81,15 @@ s_fill (bc_engine_t *e, int n)
                                 NULL, err, sizeof err);
         ck_assert_msg (rc == 0, "put %s: %s", key, err);
     }
+}
+
+/* Creates the store with keys 0..n-1 and closes it (hints written). */
+static void
+s_store (const bc_options_t *opt, int n)
+{
+    bc_engine_t *e = s_open (opt);
+    s_fill (e, n);
+    bc_engine_destroy (&e);
 }
 
 /* Finds the record of `key` in the data files: its file path and offset
@@ -195,9 +193,8 @@ s_expect_loss (bc_engine_t *e, int i, const char *path, const char *reason)
 START_TEST (test_flipped_value)
 {
     bc_options_t opt = s_small_files ();
-    bc_engine_t *e = s_open (&opt);
-    s_fill (e, 200);
-    bc_engine_destroy (&e);
+    s_store (&opt, 200);
+    bc_engine_t *e;
     char path [512];
     off_t off;
     s_locate ("key-0042", path, sizeof path, &off);
@@ -224,9 +221,8 @@ END_TEST
 START_TEST (test_flipped_header_resync)
 {
     bc_options_t opt = s_small_files ();
-    bc_engine_t *e = s_open (&opt);
-    s_fill (e, 200);
-    bc_engine_destroy (&e);
+    s_store (&opt, 200);
+    bc_engine_t *e;
     char path [512], hint [512];
     off_t off;
     s_locate ("key-0050", path, sizeof path, &off);
@@ -293,9 +289,8 @@ END_TEST
 START_TEST (test_flipped_hint)
 {
     bc_options_t opt = s_small_files ();
-    bc_engine_t *e = s_open (&opt);
-    s_fill (e, 200);
-    bc_engine_destroy (&e);
+    s_store (&opt, 200);
+    bc_engine_t *e;
     char path [512], hint [512];
     off_t off;
     s_locate ("key-0100", path, sizeof path, &off);
@@ -321,9 +316,8 @@ END_TEST
 START_TEST (test_missing_and_short_file)
 {
     bc_options_t opt = s_small_files ();
-    bc_engine_t *e = s_open (&opt);
-    s_fill (e, 200);
-    bc_engine_destroy (&e);
+    s_store (&opt, 200);
+    bc_engine_t *e;
     char missing [512], shorter [512];
     off_t off1, off2;
     s_locate ("key-0010", missing, sizeof missing, &off1);
@@ -346,9 +340,8 @@ END_TEST
 START_TEST (test_repair_rules)
 {
     bc_options_t opt = s_small_files ();
-    bc_engine_t *e = s_open (&opt);
-    s_fill (e, 200);
-    bc_engine_destroy (&e);
+    s_store (&opt, 200);
+    bc_engine_t *e;
     char path [512], path2 [512], path3 [512], err [256];
     off_t off, off2, off3;
     s_locate ("key-0020", path, sizeof path, &off);
@@ -458,9 +451,8 @@ s_scrub_pass (bc_engine_t *e, s_found_t *found)
 START_TEST (test_scrub_finds_flipped)
 {
     bc_options_t opt = s_small_files ();
-    bc_engine_t *e = s_open (&opt);
-    s_fill (e, 500);
-    bc_engine_destroy (&e);
+    s_store (&opt, 500);
+    bc_engine_t *e;
     const int bad [3] = { 3, 250, 411 };
     for (int i = 0; i < 3; i++) {
         char key [32], path [512];

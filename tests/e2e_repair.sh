@@ -46,18 +46,28 @@ e2e_cluster_init 3 r
 e2e_cluster_start
 endpoints=("${E2E_CLIENT[1]}" "${E2E_CLIENT[2]}" "${E2E_CLIENT[3]}")
 
+# s_write PREFIX CLIENTS N ENDPOINT...: puts keys (tests/e2e_kv_client)
+# until N are acknowledged; their names go to $D/acked.PREFIX
+s_write () {
+  local prefix=$1 clients=$2 n=$3 writer deadline
+  shift 3
+  rm -f "$D/stop"
+  "$client" put "$prefix" "$clients" "$D/stop" "$D/acked.$prefix" "$@" >"$D/writer.out" 2>&1 &
+  writer=$!
+  E2E_HELPER_PIDS=("$writer")
+  deadline=$(( $(date +%s) + 40 ))
+  while [ "$( [ -e "$D/acked.$prefix" ] && wc -l <"$D/acked.$prefix" || echo 0)" -lt "$n" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || e2e_fail "fewer than $n puts acknowledged in 40 s"
+    sleep 0.05
+  done
+  touch "$D/stop"
+  wait "$writer" || e2e_fail "the writer failed: $(cat "$D/writer.out")"
+  E2E_HELPER_PIDS=()
+}
+
 # 1. keys
-"$client" put k 3 "$D/stop" "$D/acked" "${endpoints[@]}" >"$D/writer.out" 2>&1 &
-writer=$!
-E2E_HELPER_PIDS=("$writer")
-deadline=$(( $(date +%s) + 40 ))
-while [ "$( [ -e "$D/acked" ] && wc -l <"$D/acked" || echo 0)" -lt "$nkeys" ]; do
-  [ "$(date +%s)" -lt "$deadline" ] || e2e_fail "fewer than $nkeys puts acknowledged in 40 s"
-  sleep 0.05
-done
-touch "$D/stop"
-wait "$writer" || e2e_fail "the writer failed: $(cat "$D/writer.out")"
-E2E_HELPER_PIDS=()
+s_write k 3 "$nkeys" "${endpoints[@]}"
+cp "$D/acked.k" "$D/acked"
 echo "writer: $(cat "$D/writer.out")"
 # node 3 has applied every acknowledged key before it stops
 e2e_wait_local 3 "$(tail -1 "$D/acked")" "v-$(tail -1 "$D/acked")"
@@ -188,17 +198,7 @@ done
 
 # 5. a single node has no replica to repair from: DATA_LOSS, saying so
 e2e_start
-"$client" put s 1 "$D/stop1" "$D/acked1" "$E2E_ENDPOINT" >"$D/writer1.out" 2>&1 &
-writer=$!
-E2E_HELPER_PIDS=("$writer")
-deadline=$(( $(date +%s) + 40 ))
-while [ "$( [ -e "$D/acked1" ] && wc -l <"$D/acked1" || echo 0)" -lt 300 ]; do
-  [ "$(date +%s)" -lt "$deadline" ] || e2e_fail "single node: fewer than 300 puts in 40 s"
-  sleep 0.05
-done
-touch "$D/stop1"
-wait "$writer" || e2e_fail "the single-node writer failed: $(cat "$D/writer1.out")"
-E2E_HELPER_PIDS=()
+s_write s 1 300 "$E2E_ENDPOINT"
 e2e_stop
 read -r keyS fileS <<<"$(s_flip "$D/data/shard-0" value 0)"
 [ -n "$keyS" ] || e2e_fail "damage failed"
@@ -209,8 +209,8 @@ for c in local linearizable; do
     || e2e_fail "single node, $c read of $keyS: $(cat "$E2E_DIR/err")"
 done
 echo "single node, $keyS: $(cat "$E2E_DIR/err")"
-other=$(head -1 "$D/acked1")
-[ "$other" = "$keyS" ] && other=$(tail -1 "$D/acked1")
+other=$(head -1 "$D/acked.s")
+[ "$other" = "$keyS" ] && other=$(tail -1 "$D/acked.s")
 [ "$(tctl get "$other")" = "v-$other" ] || e2e_fail "single node: $other does not read"
 e2e_stop
 exit 0

@@ -408,15 +408,8 @@ bc_keydir_foreach (bc_keydir_t *self,
                                const bc_loc_t *loc, void *arg),
                    void *arg)
 {
-    for (size_t i = 0; i < self->cap; i++) {
-        uint64_t s = self->slots [i];
-        if (!s)
-            continue;
-        const uint8_t *e = s_entry (self, (uint32_t) s);
-        bc_loc_t loc;
-        s_read_loc (e, &loc);
-        fn (e + ENTRY_HEAD, s_klen (e), &loc, arg);
-    }
+    size_t cursor = 0;
+    (void) bc_keydir_walk (self, &cursor, SIZE_MAX, fn, arg);
 }
 
 bool
