@@ -6,6 +6,7 @@
     temporary directory.  */
 #include <check.h>
 #include "check_run.h"
+#include "test_dir.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,24 +25,6 @@
 static char s_dir [256];
 
 static void
-s_rmdir (const char *dir)
-{
-    DIR *d = opendir (dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir (d))) {
-        if (de->d_name [0] == '.')
-            continue;
-        char path [512];
-        snprintf (path, sizeof path, "%s/%s", dir, de->d_name);
-        unlink (path);
-    }
-    closedir (d);
-    rmdir (dir);
-}
-
-static void
 s_setup (void)
 {
     snprintf (s_dir, sizeof s_dir, "/tmp/bitcask-test-XXXXXX");
@@ -51,7 +34,7 @@ s_setup (void)
 static void
 s_teardown (void)
 {
-    s_rmdir (s_dir);
+    test_dir_remove (s_dir);
 }
 
 static bc_engine_t *
