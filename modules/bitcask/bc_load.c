@@ -8,8 +8,9 @@
     file id than the newer records it survived) cannot resurrect the key;
     they are purged at the end.  Sealed files are loaded from their hint
     file when it is complete and consistent with the data file, otherwise
-    scanned strictly (any bad record is corruption, with file and offset)
-    and hinted for the next open.  The active file (highest .data id) is
+    (a damaged hint is counted) scanned: a damaged region is skipped up to
+    the next valid record and counted (docs/repair.md), and a file without
+    damage is hinted for the next open.  The active file (highest .data id) is
     scanned leniently: it is cut back to the end of its last complete
     atomic group, which is what a crash in the middle of an append leaves.  */
 #include "bc_internal.h"

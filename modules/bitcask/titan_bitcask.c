@@ -39,12 +39,21 @@
     engine, swaps the directory and reopens it.  An install idle for
     snapshot_idle_ms is aborted.
 
+    Damaged data (docs/repair.md): a kv.get that finds a damaged record
+    answers DATA_LOSS with the entry's revision and logs it; kv.repair
+    rewrites it (bc_engine_repair).  Each shard has a scrubber
+    (bc_scrub.h), started every scrub_interval_s or by kv.scrub and
+    stepped every SCRUB_TICK_MS while it runs, at scrub_bytes_per_sec; a
+    damaged record it finds is logged and published to the gateway as the
+    event kv.corrupt, which repairs it.
+
     Settings (module subtree): max_value_bytes (8 MiB), max_file_bytes
     (256 MiB), max_open_files (64 per shard), max_shards (65536),
     merge_check_ms (10000), merge_min_dead_bytes (64 MiB),
     merge_dead_percent (50), merge_interval_ms (0 = off), sync (1),
     snapshot_chunk_bytes (1 MiB, at most 16 MiB), snapshot_idle_ms
-    (60000), snapshot_max_open (16).  */
+    (60000), snapshot_max_open (16), scrub_bytes_per_sec (8 MiB; 0:
+    unthrottled), scrub_interval_s (86400; 0: no scheduled pass).  */
 #include "bc_engine.h"
 #include "bc_format.h"
 #include "bc_scrub.h"

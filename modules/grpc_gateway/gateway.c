@@ -33,6 +33,13 @@
     answer in time (DEADLINE_EXCEEDED: cut off or stopped) is forgotten as
     the leader of every shard, so later calls ask the raft module.
 
+    Read repair (gw_repair.h, docs/repair.md): a Get whose local read
+    answers DATA_LOSS is handed to the repairer, which reads a healthy
+    replica and answers the call; the kv.corrupt events of the local
+    bitcask's scrub start repairs too.  A Get carrying the metadata
+    titan-repair-source is served from this node's replica only (no
+    leader hint, no forwarding, no repair of its own).
+
     Deadlines: each call waits at most until its client's deadline, and at
     most `request_timeout_ms` (setting, default 10000) when the client set
     none.  When that passes the call fails with DEADLINE_EXCEEDED (client
