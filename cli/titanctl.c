@@ -61,6 +61,9 @@ static const char s_usage [] =
 "  module restart NAME         restart a module's actor\n"
 "  module reload NAME          reload a module's shared object from disk\n"
 "  merge [--shard=N]           compact a shard's storage on the node\n"
+"  scrub [status] [--shard=N]  start a scrub pass of a shard's storage on the\n"
+"                              node (re-read and verify every record; damaged\n"
+"                              ones are repaired), or only report\n"
 "  log-level [LEVEL]           set the node's log level (error, warning, info,\n"
 "                              debug) at run time; without LEVEL, print it\n"
 "\n"
@@ -617,12 +620,16 @@ s_cmd_status (const s_opts_t *opts, int argc, char **argv)
                     ",\"hints_pending\":%" PRIu64
                     ",\"hints_pending_bytes\":%" PRIu64
                     ",\"hints_oldest_age_ms\":%" PRIu64
-                    ",\"hints_delivered\":%" PRIu64 ",\"hints_blocked\":",
+                    ",\"hints_delivered\":%" PRIu64
+                    ",\"read_repairs\":%" PRIu64 ",\"scrub_errors\":%" PRIu64
+                    ",\"scrub_passes\":%" PRIu64 ",\"last_scrub_ms\":%" PRIu64
+                    ",\"data_errors\":%" PRIu64 ",\"hints_blocked\":",
                     s->applied_index, s->keys, s->last_revision, s->term,
                     s->commit_index, s->snapshot_index, s->snapshots_taken,
                     s->snapshots_installed, s->hints_pending,
                     s->hints_pending_bytes, s->hints_oldest_age_ms,
-                    s->hints_delivered);
+                    s->hints_delivered, s->read_repairs, s->scrub_errors,
+                    s->scrub_passes, s->last_scrub_ms, s->data_errors);
             s_json_string (stdout, s->hints_blocked);
             printf ("}");
         }
@@ -661,6 +668,16 @@ s_cmd_status (const s_opts_t *opts, int argc, char **argv)
                     " %-16" PRIu64 " %" PRIu64 "\n", s->id, s->term,
                     s->commit_index, s->snapshot_index, s->snapshots_taken,
                     s->snapshots_installed);
+        }
+        /* data errors and repairs of this node's replicas (issue 7) */
+        printf ("\n%-6s %-12s %-12s %-13s %-14s %s\n", "SHARD", "DATA_ERRORS",
+                "READ_REPAIRS", "SCRUB_ERRORS", "SCRUB_PASSES", "LAST_SCRUB_MS");
+        for (size_t i = 0; i < st->n_shards; i++) {
+            Titan__V1__ShardStatus *s = st->shards [i];
+            printf ("%-6" PRIu32 " %-12" PRIu64 " %-12" PRIu64 " %-13" PRIu64
+                    " %-14" PRIu64 " %" PRIu64 "\n", s->id, s->data_errors,
+                    s->read_repairs, s->scrub_errors, s->scrub_passes,
+                    s->last_scrub_ms);
         }
         /* hinted handoff: the deferred puts this node holds */
         printf ("\n%-6s %-14s %-14s %-16s %-15s %s\n", "SHARD", "HINTS_PENDING",
@@ -862,6 +879,40 @@ s_cmd_merge (const s_opts_t *opts, int argc, char **argv)
 }
 
 static int
+s_cmd_scrub (const s_opts_t *opts, int argc, char **argv)
+{
+    bool status_only = argc == 2 && strcmp (argv [1], "status") == 0;
+    if (argc > 2 || (argc == 2 && !status_only))
+        return s_usage_error ("scrub takes: [status] (use --shard=N)");
+    Titan__V1__ScrubRequest req = TITAN__V1__SCRUB_REQUEST__INIT;
+    req.shard = (uint32_t) opts->shard;
+    req.status_only = status_only;
+    ProtobufCMessage *reply = NULL;
+    int rc = s_call (opts, "/titan.v1.Admin/Scrub", &req.base,
+                     &titan__v1__scrub_response__descriptor, &reply);
+    if (rc)
+        return rc;
+    Titan__V1__ScrubResponse *r = (Titan__V1__ScrubResponse *) reply;
+    if (opts->format == FMT_JSON)
+        printf ("{\"started\":%s,\"running\":%s,\"passes\":%" PRIu64
+                ",\"records\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"errors\":%"
+                PRIu64 ",\"last_pass_ms\":%" PRIu64 ",\"last_pass_errors\":%"
+                PRIu64 ",\"bytes_per_sec\":%" PRIu64 "}\n",
+                r->started ? "true" : "false", r->running ? "true" : "false",
+                r->passes, r->records, r->bytes, r->errors, r->last_pass_ms,
+                r->last_pass_errors, r->bytes_per_sec);
+    else
+        printf ("scrub of shard %ld %s; %" PRIu64 " passes done, %" PRIu64
+                " records (%" PRIu64 " bytes) verified, %" PRIu64 " damaged "
+                "found; last pass %" PRIu64 " ms, %" PRIu64 " damaged\n",
+                opts->shard, r->started ? "started" : r->running
+                ? "running" : "idle", r->passes, r->records, r->bytes,
+                r->errors, r->last_pass_ms, r->last_pass_errors);
+    protobuf_c_message_free_unpacked (reply, NULL);
+    return EXIT_OK;
+}
+
+static int
 s_cmd_log_level (const s_opts_t *opts, int argc, char **argv)
 {
     if (argc > 2)
@@ -1049,6 +1100,7 @@ s_run (int argc, char **argv, s_opts_t *opts)
     if (strcmp (command, "leader") == 0) return s_cmd_leader (opts, nargs, args);
     if (strcmp (command, "module") == 0) return s_cmd_module (opts, nargs, args);
     if (strcmp (command, "merge") == 0)  return s_cmd_merge (opts, nargs, args);
+    if (strcmp (command, "scrub") == 0)  return s_cmd_scrub (opts, nargs, args);
     if (strcmp (command, "log-level") == 0) return s_cmd_log_level (opts, nargs, args);
     return s_usage_error ("unknown command '%s'", command);
 }

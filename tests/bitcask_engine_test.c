@@ -6,6 +6,7 @@
     temporary directory.  */
 #include <check.h>
 #include "check_run.h"
+#include "test_dir.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,24 +25,6 @@
 static char s_dir [256];
 
 static void
-s_rmdir (const char *dir)
-{
-    DIR *d = opendir (dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir (d))) {
-        if (de->d_name [0] == '.')
-            continue;
-        char path [512];
-        snprintf (path, sizeof path, "%s/%s", dir, de->d_name);
-        unlink (path);
-    }
-    closedir (d);
-    rmdir (dir);
-}
-
-static void
 s_setup (void)
 {
     snprintf (s_dir, sizeof s_dir, "/tmp/bitcask-test-XXXXXX");
@@ -51,7 +34,7 @@ s_setup (void)
 static void
 s_teardown (void)
 {
-    s_rmdir (s_dir);
+    test_dir_remove (s_dir);
 }
 
 static bc_engine_t *
@@ -440,11 +423,14 @@ START_TEST (test_sealed_corruption_reported)
     byte ^= 0xFF;
     ck_assert_int_eq (pwrite (fd, &byte, 1, 100), 1);
     close (fd);
-    char err [256] = "";
-    ck_assert_int_eq (bc_engine_open (s_dir, &opt, &e, err, sizeof err),
-                      TITAN_ECORRUPT);
-    ck_assert_msg (strstr (err, path) && strstr (err, "offset"), "%s", err);
-    ck_assert_ptr_null (e);
+    /* issue 7: the load skips the damage and keeps every other record;
+       the damaged record is reported by reads (bitcask_repair_test) */
+    e = s_open (&opt);
+    bc_stats_t st;
+    bc_engine_stats (e, &st);
+    ck_assert_uint_eq (st.resync_regions, 1);
+    ck_assert_uint_ge (st.keys, 199);
+    bc_engine_destroy (&e);
 }
 END_TEST
 

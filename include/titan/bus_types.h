@@ -26,6 +26,9 @@
 #define TITAN_T_KV_SNAPSHOT_END     "kv.snapshot_end"     /* KvSnapshotEnd -> KvReply */
 #define TITAN_T_KV_SNAPSHOT_INSTALL "kv.snapshot_install" /* KvSnapshotInstall -> KvSnapshotInstallReply */
 #define TITAN_T_KV_DROP_SHARD  "kv.drop_shard"  /* KvDropShard -> KvReply (issue 6) */
+#define TITAN_T_KV_REPAIR      "kv.repair"      /* KvRepair -> KvReply (issue 7) */
+#define TITAN_T_KV_SCRUB       "kv.scrub"       /* KvScrubRequest -> KvScrubReply */
+#define TITAN_T_KV_CORRUPT     "kv.corrupt"     /* KvCorrupt event, bitcask -> gateway */
 
 /* replication (to "raft") */
 #define TITAN_T_RAFT_PROPOSE   "raft.propose"   /* KvWrite -> KvReply, after commit + apply */

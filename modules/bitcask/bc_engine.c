@@ -163,6 +163,12 @@ s_acquire (bc_engine_t *self, bc_dfile_t *df, const uint8_t **map_p)
         bc_path (self, path, sizeof path, df->id, df->merged ? "mdata" : "data");
         bc_file_t *file;
         int rc = bc_file_open (path, O_RDONLY, 0, NULL, &file);
+        /* a file cut short under us would fault the mapping: refuse it */
+        int64_t have = rc == 0 ? bc_file_size (file) : 0;
+        if (rc == 0 && have >= 0 && (uint64_t) have < df->size) {
+            bc_file_close (&file);
+            rc = TITAN_ECORRUPT;
+        }
         if (rc == 0) {
             void *map = mmap (NULL, df->size ? df->size : 1, PROT_READ,
                               MAP_SHARED, bc_file_fd (file), 0);
@@ -445,33 +451,49 @@ s_stage (bc_engine_t *self, s_window_t *w, bc_batch_t *b)
     for (size_t i = 0; i < b->n_ops; i++) {
         bc_op_t *op = &b->ops [i];
         op->type_ = 0;
-        uint64_t rev = b->first_revision ? b->first_revision + i
-                                         : self->last_revision + 1;
-        op->revision = rev;
-        if (rev <= self->last_revision) {
-            op->status = -EALREADY;
-            continue;
-        }
-        __atomic_store_n (&self->last_revision, rev, __ATOMIC_RELAXED);
-        uint64_t cur_rev = 0;
-        bool exists = op->kind != BC_OP_PUT
-                   && s_current (self, w, b, i, op, &cur_rev);
+        uint64_t rev;
         uint8_t type;
-        if (op->kind == BC_OP_DELETE) {
-            op->existed = exists;
-            if (!exists)
-                continue;
-            type = BC_REC_DELETE;
-        }
-        else {
-            if (op->kind == BC_OP_CAS
-            && (op->expect_absent ? exists
-                                  : (!exists || cur_rev != op->expected_revision))) {
+        if (op->kind == BC_OP_REPAIR || op->kind == BC_OP_REPAIR_DELETE) {
+            /* rewrites the key's record at its own revision, only while the
+               keydir still holds that revision; revisions do not advance */
+            uint64_t cur_rev = 0;
+            bool exists = s_current (self, w, b, i, op, &cur_rev);
+            rev = op->revision = op->expected_revision;
+            if (!exists || cur_rev != op->expected_revision) {
                 op->status = TITAN_EMISMATCH;
                 op->current_revision = exists ? cur_rev : 0;
                 continue;
             }
-            type = BC_REC_PUT;
+            type = op->kind == BC_OP_REPAIR ? BC_REC_PUT : BC_REC_DELETE;
+        }
+        else {
+            rev = b->first_revision ? b->first_revision + i
+                                             : self->last_revision + 1;
+            op->revision = rev;
+            if (rev <= self->last_revision) {
+                op->status = -EALREADY;
+                continue;
+            }
+            __atomic_store_n (&self->last_revision, rev, __ATOMIC_RELAXED);
+            uint64_t cur_rev = 0;
+            bool exists = op->kind != BC_OP_PUT
+                       && s_current (self, w, b, i, op, &cur_rev);
+            if (op->kind == BC_OP_DELETE) {
+                op->existed = exists;
+                if (!exists)
+                    continue;
+                type = BC_REC_DELETE;
+            }
+            else {
+                if (op->kind == BC_OP_CAS
+                && (op->expect_absent
+                    ? exists : (!exists || cur_rev != op->expected_revision))) {
+                    op->status = TITAN_EMISMATCH;
+                    op->current_revision = exists ? cur_rev : 0;
+                    continue;
+                }
+                type = BC_REC_PUT;
+            }
         }
         if (last_header)   /* the previous record is not the group's last */
             bc_record_header (last_header, last_type, BC_RECF_MORE, last_klen,
@@ -771,7 +793,8 @@ s_validate (bc_engine_t *self, bc_batch_t *b)
         op->existed = false;
         op->type_ = 0;
         if (op->kind != BC_OP_PUT && op->kind != BC_OP_DELETE
-        &&  op->kind != BC_OP_CAS)
+        &&  op->kind != BC_OP_CAS && op->kind != BC_OP_REPAIR
+        &&  op->kind != BC_OP_REPAIR_DELETE)
             return b->status = bc_err (b->message, sizeof b->message, -EINVAL,
                                        "bitcask: op %zu has unknown kind %d",
                                        i, (int) op->kind);
@@ -779,7 +802,14 @@ s_validate (bc_engine_t *self, bc_batch_t *b)
             return b->status = bc_err (b->message, sizeof b->message, -EINVAL,
                                        "bitcask: op %zu: key length %zu not in "
                                        "1..%u", i, op->key_len, BC_KEY_MAX);
-        if (op->kind != BC_OP_DELETE) {
+        if ((op->kind == BC_OP_REPAIR || op->kind == BC_OP_REPAIR_DELETE)
+        &&  (op->expected_revision == 0 || b->first_revision
+             || b->applied_index))
+            return b->status = bc_err (b->message, sizeof b->message, -EINVAL,
+                                       "bitcask: op %zu: a repair names the "
+                                       "revision it rewrites, in a batch "
+                                       "without revisions", i);
+        if (op->kind != BC_OP_DELETE && op->kind != BC_OP_REPAIR_DELETE) {
             if (op->value_len > self->opt.max_value_bytes)
                 return b->status = bc_err (b->message, sizeof b->message,
                     TITAN_ETOOBIG, "bitcask: op %zu: value of %zu bytes "
@@ -957,6 +987,36 @@ bc_engine_cas (bc_engine_t *self, const void *key, size_t key_len,
 }
 
 int
+bc_engine_repair (bc_engine_t *self, const void *key, size_t key_len,
+                  const void *value, size_t value_len, uint64_t revision,
+                  bool deleted, char *err, size_t errlen)
+{
+    bc_op_t op;
+    memset (&op, 0, sizeof op);
+    op.kind = deleted ? BC_OP_REPAIR_DELETE : BC_OP_REPAIR;
+    op.key = key;
+    op.key_len = key_len;
+    op.value = deleted ? NULL : value;
+    op.value_len = deleted ? 0 : value_len;
+    op.expected_revision = revision;
+    int rc = s_single (self, &op, 0, NULL, err, errlen);
+    if (rc == TITAN_EMISMATCH) {
+        __atomic_add_fetch (&self->repairs_refused, 1, __ATOMIC_RELAXED);
+        if (!op.current_revision)
+            return bc_err (err, errlen, TITAN_EMISMATCH, "bitcask: repair "
+                           "of revision %llu refused: the key is absent",
+                           (unsigned long long) revision);
+        return bc_err (err, errlen, TITAN_EMISMATCH, "bitcask: repair of "
+                       "revision %llu refused: the key is at revision %llu",
+                       (unsigned long long) revision,
+                       (unsigned long long) op.current_revision);
+    }
+    if (rc == 0)
+        __atomic_add_fetch (&self->repairs, 1, __ATOMIC_RELAXED);
+    return rc;
+}
+
+int
 bc_engine_apply_batch (bc_engine_t *self, bc_op_t *ops, size_t n_ops,
                        uint64_t first_revision, uint64_t applied_index,
                        char *err, size_t errlen)
@@ -1026,6 +1086,82 @@ bc_engine_revision (bc_engine_t *self, const void *key, size_t key_len,
     return 0;
 }
 
+/* Why a record read back from a file does not match its keydir entry:
+   NULL when it does. */
+static const char *
+s_record_mismatch (const uint8_t *buf, const bc_loc_t *loc, const void *key,
+                   size_t key_len, bc_record_t *rec)
+{
+    int64_t got = bc_record_decode (buf, loc->size, BC_VALUE_HARD_MAX, rec);
+    if (got == 0)
+        return "record truncated (its header announces more bytes than "
+               "the keydir entry)";
+    if (got < 0) {
+        /* tell a damaged header from a damaged payload */
+        bc_record_t hdr;
+        uint8_t copy [BC_REC_HEADER];
+        memcpy (copy, buf, BC_REC_HEADER);
+        bc_put32 (copy, 0);
+        int64_t h = bc_record_decode (copy, BC_REC_HEADER, BC_VALUE_HARD_MAX,
+                                      &hdr);
+        return h == 0 ? "checksum mismatch" : "invalid record header";
+    }
+    if ((uint32_t) got != loc->size)
+        return "record size differs from the keydir entry";
+    if (rec->type != BC_REC_PUT)
+        return "not a put record";
+    if (rec->key_len != key_len || memcmp (rec->key, key, key_len) != 0)
+        return "record holds another key";
+    if (rec->revision != loc->revision)
+        return "record revision differs from the keydir entry";
+    return NULL;
+}
+
+int
+bc_read_record (bc_engine_t *self, const void *key, size_t key_len,
+                uint32_t hash, uint8_t **rec_p, bc_record_t *rec,
+                bc_loc_t *loc, char *err, size_t errlen)
+{
+    *rec_p = NULL;
+    pthread_rwlock_rdlock (&self->kd_lock);
+    if (!bc_keydir_get (self->keydir, hash, key, key_len, loc)) {
+        pthread_rwlock_unlock (&self->kd_lock);
+        return bc_err (err, errlen, TITAN_ENOTFOUND, "bitcask: key not found");
+    }
+    bc_dfile_t *df = bc_dfile_find (self, loc->file_id);
+    assert (df);
+    char path [4096];
+    bc_path (self, path, sizeof path, loc->file_id,
+             df->merged ? "mdata" : "data");
+    const uint8_t *map;
+    int rc = s_acquire (self, df, &map);
+    if (rc) {
+        pthread_rwlock_unlock (&self->kd_lock);
+        if (rc == -ENOENT || rc == TITAN_ECORRUPT)
+            return bc_err (err, errlen, TITAN_ECORRUPT, "bitcask: %s at "
+                           "offset %u: %s", path, loc->offset,
+                           rc == -ENOENT ? "data file missing"
+                                         : "data file shorter than recorded");
+        return bc_err (err, errlen, rc, "bitcask: cannot map %s: %s", path,
+                       strerror (-rc));
+    }
+    uint8_t *buf = malloc (loc->size);
+    if (buf)
+        memcpy (buf, map + loc->offset, loc->size);
+    s_release (self, df);
+    pthread_rwlock_unlock (&self->kd_lock);
+    if (!buf)
+        return bc_err (err, errlen, -ENOMEM, "bitcask: out of memory");
+    const char *why = s_record_mismatch (buf, loc, key, key_len, rec);
+    if (why) {
+        free (buf);
+        return bc_err (err, errlen, TITAN_ECORRUPT, "bitcask: %s at offset "
+                       "%u: %s", path, loc->offset, why);
+    }
+    *rec_p = buf;
+    return 0;
+}
+
 int
 bc_engine_get (bc_engine_t *self, const void *key, size_t key_len,
                uint8_t **value_p, size_t *value_len, uint64_t *rev_p,
@@ -1033,6 +1169,8 @@ bc_engine_get (bc_engine_t *self, const void *key, size_t key_len,
 {
     *value_p = NULL;
     *value_len = 0;
+    if (rev_p)
+        *rev_p = 0;
     if (key_len == 0 || key_len > BC_KEY_MAX || !key)
         return bc_err (err, errlen, -EINVAL, "bitcask: key length %zu not in "
                        "1..%u", key_len, BC_KEY_MAX);
@@ -1043,41 +1181,18 @@ bc_engine_get (bc_engine_t *self, const void *key, size_t key_len,
     pthread_mutex_unlock (&self->mu);
     if (failed)
         return failed;
-    uint32_t hash = bc_keydir_hash (key, key_len);
-    bc_loc_t loc;
-    pthread_rwlock_rdlock (&self->kd_lock);
-    if (!bc_keydir_get (self->keydir, hash, key, key_len, &loc)) {
-        pthread_rwlock_unlock (&self->kd_lock);
-        return bc_err (err, errlen, TITAN_ENOTFOUND, "bitcask: key not found");
-    }
-    bc_dfile_t *df = bc_dfile_find (self, loc.file_id);
-    assert (df);
-    const uint8_t *map;
-    int rc = s_acquire (self, df, &map);
-    if (rc) {
-        pthread_rwlock_unlock (&self->kd_lock);
-        return bc_err (err, errlen, rc, "bitcask: cannot map data file %u in "
-                       "%s: %s", loc.file_id, self->dir, strerror (-rc));
-    }
-    bool merged = df->merged;
-    uint8_t *buf = malloc (loc.size);
-    if (buf)
-        memcpy (buf, map + loc.offset, loc.size);
-    s_release (self, df);
-    pthread_rwlock_unlock (&self->kd_lock);
-    if (!buf)
-        return bc_err (err, errlen, -ENOMEM, "bitcask: out of memory");
-    size_t n = loc.size;
+    uint8_t *buf;
     bc_record_t rec;
-    int64_t got = bc_record_decode (buf, (size_t) n, BC_VALUE_HARD_MAX, &rec);
-    if (got <= 0 || rec.type != BC_REC_PUT || rec.key_len != key_len
-    ||  memcmp (rec.key, key, key_len) != 0 || rec.revision != loc.revision) {
-        free (buf);
-        char path [4096];
-        bc_path (self, path, sizeof path, loc.file_id,
-                 merged ? "mdata" : "data");
-        return bc_err (err, errlen, TITAN_ECORRUPT, "bitcask: corrupt record "
-                       "in %s at offset %u", path, loc.offset);
+    bc_loc_t loc;
+    int rc = bc_read_record (self, key, key_len, bc_keydir_hash (key, key_len),
+                             &buf, &rec, &loc, err, errlen);
+    if (rc) {
+        if (rc == TITAN_ECORRUPT) {
+            __atomic_add_fetch (&self->read_errors, 1, __ATOMIC_RELAXED);
+            if (rev_p)
+                *rev_p = loc.revision;  /* the damaged entry's, for repair */
+        }
+        return rc;
     }
     size_t vlen = rec.value_len;
     memmove (buf, rec.value, vlen);
@@ -1112,6 +1227,13 @@ bc_engine_stats (bc_engine_t *self, bc_stats_t *st)
     st->merges = self->merges;
     st->bytes_reclaimed = self->bytes_reclaimed;
     st->tail_truncated = self->tail_truncated;
+    st->read_errors = __atomic_load_n (&self->read_errors, __ATOMIC_RELAXED);
+    st->hint_fallbacks = self->hint_fallbacks;
+    st->resync_regions = self->resync_regions;
+    st->resync_bytes = self->resync_bytes;
+    st->repairs = __atomic_load_n (&self->repairs, __ATOMIC_RELAXED);
+    st->repairs_refused = __atomic_load_n (&self->repairs_refused,
+                                           __ATOMIC_RELAXED);
     pthread_rwlock_unlock (&self->kd_lock);
     pthread_mutex_lock (&self->fd_mu);
     st->open_files = self->open_files;

@@ -50,7 +50,9 @@ void bc_options_init (bc_options_t *options);
 typedef enum {
     BC_OP_PUT = 0,
     BC_OP_DELETE = 1,
-    BC_OP_CAS = 2
+    BC_OP_CAS = 2,
+    BC_OP_REPAIR = 3,            /* bc_engine_repair: rewrite a put */
+    BC_OP_REPAIR_DELETE = 4      /* bc_engine_repair: the key is deleted */
 } bc_op_kind_t;
 
 /*  One write.  Inputs first; results are filled by bc_engine_submit.  */
@@ -60,7 +62,7 @@ typedef struct {
     size_t key_len;
     const void *value;           /* PUT, CAS */
     size_t value_len;
-    uint64_t expected_revision;  /* CAS: required current revision */
+    uint64_t expected_revision;  /* CAS, REPAIR*: required current revision */
     bool expect_absent;          /* CAS: key must not exist instead */
     /* results */
     int status;                  /* 0, TITAN_EMISMATCH (CAS), -EALREADY */
@@ -111,6 +113,16 @@ typedef struct {
     uint64_t batches;            /* batches committed */
     uint64_t tail_truncated;     /* bytes cut off the active file at open */
     titan_hist_t fsync;          /* fdatasync latency of group commits */
+    /* data errors */
+    uint64_t read_errors;        /* reads that found a damaged record or a
+                                    missing/short file (TITAN_ECORRUPT) */
+    uint64_t hint_fallbacks;     /* damaged hint files ignored at the last
+                                    open (their data files scanned) */
+    uint64_t resync_regions;     /* damaged regions skipped in data files
+                                    at the last open */
+    uint64_t resync_bytes;       /* bytes of those regions */
+    uint64_t repairs;            /* records rewritten by bc_engine_repair */
+    uint64_t repairs_refused;    /* repairs refused: the key had moved on */
     uint64_t open_files;
     int failed;                  /* 0, or the error that failed the engine */
 } bc_stats_t;
@@ -159,10 +171,26 @@ int bc_engine_apply_batch (bc_engine_t *self, bc_op_t *ops, size_t n_ops,
 
 /*  Reads a key.  On success *value_p is a malloc'd copy (the caller's, to
     free) of *value_len bytes and *rev_p its revision.  Returns 0,
-    TITAN_ENOTFOUND, TITAN_ECORRUPT (naming file and offset) or -errno.  */
+    TITAN_ENOTFOUND, TITAN_ECORRUPT or -errno.  TITAN_ECORRUPT: the record
+    failed its checksum, is truncated, or its file is missing or short;
+    no byte of it is returned, err names file, offset and reason, *rev_p
+    is the revision of the damaged keydir entry (for bc_engine_repair)
+    and the engine's read_errors counter grows.  */
 int bc_engine_get (bc_engine_t *self, const void *key, size_t key_len,
                    uint8_t **value_p, size_t *value_len, uint64_t *rev_p,
                    char *err, size_t errlen);
+
+/*  Repairs a damaged record: rewrites key's record at `revision` with
+    `value` (or, with `deleted`, a tombstone: the key is absent on a healthy
+    replica), only while the keydir still holds the key at `revision` — a
+    newer write applied meanwhile wins.  The record keeps its revision;
+    the engine's last revision and applied index do not change.  Durable
+    (fsynced) when it returns 0; counts `repairs`.  Returns TITAN_EMISMATCH
+    (counted as refused) when the key is absent or at another revision,
+    -EINVAL/TITAN_ETOOBIG for bad sizes, or the engine's error.  */
+int bc_engine_repair (bc_engine_t *self, const void *key, size_t key_len,
+                      const void *value, size_t value_len, uint64_t revision,
+                      bool deleted, char *err, size_t errlen);
 
 /*  Current revision of a key (0 and TITAN_ENOTFOUND when absent).  */
 int bc_engine_revision (bc_engine_t *self, const void *key, size_t key_len,

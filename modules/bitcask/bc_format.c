@@ -6,6 +6,8 @@
 #include "titan/crc32c.h"
 #include "titan/status.h"
 
+#include <string.h>
+
 uint32_t
 bc_record_payload_crc (const void *key, size_t key_len,
                        const void *value, size_t value_len)
@@ -31,12 +33,10 @@ bc_record_header (uint8_t *out, uint8_t type, uint8_t flags,
     bc_put32 (out, titan_crc32c (payload_crc, out + 4, BC_REC_HEADER - 4));
 }
 
-int64_t
-bc_record_decode (const uint8_t *buf, size_t len, uint32_t max_value,
-                  bc_record_t *rec)
+/* Checks the fields of a record header (not its CRC). */
+static int
+s_header_check (const uint8_t *buf, uint32_t max_value)
 {
-    if (len < BC_REC_HEADER)
-        return 0;
     uint8_t type = buf [4];
     uint8_t flags = buf [5];
     uint16_t key_len = (uint16_t) (buf [6] | buf [7] << 8);
@@ -48,18 +48,42 @@ bc_record_decode (const uint8_t *buf, size_t len, uint32_t max_value,
             if (key_len == 0 || value_len > max_value
             ||  value_len > BC_VALUE_HARD_MAX)
                 return TITAN_ECORRUPT;
-            break;
+            return 0;
         case BC_REC_DELETE:
-            if (key_len == 0 || value_len != 0)
-                return TITAN_ECORRUPT;
-            break;
+            return key_len == 0 || value_len != 0 ? TITAN_ECORRUPT : 0;
         case BC_REC_META:
-            if (key_len != 0 || value_len != BC_META_VALUE)
-                return TITAN_ECORRUPT;
-            break;
+            return key_len != 0 || value_len != BC_META_VALUE
+                 ? TITAN_ECORRUPT : 0;
         default:
             return TITAN_ECORRUPT;
     }
+}
+
+/* Fills *rec from a record whose header passed s_header_check. */
+static int64_t
+s_fill (const uint8_t *buf, bc_record_t *rec)
+{
+    rec->type = buf [4];
+    rec->flags = buf [5];
+    rec->key_len = (uint16_t) (buf [6] | buf [7] << 8);
+    rec->value_len = bc_get32 (buf + 8);
+    rec->revision = bc_get64 (buf + 12);
+    rec->key = buf + BC_REC_HEADER;
+    rec->value = buf + BC_REC_HEADER + rec->key_len;
+    rec->size = BC_REC_HEADER + rec->key_len + rec->value_len;
+    return (int64_t) rec->size;
+}
+
+int64_t
+bc_record_decode (const uint8_t *buf, size_t len, uint32_t max_value,
+                  bc_record_t *rec)
+{
+    if (len < BC_REC_HEADER)
+        return 0;
+    if (s_header_check (buf, max_value))
+        return TITAN_ECORRUPT;
+    uint16_t key_len = (uint16_t) (buf [6] | buf [7] << 8);
+    uint32_t value_len = bc_get32 (buf + 8);
     uint64_t size = (uint64_t) BC_REC_HEADER + key_len + value_len;
     if (len < size)
         return 0;
@@ -68,15 +92,7 @@ bc_record_decode (const uint8_t *buf, size_t len, uint32_t max_value,
     crc = titan_crc32c (crc, buf + 4, BC_REC_HEADER - 4);
     if (crc != bc_get32 (buf))
         return TITAN_ECORRUPT;
-    rec->type = type;
-    rec->flags = flags;
-    rec->key_len = key_len;
-    rec->value_len = value_len;
-    rec->revision = bc_get64 (buf + 12);
-    rec->key = buf + BC_REC_HEADER;
-    rec->value = buf + BC_REC_HEADER + key_len;
-    rec->size = (uint32_t) size;
-    return (int64_t) size;
+    return s_fill (buf, rec);
 }
 
 void
@@ -142,4 +158,30 @@ bc_hint_decode (const uint8_t *buf, size_t len, bc_hint_t *hint)
     hint->key = buf + BC_HINT_HEADER;
     hint->entry_size = (uint32_t) entry;
     return (int64_t) entry;
+}
+
+size_t
+bc_record_resync (const uint8_t *buf, size_t len, size_t from,
+                  uint32_t max_value)
+{
+    for (size_t pos = from; pos + BC_REC_HEADER <= len; pos++) {
+        bc_record_t rec;
+        if (bc_record_decode (buf + pos, len - pos, max_value, &rec) > 0)
+            return pos;
+    }
+    return len;
+}
+
+int64_t
+bc_record_salvage (const uint8_t *buf, size_t len, uint32_t max_value,
+                   bc_record_t *rec)
+{
+    if (len < BC_REC_HEADER || s_header_check (buf, max_value)
+    ||  buf [4] == BC_REC_META)
+        return 0;
+    uint64_t size = (uint64_t) BC_REC_HEADER
+                  + (uint16_t) (buf [6] | buf [7] << 8) + bc_get32 (buf + 8);
+    if (size > len)
+        return 0;
+    return s_fill (buf, rec);
 }

@@ -120,6 +120,23 @@ void bc_record_header (uint8_t *out, uint8_t type, uint8_t flags,
 int64_t bc_record_decode (const uint8_t *buf, size_t len, uint32_t max_value,
                           bc_record_t *rec);
 
+/*  Resynchronisation after a damaged record: the first offset at or after
+    `from` where a whole valid record (header and CRC) starts in `buf`, or
+    `len` when there is none.  A false match needs a plausible header and
+    a matching CRC-32C at once.  */
+size_t bc_record_resync (const uint8_t *buf, size_t len, size_t from,
+                         uint32_t max_value);
+
+/*  The header of a damaged record at the start of `buf`, when it still
+    makes sense: returns its size and fills *rec (key, value and revision
+    as the header says) when it is a PUT or DELETE header with valid
+    fields and the record fits in `len`; else 0.  The CRC is not checked:
+    the caller knows it failed.  Used to keep, in the keydir, the key of a
+    record whose payload rotted, so that reads report it (DATA_LOSS) and
+    repair it instead of serving an older version.  */
+int64_t bc_record_salvage (const uint8_t *buf, size_t len, uint32_t max_value,
+                           bc_record_t *rec);
+
 /*  Encodes one hint entry into `out` (BC_HINT_HEADER + key_len bytes).  */
 void bc_hint_encode (uint8_t *out, uint8_t type, const void *key,
                      uint16_t key_len, uint32_t offset, uint32_t size,

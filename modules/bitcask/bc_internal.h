@@ -76,6 +76,13 @@ struct bc_engine {
     uint64_t commits;
     uint64_t batches;
     uint64_t tail_truncated;
+    /* data errors (atomic): see bc_stats_t */
+    uint64_t read_errors;
+    uint64_t hint_fallbacks;
+    uint64_t resync_regions;
+    uint64_t resync_bytes;
+    uint64_t repairs;
+    uint64_t repairs_refused;
 };
 
 /* Formats a message into err (if not NULL) and returns rc. */
@@ -102,6 +109,16 @@ void bc_dfile_prealloc (bc_engine_t *self, bc_dfile_t *df, uint64_t end);
 /* Maps the active file for reads, with room to grow to max_file_bytes
    (pages past the end are never touched: reads stay below `size`). */
 int bc_dfile_map_active (bc_engine_t *self, bc_dfile_t *df);
+
+/* Reads the record the keydir holds for key (hash precomputed) and
+   checks it against the keydir entry: CRC, type, key, revision.  On
+   success *rec_p is a malloc'd copy of the whole record (the caller's;
+   *rec describes it) and *loc the entry.  Fails with TITAN_ENOTFOUND,
+   TITAN_ECORRUPT (record damaged, truncated or its file missing; err
+   names file, offset and reason, *loc is the entry) or -errno.  */
+int bc_read_record (bc_engine_t *self, const void *key, size_t key_len,
+                    uint32_t hash, uint8_t **rec_p, bc_record_t *rec,
+                    bc_loc_t *loc, char *err, size_t errlen);
 
 /* Open/recovery (bc_load.c). */
 int bc_load (bc_engine_t *self, char *err, size_t errlen);

@@ -408,7 +408,18 @@ bc_keydir_foreach (bc_keydir_t *self,
                                const bc_loc_t *loc, void *arg),
                    void *arg)
 {
-    for (size_t i = 0; i < self->cap; i++) {
+    size_t cursor = 0;
+    (void) bc_keydir_walk (self, &cursor, SIZE_MAX, fn, arg);
+}
+
+bool
+bc_keydir_walk (bc_keydir_t *self, size_t *cursor, size_t max,
+                void (*fn) (const uint8_t *key, size_t len,
+                            const bc_loc_t *loc, void *arg),
+                void *arg)
+{
+    size_t i = *cursor, seen = 0;
+    for (; i < self->cap && seen < max; i++) {
         uint64_t s = self->slots [i];
         if (!s)
             continue;
@@ -416,7 +427,10 @@ bc_keydir_foreach (bc_keydir_t *self,
         bc_loc_t loc;
         s_read_loc (e, &loc);
         fn (e + ENTRY_HEAD, s_klen (e), &loc, arg);
+        seen++;
     }
+    *cursor = i < self->cap ? i : 0;
+    return i >= self->cap;
 }
 
 size_t

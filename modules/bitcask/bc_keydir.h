@@ -85,6 +85,16 @@ void bc_keydir_foreach (bc_keydir_t *self,
                                     const bc_loc_t *loc, void *arg),
                         void *arg);
 
+/*  Calls fn for at most `max` entries, starting at slot *cursor (0 for
+    the first call), and advances *cursor past them.  Returns true once
+    every slot was visited (then *cursor is 0 again).  For walks that let
+    go of the lock between calls (scrub): an entry added meanwhile, or
+    moved by a resize, may be visited twice or not at all in one walk.  */
+bool bc_keydir_walk (bc_keydir_t *self, size_t *cursor, size_t max,
+                     void (*fn) (const uint8_t *key, size_t len,
+                                 const bc_loc_t *loc, void *arg),
+                     void *arg);
+
 /*  Number of keys, and bytes of memory held (slots + arena).  */
 size_t bc_keydir_count (bc_keydir_t *self);
 size_t bc_keydir_memory (bc_keydir_t *self);

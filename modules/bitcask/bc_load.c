@@ -8,8 +8,9 @@
     file id than the newer records it survived) cannot resurrect the key;
     they are purged at the end.  Sealed files are loaded from their hint
     file when it is complete and consistent with the data file, otherwise
-    scanned strictly (any bad record is corruption, with file and offset)
-    and hinted for the next open.  The active file (highest .data id) is
+    (a damaged hint is counted) scanned: a damaged region is skipped up to
+    the next valid record and counted (docs/repair.md), and a file without
+    damage is hinted for the next open.  The active file (highest .data id) is
     scanned leniently: it is cut back to the end of its last complete
     atomic group, which is what a crash in the middle of an append leaves.  */
 #include "bc_internal.h"
@@ -56,9 +57,11 @@ bc_unmap_file (const uint8_t *map, size_t size)
 static int
 s_apply_hashed (bc_engine_t *self, uint8_t type, const uint8_t *key,
                 uint16_t klen, uint32_t hash, uint32_t file_id,
-                uint32_t offset, uint32_t size, uint64_t rev)
+                uint32_t offset, uint32_t size, uint64_t rev, bool trusted)
 {
-    if (rev > self->last_revision)
+    /* a salvaged (untrusted) header's revision must not move the engine's
+       last revision: later Raft applies would be skipped as replays */
+    if (trusted && rev > self->last_revision)
         self->last_revision = rev;
     if (type == BC_REC_META) {
         uint64_t applied = bc_get64 (key);
@@ -90,11 +93,12 @@ s_apply_hashed (bc_engine_t *self, uint8_t type, const uint8_t *key,
 
 static int
 s_apply (bc_engine_t *self, uint8_t type, const uint8_t *key, uint16_t klen,
-         uint32_t file_id, uint32_t offset, uint32_t size, uint64_t rev)
+         uint32_t file_id, uint32_t offset, uint32_t size, uint64_t rev,
+         bool trusted)
 {
     uint32_t hash = type == BC_REC_META ? 0 : bc_keydir_hash (key, klen);
     return s_apply_hashed (self, type, key, klen, hash, file_id, offset, size,
-                           rev);
+                           rev, trusted);
 }
 
 typedef struct {
@@ -103,11 +107,29 @@ typedef struct {
     uint16_t klen;
     uint32_t offset, size;
     uint64_t rev;
+    bool trusted;                 /* false: salvaged from a damaged record */
 } s_pending_t;
 
-/* Scans a mapped data file.  Strict: a bad or incomplete record or group
-   is corruption.  Lenient: stops there; *valid_end is the end of the last
-   complete group. */
+/* Applies the records of one atomic group.  */
+static int
+s_apply_group (bc_engine_t *self, bc_dfile_t *df, const s_pending_t *pend,
+               size_t npend)
+{
+    int rc = 0;
+    for (size_t i = 0; i < npend && !rc; i++)
+        rc = s_apply (self, pend [i].type, pend [i].key, pend [i].klen,
+                      df->id, pend [i].offset, pend [i].size, pend [i].rev,
+                      pend [i].trusted);
+    return rc;
+}
+
+/* Scans a mapped data file.  Strict (a sealed file): a damaged region is
+   skipped up to the next valid record (bc_record_resync) and counted; a
+   damaged record whose header still makes sense keeps its key in the
+   keydir (pointing at the damage, so that reads report and repair it
+   rather than serve an older version).  Lenient (the active file): the
+   scan stops at the first bad record; *valid_end is the end of the last
+   complete group (the torn-tail rule). */
 static int
 s_scan (bc_engine_t *self, bc_dfile_t *df, const char *path,
         const uint8_t *map, size_t size, bool strict, uint64_t *valid_end,
@@ -119,14 +141,34 @@ s_scan (bc_engine_t *self, bc_dfile_t *df, const char *path,
     int rc = 0;
     while (pos < size) {
         bc_record_t rec;
+        bool trusted = true;
         int64_t r = bc_record_decode (map + pos, size - pos,
                                       BC_VALUE_HARD_MAX, &rec);
         if (r <= 0) {
-            if (strict)
-                rc = bc_err (err, errlen, TITAN_ECORRUPT, "bitcask: %s "
-                             "record in %s at offset %zu",
-                             r == 0 ? "truncated" : "corrupt", path, pos);
-            break;
+            if (!strict)
+                break;
+            size_t next = bc_record_resync (map, size, pos + 1,
+                                            BC_VALUE_HARD_MAX);
+            self->resync_regions++;
+            self->resync_bytes += next - pos;
+            int64_t sv = bc_record_salvage (map + pos, next - pos,
+                                            BC_VALUE_HARD_MAX, &rec);
+            if (sv <= 0 || (size_t) sv != next - pos) {
+                /* the records of a sealed file's groups were all durable:
+                   those before the damage stand */
+                rc = s_apply_group (self, df, pend, npend);
+                npend = 0;
+                pos = group_start = next;
+                if (rc) {
+                    bc_err (err, errlen, rc, "bitcask: out of memory loading "
+                            "%s", path);
+                    break;
+                }
+                continue;
+            }
+            r = sv;
+            rec.flags = 0;
+            trusted = false;
         }
         if (npend == cap) {
             cap = cap ? cap * 2 : 64;
@@ -144,12 +186,10 @@ s_scan (bc_engine_t *self, bc_dfile_t *df, const char *path,
         p->offset = (uint32_t) pos;
         p->size = rec.size;
         p->rev = rec.revision;
+        p->trusted = trusted;
         pos += (size_t) r;
         if (!(rec.flags & BC_RECF_MORE)) {
-            for (size_t i = 0; i < npend && !rc; i++)
-                rc = s_apply (self, pend [i].type, pend [i].key, pend [i].klen,
-                              df->id, pend [i].offset, pend [i].size,
-                              pend [i].rev);
+            rc = s_apply_group (self, df, pend, npend);
             if (rc) {
                 bc_err (err, errlen, rc, "bitcask: out of memory loading %s",
                         path);
@@ -159,9 +199,13 @@ s_scan (bc_engine_t *self, bc_dfile_t *df, const char *path,
             group_start = pos;
         }
     }
-    if (!rc && strict && npend)
-        rc = bc_err (err, errlen, TITAN_ECORRUPT, "bitcask: incomplete atomic "
-                     "group in %s at offset %zu", path, group_start);
+    if (!rc && strict && npend) {
+        /* a sealed file ending inside a group: its last record was lost
+           to damage (sealed groups were complete); keep the others */
+        self->resync_regions++;
+        rc = s_apply_group (self, df, pend, npend);
+        group_start = pos;
+    }
     free (pend);
     *valid_end = group_start;
     return rc;
@@ -220,7 +264,7 @@ s_load_hint (bc_engine_t *self, bc_dfile_t *df, const char *hint_path)
                                  win [i].type == BC_REC_META ? 0
                                                              : win [i].key_len,
                                  hashes [i], df->id, win [i].offset,
-                                 win [i].size, win [i].revision);
+                                 win [i].size, win [i].revision, true);
         count += (uint32_t) n;
         if (n == 0 && !ended)
             break;
@@ -258,6 +302,8 @@ bc_write_hint (bc_engine_t *self, bc_dfile_t *df, char *err, size_t errlen)
         int64_t r = bc_record_decode (map + pos, size - pos,
                                       BC_VALUE_HARD_MAX, &rec);
         if (r <= 0) {
+            /* no hint for a damaged file: each open scans it again, so the
+               damage stays counted and its salvaged keys stay reported */
             rc = bc_err (err, errlen, TITAN_ECORRUPT, "bitcask: corrupt record "
                          "in %s at offset %zu", path, pos);
             break;
@@ -355,6 +401,10 @@ s_load_file (bc_engine_t *self, bc_dfile_t *df, bool active, char *err,
             bc_file_close (&file);
             return 0;
         }
+        /* A damaged hint may have applied some entries already: they are
+           valid locations of this file's records (CRC-checked entries),
+           and the scan below applies the same records again. */
+        self->hint_fallbacks++;
     }
     const uint8_t *map;
     size_t msize;
@@ -365,7 +415,9 @@ s_load_file (bc_engine_t *self, bc_dfile_t *df, bool active, char *err,
                        strerror (-rc));
     }
     uint64_t valid_end = 0;
+    uint64_t regions = self->resync_regions;
     rc = s_scan (self, df, path, map, msize, !active, &valid_end, err, errlen);
+    bool damaged = self->resync_regions != regions;
     if (rc == 0 && active && valid_end < df->size) {
         /* Torn tail (a crash interrupted the last append) or the zeros of
            the preallocated room: only the former counts as truncated. */
@@ -396,7 +448,7 @@ s_load_file (bc_engine_t *self, bc_dfile_t *df, bool active, char *err,
     }
     else
         bc_file_close (&file);
-    if (rc == 0 && !active)
+    if (rc == 0 && !active && !damaged)
         rc = bc_write_hint (self, df, err, errlen);
     return rc;
 }

@@ -39,17 +39,29 @@
     engine, swaps the directory and reopens it.  An install idle for
     snapshot_idle_ms is aborted.
 
+    Damaged data (docs/repair.md): a kv.get that finds a damaged record
+    answers DATA_LOSS with the entry's revision and logs it; kv.repair
+    rewrites it (bc_engine_repair).  Each shard has a scrubber
+    (bc_scrub.h), started every scrub_interval_s or by kv.scrub and
+    stepped every SCRUB_TICK_MS while it runs, at scrub_bytes_per_sec; a
+    damaged record it finds is logged and published to the gateway as the
+    event kv.corrupt, which repairs it.
+
     Settings (module subtree): max_value_bytes (8 MiB), max_file_bytes
     (256 MiB), max_open_files (64 per shard), max_shards (65536),
     merge_check_ms (10000), merge_min_dead_bytes (64 MiB),
     merge_dead_percent (50), merge_interval_ms (0 = off), sync (1),
     snapshot_chunk_bytes (1 MiB, at most 16 MiB), snapshot_idle_ms
-    (60000), snapshot_max_open (16).  */
+    (60000), snapshot_max_open (16), scrub_bytes_per_sec (8 MiB; 0:
+    unthrottled), scrub_interval_s (86400; 0: no scheduled pass).  */
 #include "bc_engine.h"
+#include "bc_format.h"
+#include "bc_scrub.h"
 #include "bc_snapshot.h"
 
 #include "titan/bus.h"
 #include "titan/bus_types.h"
+#include "titan/escape.h"
 #include "titan/histogram_pb.h"
 #include "titan/module.h"
 #include "titan/status.h"
@@ -68,7 +80,12 @@ typedef struct {
     uint32_t id;
     bc_engine_t *engine;
     int64_t last_merge_ms;
+    bc_scrubber_t *scrub;
+    int64_t next_scrub_ms;       /* the next scheduled pass (0: none) */
 } s_shard_t;
+
+/* How often a running scrub takes its next step. */
+#define SCRUB_TICK_MS 50
 
 typedef struct {
     char from [TITAN_BUS_NAME_MAX + 1];
@@ -115,6 +132,7 @@ typedef struct {
     int64_t max_shards;
     int64_t merge_check_ms, merge_min_dead, merge_dead_percent;
     int64_t merge_interval_ms;
+    int64_t scrub_rate, scrub_interval_s;
     s_shard_t **shards;          /* each allocated apart: pointers stay valid */
     size_t nshards, shards_cap;
     s_recent_t recent [RECENT_MAX];
@@ -343,6 +361,24 @@ s_shard (s_actor_t *self, uint32_t id, s_shard_t **shard_p, char *err,
         free (shard);
         return rc;
     }
+    shard->scrub = bc_scrubber_new ((uint64_t) self->scrub_rate);
+    if (!shard->scrub) {
+        bc_engine_destroy (&shard->engine);
+        free (shard);
+        snprintf (err, errlen, "bitcask: out of memory");
+        return -ENOMEM;
+    }
+    if (self->scrub_interval_s)
+        shard->next_scrub_ms = zclock_mono () + self->scrub_interval_s * 1000;
+    bc_stats_t st;
+    bc_engine_stats (shard->engine, &st);
+    if (st.hint_fallbacks || st.resync_regions)
+        titan_log_warning ("bitcask: shard %u opened with damage: %" PRIu64
+                           " damaged hint file(s) ignored (data scanned), %"
+                           PRIu64 " damaged region(s) of %" PRIu64 " bytes "
+                           "skipped in data files of %s", id,
+                           st.hint_fallbacks, st.resync_regions,
+                           st.resync_bytes, dir);
     self->shards [self->nshards++] = shard;
     *shard_p = shard;
     return 0;
@@ -592,6 +628,18 @@ s_handle_write (s_actor_t *self, titan_envelope_t **env_p)
 
 /* ---------------------------------------------------------- reads */
 
+/* One log line per damaged record found: shard, key (escaped), and the
+   engine's message (file, offset, reason). */
+static void
+s_log_damage (uint32_t shard, const uint8_t *key, size_t len,
+              const char *by, const char *why)
+{
+    char k [200];
+    titan_escape (key, len, k, sizeof k);
+    titan_log_warning ("bitcask: DATA_LOSS shard %u key \"%s\" (found by "
+                       "%s): %s", shard, k, by, why);
+}
+
 static void
 s_handle_get (s_actor_t *self, titan_envelope_t **env_p)
 {
@@ -616,7 +664,6 @@ s_handle_get (s_actor_t *self, titan_envelope_t **env_p)
     uint64_t rev = 0;
     rc = bc_engine_get (shard->engine, g->key.data, g->key.len, &value, &vlen,
                         &rev, err, sizeof err);
-    titan__bus__kv_get__free_unpacked (g, NULL);
     Titan__Bus__KvReply r = TITAN__BUS__KV_REPLY__INIT;
     r.code = s_code (rc);
     if (rc)
@@ -624,8 +671,11 @@ s_handle_get (s_actor_t *self, titan_envelope_t **env_p)
     else {
         r.value.data = value;
         r.value.len = vlen;
-        r.revision = rev;
     }
+    r.revision = rev;       /* on DATA_LOSS: the damaged entry's */
+    if (rc == TITAN_ECORRUPT)
+        s_log_damage (shard->id, g->key.data, g->key.len, "read", err);
+    titan__bus__kv_get__free_unpacked (g, NULL);
     s_reply_kv (self, env_p, &r, false);
     free (value);
 }
@@ -660,6 +710,15 @@ s_handle_stats (s_actor_t *self, titan_envelope_t **env_p)
     r.last_revision = st.last_revision;
     r.commits = st.commits;
     r.tail_truncated_bytes = st.tail_truncated;
+    r.read_errors = st.read_errors;
+    r.load_errors = st.hint_fallbacks + st.resync_regions;
+    r.repairs = st.repairs;
+    bc_scrub_stats_t ss;
+    bc_scrubber_stats (shard->scrub, &ss);
+    r.scrub_passes = ss.passes;
+    r.scrub_records = ss.records;
+    r.scrub_errors = ss.errors;
+    r.last_scrub_ms = ss.last_pass_us / 1000;
     Titan__Bus__Histogram fsync;
     titan_hist_to_pb (&st.fsync, &fsync);
     r.fsync_latency = &fsync;
@@ -1204,6 +1263,166 @@ s_handle_snapshot_install (s_actor_t *self, titan_envelope_t **env_p)
 
 /* ---------------------------------------------------------- actor */
 
+/* ---------------------------------------------------------- repair, scrub */
+
+static void
+s_handle_repair (s_actor_t *self, titan_envelope_t **env_p)
+{
+    titan_envelope_t *env = *env_p;
+    Titan__Bus__KvRepair *q = titan__bus__kv_repair__unpack (NULL,
+        titan_envelope_size (env), titan_envelope_data (env));
+    if (!q) {
+        s_reply_error (self, env_p, -EINVAL, "bitcask: malformed KvRepair");
+        return;
+    }
+    char err [256];
+    s_shard_t *shard;
+    int rc = s_shard (self, q->shard, &shard, err, sizeof err);
+    if (rc == 0 && !q->deleted && q->revision != q->local_revision) {
+        snprintf (err, sizeof err, "bitcask: repair refused: the healthy "
+                  "replica holds revision %" PRIu64 ", this one %" PRIu64
+                  " (a different write; Raft brings the newer one)",
+                  q->revision, q->local_revision);
+        rc = TITAN_EMISMATCH;
+    }
+    if (rc == 0)
+        rc = bc_engine_repair (shard->engine, q->key.data, q->key.len,
+                               q->value.data, q->value.len, q->local_revision,
+                               q->deleted, err, sizeof err);
+    char k [200];
+    titan_escape (q->key.data, q->key.len, k, sizeof k);
+    if (rc == 0)
+        titan_log_info ("bitcask: repaired shard %u key \"%s\" at revision %"
+                        PRIu64 "%s", q->shard, k, q->local_revision,
+                        q->deleted ? " (absent on the healthy replica: "
+                                     "tombstone)" : "");
+    else
+        titan_log_warning ("bitcask: repair of shard %u key \"%s\" not done: "
+                           "%s", q->shard, k, err);
+    titan__bus__kv_repair__free_unpacked (q, NULL);
+    Titan__Bus__KvReply r = TITAN__BUS__KV_REPLY__INIT;
+    r.code = s_code (rc);
+    if (rc)
+        r.message = err;
+    s_reply_kv (self, env_p, &r, false);
+}
+
+static void
+s_handle_scrub (s_actor_t *self, titan_envelope_t **env_p)
+{
+    titan_envelope_t *env = *env_p;
+    Titan__Bus__KvScrubRequest *q = titan__bus__kv_scrub_request__unpack (
+        NULL, titan_envelope_size (env), titan_envelope_data (env));
+    char err [256] = "";
+    s_shard_t *shard = NULL;
+    int rc = q ? s_shard (self, q->shard, &shard, err, sizeof err) : -EINVAL;
+    if (!q)
+        snprintf (err, sizeof err, "bitcask: malformed KvScrubRequest");
+    Titan__Bus__KvScrubReply r = TITAN__BUS__KV_SCRUB_REPLY__INIT;
+    r.code = s_code (rc);
+    if (rc)
+        r.message = err;
+    else {
+        if (!q->status_only
+        &&  bc_scrubber_start (shard->scrub, zclock_usecs ())) {
+            r.started = true;
+            titan_log_info ("bitcask: scrub of shard %u started (%" PRId64
+                            " bytes/s)", shard->id, self->scrub_rate);
+        }
+        bc_scrub_stats_t ss;
+        bc_scrubber_stats (shard->scrub, &ss);
+        r.running = ss.running;
+        r.passes = ss.passes;
+        r.records = ss.records;
+        r.bytes = ss.bytes;
+        r.errors = ss.errors;
+        r.last_pass_ms = ss.last_pass_us / 1000;
+        r.last_pass_errors = ss.last_pass_errors;
+        r.bytes_per_sec = (uint64_t) self->scrub_rate;
+    }
+    if (q)
+        titan__bus__kv_scrub_request__free_unpacked (q, NULL);
+    size_t len = titan__bus__kv_scrub_reply__get_packed_size (&r);
+    uint8_t *buf = malloc (len + 1);
+    if (buf) {
+        titan__bus__kv_scrub_reply__pack (&r, buf);
+        s_send (self, env_p, buf, len, false);
+    }
+    else
+        titan_envelope_destroy (env_p);
+    free (buf);
+}
+
+typedef struct {
+    s_actor_t *self;
+    uint32_t shard;
+} s_corrupt_ctx_t;
+
+/* A scrub found a damaged record: log it and tell the gateway (which
+   repairs it from a healthy replica). */
+static void
+s_on_corrupt (const uint8_t *key, size_t len, uint64_t revision,
+              const char *why, void *arg)
+{
+    s_corrupt_ctx_t *c = arg;
+    s_log_damage (c->shard, key, len, "scrub", why);
+    Titan__Bus__KvCorrupt ev = TITAN__BUS__KV_CORRUPT__INIT;
+    ev.shard = c->shard;
+    ev.key.data = (uint8_t *) key;
+    ev.key.len = len;
+    ev.revision = revision;
+    ev.reason = (char *) why;
+    size_t size = titan__bus__kv_corrupt__get_packed_size (&ev);
+    uint8_t *buf = malloc (size + 1);
+    if (!buf)
+        return;
+    titan__bus__kv_corrupt__pack (&ev, buf);
+    titan_envelope_t *env = titan_envelope_new ("grpc_gateway",
+        TITAN_T_KV_CORRUPT, TITAN_MSG_EVENT, 0, buf, size);
+    free (buf);
+    int rc = env ? titan_bus_send (c->self->bus, &env) : -ENOMEM;
+    if (rc)
+        titan_log_warning ("bitcask: cannot report a damaged record of shard "
+                           "%u to the gateway: %s", c->shard, strerror (-rc));
+}
+
+/* Starts the scheduled passes and steps the running ones.  Returns true
+   when a pass is running (the actor then wakes every SCRUB_TICK_MS). */
+static bool
+s_scrub_tick (s_actor_t *self)
+{
+    bool running = false;
+    int64_t now_ms = zclock_mono ();
+    for (size_t i = 0; i < self->nshards; i++) {
+        s_shard_t *shard = self->shards [i];
+        if (!shard->engine)
+            continue;            /* a failed reopen: the actor is exiting */
+        if (shard->next_scrub_ms && now_ms >= shard->next_scrub_ms) {
+            shard->next_scrub_ms = now_ms + self->scrub_interval_s * 1000;
+            if (bc_scrubber_start (shard->scrub, zclock_usecs ()))
+                titan_log_info ("bitcask: scheduled scrub of shard %u "
+                                "started", shard->id);
+        }
+        s_corrupt_ctx_t c = { self, shard->id };
+        int rc = bc_scrubber_step (shard->scrub, shard->engine,
+                                   zclock_usecs (), s_on_corrupt, &c);
+        bc_scrub_stats_t ss;
+        bc_scrubber_stats (shard->scrub, &ss);
+        if (rc == 1)
+            titan_log_info ("bitcask: scrub of shard %u done in %" PRIu64
+                            " ms: %" PRIu64 " damaged record(s) found (%"
+                            PRIu64 " records, %" PRIu64 " bytes verified "
+                            "since start)", shard->id, ss.last_pass_us / 1000,
+                            ss.last_pass_errors, ss.records, ss.bytes);
+        else
+        if (rc < 0)
+            titan_log_warning ("bitcask: scrub of shard %u abandoned: %s",
+                               shard->id, strerror (-rc));
+        running = running || ss.running;
+    }
+    return running;
+}
+
 static void
 s_dispatch (s_actor_t *self, titan_envelope_t **env_p)
 {
@@ -1246,6 +1465,12 @@ s_dispatch (s_actor_t *self, titan_envelope_t **env_p)
     else
     if (streq (env->type, TITAN_T_KV_SNAPSHOT_INSTALL))
         s_handle_snapshot_install (self, env_p);
+    else
+    if (streq (env->type, TITAN_T_KV_REPAIR))
+        s_handle_repair (self, env_p);
+    else
+    if (streq (env->type, TITAN_T_KV_SCRUB))
+        s_handle_scrub (self, env_p);
     else {
         char msg [128];
         snprintf (msg, sizeof msg, "bitcask: unknown request type '%s'",
@@ -1291,6 +1516,8 @@ s_settings (s_actor_t *self, char *err, size_t errlen)
          SNAP_CHUNK_HARD_MAX);
     GET (self->snap_idle_ms, "snapshot_idle_ms", 60000, 10, 86400000);
     GET (self->snap_max_open, "snapshot_max_open", 16, 1, 1024);
+    GET (self->scrub_rate, "scrub_bytes_per_sec", 8 << 20, 0, 1ll << 40);
+    GET (self->scrub_interval_s, "scrub_interval_s", 86400, 0, 365ll * 86400);
 #undef GET
     return bad ? TITAN_ECONFIG : 0;
 }
@@ -1330,8 +1557,11 @@ s_actor (zsock_t *pipe, void *args)
     self->next_snap_id = ((uint64_t) zclock_time () << 16) | 1;
     zsock_signal (pipe, 0);
 
+    bool scrubbing = false;
     while (!self->terminated) {
         int64_t wait = self->next_check - zclock_mono ();
+        if (scrubbing && wait > SCRUB_TICK_MS)
+            wait = SCRUB_TICK_MS;
         if ((self->nexports || self->ninstalls) && wait > self->snap_idle_ms / 4)
             wait = self->snap_idle_ms / 4;       /* idle snapshot expiry */
         void *which = zpoller_wait (self->poller, wait > 0 ? (int) wait : 0);
@@ -1358,6 +1588,7 @@ s_actor (zsock_t *pipe, void *args)
             self->terminated = true;
         if (self->nexports || self->ninstalls)
             s_snapshot_expire (self);
+        scrubbing = s_scrub_tick (self);
         if (zclock_mono () >= self->next_check) {
             s_merge_check (self);
             self->next_check = zclock_mono () + self->merge_check_ms;
@@ -1374,6 +1605,7 @@ s_actor (zsock_t *pipe, void *args)
     free (self->installs);
     for (size_t i = 0; i < self->nshards; i++) {
         bc_engine_destroy (&self->shards [i]->engine);
+        bc_scrubber_destroy (&self->shards [i]->scrub);
         free (self->shards [i]);
     }
     free (self->shards);

@@ -33,6 +33,13 @@
     answer in time (DEADLINE_EXCEEDED: cut off or stopped) is forgotten as
     the leader of every shard, so later calls ask the raft module.
 
+    Read repair (gw_repair.h, docs/repair.md): a Get whose local read
+    answers DATA_LOSS is handed to the repairer, which reads a healthy
+    replica and answers the call; the kv.corrupt events of the local
+    bitcask's scrub start repairs too.  A Get carrying the metadata
+    titan-repair-source is served from this node's replica only (no
+    leader hint, no forwarding, no repair of its own).
+
     Deadlines: each call waits at most until its client's deadline, and at
     most `request_timeout_ms` (setting, default 10000) when the client set
     none.  When that passes the call fails with DEADLINE_EXCEEDED (client
@@ -70,6 +77,7 @@
 #include "gw_forward.h"
 #include "gw_hints.h"
 #include "gw_local.h"
+#include "gw_repair.h"
 #include "gw_route.h"
 #include "gw_security.h"
 #include "gw_server.h"
@@ -121,6 +129,8 @@ typedef struct {
     char refusal [160];          /* the last refusal's message */
     uint32_t shard;              /* the shard of a KV call */
     int routable;                /* may go straight to the shard's leader */
+    int repair_source;           /* a Get sent by another node's read
+                                    repair: local replica only, no repair */
 } s_pending_t;
 
 /*  The leader the raft module last named for one shard.  */
@@ -148,6 +158,7 @@ typedef struct {
     int64_t request_timeout_ms;
     zsock_t *done;               /* forwarded-call results (PULL) */
     gw_forward_t *forward;
+    gw_repair_t *repair;         /* read repair (gw_repair.h) */
     gw_security_t *security;     /* TLS credentials, client token */
     s_hint_t *hints;             /* per shard, env.shards of them */
     gw_hints_t *hint_log;        /* deferred puts; NULL: it did not open */
@@ -233,6 +244,7 @@ s_gateway_destroy (s_gateway_t **self_p)
     if (!self)
         return;
     gw_server_destroy (&self->server);
+    gw_repair_destroy (&self->repair);
     gw_forward_destroy (&self->forward);
     if (self->done) {
         /* results pushed before the forwarder stopped */
@@ -405,6 +417,12 @@ s_gateway_new (titan_module_ctx_t *ctx)
     self->forward = gw_forward_new (done, ferror, sizeof ferror);
     if (!self->forward) {
         snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: %s", ferror);
+        s_gateway_destroy (&self);
+        return NULL;
+    }
+    self->repair = gw_repair_new (self->bus, self->forward, ctx->node_id);
+    if (!self->repair) {
+        snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: out of memory");
         s_gateway_destroy (&self);
         return NULL;
     }
@@ -628,6 +646,12 @@ s_handle_call (s_gateway_t *self, gw_call_t *call)
     p->targets_self = req.targets_self;
     p->shard = req.shard;
     p->routable = req.routable;
+    if (method == GW_M_GET && gw_repair_is_source (&call->request_md)) {
+        /* another node repairs from our replica: serve it here, after the
+           ReadIndex barrier its LINEARIZABLE consistency asks for */
+        p->repair_source = 1;
+        p->routable = 0;
+    }
     int64_t ours = now + self->request_timeout_ms;
     p->client_deadline = call->deadline_ms <= ours;
     p->deadline_ms = p->client_deadline ? call->deadline_ms : ours;
@@ -715,7 +739,7 @@ s_redirect (s_gateway_t *self, s_pending_t *p, const char *leader_id,
             const char *leader_addr)
 {
     int is_self = streq (leader_id, self->env.node_id);
-    if (!*leader_addr || !*leader_id || is_self) {
+    if (!*leader_addr || !*leader_id || is_self || p->repair_source) {
         /* no leader known (or we are a leader that cannot commit) */
         s_hint_set (self, p, "", "");
         p->no_leader = 1;
@@ -900,6 +924,8 @@ s_handle_forwarded (s_gateway_t *self, gw_fwd_result_t *res)
            shard, so the next call asks the local raft module, which
            knows the current leader, instead of waiting on it again */
         s_hints_forget_addr (self, res->target);
+    if (gw_repair_forwarded (self->repair, res))
+        return;
     s_pending_t *p = zhashx_lookup (self->pending, (void *) (uintptr_t) res->corr);
     if (!p || !p->forwarding)
         return;                  /* the call timed out meanwhile */
@@ -941,6 +967,12 @@ s_handle_reply (s_gateway_t *self, s_pending_t *p, titan_envelope_t *env)
                          sizeof leader_id, leader_addr, sizeof leader_addr,
                          p->refusal, sizeof p->refusal)) {
         s_redirect (self, p, leader_id, leader_addr);
+        return;
+    }
+    if (p->method == GW_M_GET && !p->repair_source
+    &&  gw_repair_read (self->repair, &p->call, p->payload, p->payload_size,
+                        data, size, p->deadline_ms)) {
+        s_pending_free (&p);     /* the repair answers the call */
         return;
     }
     gw_bus_req_t req;
@@ -991,8 +1023,15 @@ s_handle_bus (s_gateway_t *self)
             zhashx_delete (self->pending, (void *) (uintptr_t) env->corr);
             s_handle_reply (self, p, env);
         }
+        else
+        if (!p)
+            (void) gw_repair_bus_reply (self->repair, env);
         /* else: a late reply to a call that already timed out; dropped */
     }
+    else if (env->kind == TITAN_MSG_EVENT
+         &&  streq (env->type, TITAN_T_KV_CORRUPT))
+        gw_repair_corrupt (self->repair, titan_envelope_data (env),
+                           titan_envelope_size (env));
     else if (env->kind == TITAN_MSG_REQUEST
          &&  streq (env->type, TITAN_T_GW_STATS)) {
         uint8_t *buf;
@@ -1098,6 +1137,9 @@ s_expire (s_gateway_t *self, int cap)
         zlistx_destroy (&expired);
     }
     int64_t wait = next - now;
+    int repair_wait = gw_repair_expire (self->repair, cap);
+    if (repair_wait < wait)
+        wait = repair_wait;
     return wait < 0 ? 0 : (int) wait;
 }
 
@@ -1121,6 +1163,7 @@ s_stop (s_gateway_t *self)
         s_pending_free (&p);
     }
     zhashx_purge (self->pending);
+    gw_repair_destroy (&self->repair);
     gw_forward_destroy (&self->forward);
     gw_server_shutdown (self->server);
     /* a grace period before cancelling what is still in flight, so that

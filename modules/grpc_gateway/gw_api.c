@@ -40,6 +40,7 @@ static const char *s_paths [GW_M_COUNT] = {
     [GW_M_RELOAD_MODULE]   = "/titan.v1.Admin/ReloadModule",
     [GW_M_MERGE]           = "/titan.v1.Admin/Merge",
     [GW_M_SET_LOG_LEVEL]   = "/titan.v1.Admin/SetLogLevel",
+    [GW_M_SCRUB]           = "/titan.v1.Admin/Scrub",
 };
 
 int
@@ -304,6 +305,14 @@ gw_api_prepare (const gw_env_t *env, gw_method_t method, const uint8_t *data,
             rc = s_bus (req, GW_ROUTE_STORAGE, TITAN_T_KV_MERGE, &kv.base, res);
             break;
         }
+        case GW_M_SCRUB: {
+            Titan__V1__ScrubRequest *in = (Titan__V1__ScrubRequest *) msg;
+            Titan__Bus__KvScrubRequest kv = TITAN__BUS__KV_SCRUB_REQUEST__INIT;
+            kv.shard = in->shard;
+            kv.status_only = in->status_only;
+            rc = s_bus (req, GW_ROUTE_STORAGE, TITAN_T_KV_SCRUB, &kv.base, res);
+            break;
+        }
         case GW_M_SET_LOG_LEVEL: {
             Titan__V1__SetLogLevelRequest *in = (Titan__V1__SetLogLevelRequest *) msg;
             Titan__Bus__LogLevelRequest ll = TITAN__BUS__LOG_LEVEL_REQUEST__INIT;
@@ -546,6 +555,20 @@ s_fill_shard (const Titan__Bus__RaftGroupStatus *g, Titan__V1__ShardStatus *shar
     shard->learners = names + g->n_members;
 }
 
+/*  The storage side of a shard's status: the local bitcask's kv.stats.  */
+static void
+s_fill_storage (const Titan__Bus__KvStatsReply *st, Titan__V1__ShardStatus *out)
+{
+    out->applied_index = st->applied_index;
+    out->keys = st->keys;
+    out->last_revision = st->last_revision;
+    out->read_repairs = st->repairs;
+    out->scrub_errors = st->scrub_errors;
+    out->scrub_passes = st->scrub_passes;
+    out->last_scrub_ms = st->last_scrub_ms;
+    out->data_errors = st->read_errors + st->load_errors;
+}
+
 /*  Cluster.Status from raft.status (NULL without a raft module: a
     single-node answer) and the storage engine's kv.stats of shard
     GW_ROUTE_SHARD (the keys and last revision of the other shards are not
@@ -584,11 +607,8 @@ s_complete_status (const gw_env_t *env, const Titan__Bus__RaftStatusReply *raft,
         s_add_nodes (g, nodes, &n);
         s_fill_shard (g, &shards [n_shards], names + used);
         used += 2 * g->n_members;
-        if (g->shard == GW_ROUTE_SHARD) {
-            shards [n_shards].keys = st->keys;
-            shards [n_shards].last_revision = st->last_revision;
-            shards [n_shards].applied_index = st->applied_index;
-        }
+        if (g->shard == GW_ROUTE_SHARD)
+            s_fill_storage (st, &shards [n_shards]);
         shard_ptrs [n_shards] = &shards [n_shards];
         n_shards++;
     }
@@ -605,9 +625,7 @@ s_complete_status (const gw_env_t *env, const Titan__Bus__RaftStatusReply *raft,
         shards [0].leader = (char *) env->node_id;
         shards [0].n_replicas = 1;
         shards [0].replicas = names;
-        shards [0].applied_index = st->applied_index;
-        shards [0].keys = st->keys;
-        shards [0].last_revision = st->last_revision;
+        s_fill_storage (st, &shards [0]);
         shard_ptrs [0] = &shards [0];
         n_shards = 1;
     }
@@ -687,6 +705,8 @@ s_reply_desc (gw_method_t method)
             return &titan__bus__kv_merge_reply__descriptor;
         case GW_M_SET_LOG_LEVEL:
             return &titan__bus__log_level_reply__descriptor;
+        case GW_M_SCRUB:
+            return &titan__bus__kv_scrub_reply__descriptor;
         default:
             return NULL;
     }
@@ -737,6 +757,23 @@ gw_api_complete (gw_method_t method, uint64_t expected,
             Titan__V1__MergeResponse out = TITAN__V1__MERGE_RESPONSE__INIT;
             out.files_merged = merge->files_merged;
             out.bytes_reclaimed = merge->bytes_reclaimed;
+            s_succeed (res, &out.base);
+            break;
+        }
+        case GW_M_SCRUB: {
+            Titan__Bus__KvScrubReply *sc = (Titan__Bus__KvScrubReply *) msg;
+            if (s_reply_status (sc->code, sc->message, "scrub failed", res))
+                break;
+            Titan__V1__ScrubResponse out = TITAN__V1__SCRUB_RESPONSE__INIT;
+            out.started = sc->started;
+            out.running = sc->running;
+            out.passes = sc->passes;
+            out.records = sc->records;
+            out.bytes = sc->bytes;
+            out.errors = sc->errors;
+            out.last_pass_ms = sc->last_pass_ms;
+            out.last_pass_errors = sc->last_pass_errors;
+            out.bytes_per_sec = sc->bytes_per_sec;
             s_succeed (res, &out.base);
             break;
         }

@@ -34,6 +34,7 @@ typedef enum {
     GW_M_RELOAD_MODULE,
     GW_M_MERGE,
     GW_M_SET_LOG_LEVEL,
+    GW_M_SCRUB,
     GW_M_COUNT
 } gw_method_t;
 

@@ -43,7 +43,7 @@ typedef struct {
     grpc_call *call;
     grpc_byte_buffer *send;
     grpc_byte_buffer *recv;
-    grpc_metadata md [2];        /* titan-hops, authorization */
+    grpc_metadata md [3];        /* titan-hops, authorization, extra */
     size_t n_md;
     grpc_metadata_array initial_md;
     grpc_metadata_array trailing_md;
@@ -323,6 +323,16 @@ gw_forward_start (gw_forward_t *self, const char *target, const char *method,
                   const uint8_t *request, size_t request_size,
                   int64_t deadline_ms, int hops, uint64_t corr)
 {
+    return gw_forward_start_md (self, target, method, request, request_size,
+                                deadline_ms, hops, corr, NULL, NULL);
+}
+
+int
+gw_forward_start_md (gw_forward_t *self, const char *target,
+                     const char *method, const uint8_t *request,
+                     size_t request_size, int64_t deadline_ms, int hops,
+                     uint64_t corr, const char *md_key, const char *md_value)
+{
     size_t len = target ? strlen (target) : 0;
     if (len == 0 || len >= sizeof ((s_job_t *) 0)->target)
         return -EINVAL;
@@ -347,6 +357,11 @@ gw_forward_start (gw_forward_t *self, const char *target, const char *method,
         job->md [1].key = grpc_slice_from_static_string ("authorization");
         job->md [1].value = grpc_slice_from_copied_string (self->authorization);
         job->n_md = 2;
+    }
+    if (md_key) {
+        job->md [job->n_md].key = grpc_slice_from_copied_string (md_key);
+        job->md [job->n_md].value = grpc_slice_from_copied_string (md_value);
+        job->n_md++;
     }
 
     int64_t left = deadline_ms - zclock_mono ();

@@ -77,6 +77,14 @@ int gw_forward_start (gw_forward_t *self, const char *target,
                       size_t request_size, int64_t deadline_ms, int hops,
                       uint64_t corr);
 
+/*  gw_forward_start with one more metadata entry `md_key: md_value`
+    (both copied; md_key NULL: none), e.g. the read repair's marker.  */
+int gw_forward_start_md (gw_forward_t *self, const char *target,
+                         const char *method, const uint8_t *request,
+                         size_t request_size, int64_t deadline_ms, int hops,
+                         uint64_t corr, const char *md_key,
+                         const char *md_value);
+
 /*  Bounds the response of a forwarded call to `bytes` (the node's
     largest message: max_key_bytes + max_value_bytes + headroom), so that a
     faulty or hostile peer cannot make this node allocate without limit; a

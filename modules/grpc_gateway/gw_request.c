@@ -28,6 +28,7 @@ static const ProtobufCMessageDescriptor *s_request_desc [GW_M_COUNT] = {
     [GW_M_RELOAD_MODULE]   = &titan__v1__module_request__descriptor,
     [GW_M_MERGE]           = &titan__v1__merge_request__descriptor,
     [GW_M_SET_LOG_LEVEL]   = &titan__v1__set_log_level_request__descriptor,
+    [GW_M_SCRUB]           = &titan__v1__scrub_request__descriptor,
 };
 
 static int
@@ -182,6 +183,10 @@ s_validate (const gw_env_t *env, gw_method_t method,
         case GW_M_MERGE:
             return s_check_shard (env,
                                   ((const Titan__V1__MergeRequest *) msg)->shard,
+                                  res);
+        case GW_M_SCRUB:
+            return s_check_shard (env,
+                                  ((const Titan__V1__ScrubRequest *) msg)->shard,
                                   res);
         case GW_M_SET_LOG_LEVEL: {
             /* empty: a query; the kernel checks the name; bound it here */

@@ -273,6 +273,13 @@ s_render_storage (s_buf_t *b, const mx_snapshot_t *self)
         { "titan_bitcask_commits_total", "counter", "Group commits (one fdatasync each) since the shard was opened." },
         { "titan_bitcask_tail_truncated_bytes", "gauge",
           "Bytes of a torn tail cut off the active file when the shard was last opened (crash repair)." },
+        { "titan_bitcask_read_errors_total", "counter", "Reads that found a damaged record or a missing data file (DATA_LOSS, then read repair)." },
+        { "titan_bitcask_load_errors", "gauge", "Damaged hint files and damaged data-file regions found when the shard was last opened." },
+        { "titan_bitcask_repairs_total", "counter", "Damaged records rewritten from a healthy replica (read repair and scrub)." },
+        { "titan_bitcask_scrub_passes_total", "counter", "Complete scrub passes since the storage module started." },
+        { "titan_bitcask_scrub_records_total", "counter", "Records verified by scrubs since the storage module started." },
+        { "titan_bitcask_scrub_errors_total", "counter", "Damaged records found by scrubs since the storage module started." },
+        { "titan_bitcask_scrub_last_pass_ms", "gauge", "Duration of the last complete scrub pass, in milliseconds (0: none yet)." },
     };
     for (size_t f = 0; f < sizeof families / sizeof families [0]; f++) {
         s_family (b, families [f].name, families [f].type, families [f].help);
@@ -282,7 +289,10 @@ s_render_storage (s_buf_t *b, const mx_snapshot_t *self)
             s_shard_label (label, sizeof label, self->kv [i].shard);
             uint64_t values [] = { st->keys, st->live_bytes, st->dead_bytes,
                                    st->data_files, st->merges, st->commits,
-                                   st->tail_truncated_bytes };
+                                   st->tail_truncated_bytes, st->read_errors,
+                                   st->load_errors, st->repairs,
+                                   st->scrub_passes, st->scrub_records,
+                                   st->scrub_errors, st->last_scrub_ms };
             s_printf (b, "%s{%s} %" PRIu64 "\n", families [f].name, label,
                       values [f]);
         }
