@@ -600,10 +600,16 @@ s_cmd_status (const s_opts_t *opts, int argc, char **argv)
                     ",\"last_revision\":%" PRIu64 ",\"term\":%" PRIu64
                     ",\"commit_index\":%" PRIu64 ",\"snapshot_index\":%" PRIu64
                     ",\"snapshots_taken\":%" PRIu64
-                    ",\"snapshots_installed\":%" PRIu64 "}",
+                    ",\"snapshots_installed\":%" PRIu64,
                     s->applied_index, s->keys, s->last_revision, s->term,
                     s->commit_index, s->snapshot_index, s->snapshots_taken,
                     s->snapshots_installed);
+            printf (",\"consistency\":");
+            s_json_string (stdout, s->consistency);
+            printf (",\"divergences_detected\":%" PRIu64 ",\"rebuilds\":%"
+                    PRIu64 ",\"digest_index\":%" PRIu64 ",\"digest\":\"%016"
+                    PRIx64 "\"}", s->divergences_detected, s->rebuilds,
+                    s->digest_index, s->digest);
         }
         printf ("]}\n");
     }
@@ -637,6 +643,17 @@ s_cmd_status (const s_opts_t *opts, int argc, char **argv)
                     " %-16" PRIu64 " %" PRIu64 "\n", s->id, s->term,
                     s->commit_index, s->snapshot_index, s->snapshots_taken,
                     s->snapshots_installed);
+        }
+        /* the consistency check of each shard (docs/consistency.md) */
+        printf ("\n%-6s %-28s %-12s %-9s %-13s %s\n", "SHARD", "CONSISTENCY",
+                "DIVERGENCES", "REBUILDS", "DIGEST_INDEX", "DIGEST");
+        for (size_t i = 0; i < st->n_shards; i++) {
+            Titan__V1__ShardStatus *s = st->shards [i];
+            printf ("%-6" PRIu32 " %-28s %-12" PRIu64 " %-9" PRIu64 " %-13"
+                    PRIu64 " %016" PRIx64 "\n", s->id,
+                    *s->consistency ? s->consistency : "-",
+                    s->divergences_detected, s->rebuilds, s->digest_index,
+                    s->digest);
         }
         printf ("\n%zu shard(s), %zu move(s) in progress\n", st->n_shards,
                 moves);

@@ -11,7 +11,9 @@
         once.  Prints the counts.
 
     verify ACKFILE ENDPOINT...
-        reads every key of ACKFILE linearizably (key number i through
+    verify-local ACKFILE ENDPOINT...
+        reads every key of ACKFILE linearizably (verify-local: with LOCAL
+        consistency, from the replica of the node asked) (key number i through
         endpoint i first, the next ones after UNAVAILABLE or
         DEADLINE_EXCEEDED, for up to 20 s a key) and checks that it holds
         v-KEY.  Prints the count.
@@ -139,15 +141,16 @@ s_cmd_put (int argc, char **argv)
     return started == clients ? 0 : 1;
 }
 
-/*  Reads `key` linearizably and checks it holds v-KEY; returns 0 or 1
-    with a message on stderr.  */
+/*  Reads `key` with `consistency` and checks it holds v-KEY; returns 0
+    or 1 with a message on stderr.  */
 static int
-s_verify_key (tc_conn_t **conns, int n, int first, const char *key)
+s_verify_key (tc_conn_t **conns, int n, int first, const char *key,
+              Titan__V1__Consistency consistency)
 {
     Titan__V1__GetRequest req = TITAN__V1__GET_REQUEST__INIT;
     req.key.data = (uint8_t *) key;
     req.key.len = strlen (key);
-    req.consistency = TITAN__V1__CONSISTENCY__LINEARIZABLE;
+    req.consistency = consistency;
     uint8_t buf [MAX_KEY + 16];
     size_t size = titan__v1__get_request__pack (&req, buf);
     time_t deadline = time (NULL) + KEY_DEADLINE_S;
@@ -188,7 +191,7 @@ s_verify_key (tc_conn_t **conns, int n, int first, const char *key)
 }
 
 static int
-s_cmd_verify (int argc, char **argv)
+s_cmd_verify (int argc, char **argv, Titan__V1__Consistency consistency)
 {
     if (argc < 3)
         return 2;
@@ -208,7 +211,8 @@ s_cmd_verify (int argc, char **argv)
     while (rc == 0 && fgets (line, sizeof line, acked)) {
         line [strcspn (line, "\n")] = 0;
         if (*line)
-            rc = s_verify_key (conns, n, (int) (count++ % n), line);
+            rc = s_verify_key (conns, n, (int) (count++ % n), line,
+                               consistency);
     }
     for (int i = 0; conns && i < n; i++)
         tc_conn_destroy (&conns [i]);
@@ -227,10 +231,15 @@ main (int argc, char **argv)
         rc = s_cmd_put (argc - 1, argv + 1);
     else
     if (argc > 1 && strcmp (argv [1], "verify") == 0)
-        rc = s_cmd_verify (argc - 1, argv + 1);
+        rc = s_cmd_verify (argc - 1, argv + 1,
+                           TITAN__V1__CONSISTENCY__LINEARIZABLE);
+    else
+    if (argc > 1 && strcmp (argv [1], "verify-local") == 0)
+        rc = s_cmd_verify (argc - 1, argv + 1, TITAN__V1__CONSISTENCY__LOCAL);
     if (rc == 2)
         fprintf (stderr, "usage: e2e_kv_client put PREFIX CLIENTS STOPFILE "
                  "ACKFILE ENDPOINT...\n"
-                 "       e2e_kv_client verify ACKFILE ENDPOINT...\n");
+                 "       e2e_kv_client verify ACKFILE ENDPOINT...\n"
+                 "       e2e_kv_client verify-local ACKFILE ENDPOINT...\n");
     return rc;
 }
