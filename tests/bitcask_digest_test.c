@@ -16,29 +16,12 @@
 #include <unistd.h>
 
 #include "bc_engine.h"
+#include "test_tmpdir.h"
 
 #define OPS        2600
 #define EVERY      100
 
 static char s_dirs [3][256];
-
-static void
-s_rmdir (const char *dir)
-{
-    DIR *d = opendir (dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir (d))) {
-        if (de->d_name [0] == '.')
-            continue;
-        char path [512];
-        snprintf (path, sizeof path, "%s/%s", dir, de->d_name);
-        unlink (path);
-    }
-    closedir (d);
-    rmdir (dir);
-}
 
 static void
 s_setup (void)
@@ -53,7 +36,7 @@ static void
 s_teardown (void)
 {
     for (int i = 0; i < 3; i++)
-        s_rmdir (s_dirs [i]);
+        test_rmdir_flat (s_dirs [i]);
 }
 
 static bc_engine_t *

@@ -17,29 +17,12 @@
 #include <unistd.h>
 
 #include "bc_engine.h"
+#include "test_tmpdir.h"
 #include "bc_format.h"
 #include "bc_keydir.h"
 #include "titan/status.h"
 
 static char s_dir [256];
-
-static void
-s_rmdir (const char *dir)
-{
-    DIR *d = opendir (dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir (d))) {
-        if (de->d_name [0] == '.')
-            continue;
-        char path [512];
-        snprintf (path, sizeof path, "%s/%s", dir, de->d_name);
-        unlink (path);
-    }
-    closedir (d);
-    rmdir (dir);
-}
 
 static void
 s_setup (void)
@@ -51,7 +34,7 @@ s_setup (void)
 static void
 s_teardown (void)
 {
-    s_rmdir (s_dir);
+    test_rmdir_flat (s_dir);
 }
 
 static bc_engine_t *
