@@ -689,6 +689,10 @@ raft_group_check_status (raft_group_t *self, Titan__Bus__RaftGroupStatus *st)
         if (any)
             snprintf (ck->state, sizeof ck->state, "replica diverged");
         else
+        if (raft_config (self->core)->n_voters
+            + raft_config (self->core)->n_learners == 1)
+            snprintf (ck->state, sizeof ck->state, "single replica");
+        else
         if (ck->checked_index && ck->self_diverged_term != raft_term (self->core))
             snprintf (ck->state, sizeof ck->state, "ok");
     }
