@@ -85,6 +85,7 @@ struct rg_check {
     s_peer_t peers [RAFT_MAX_MEMBERS];
     size_t n_peers;
     uint64_t self_diverged_term;   /* leader: term in which we found us */
+    bool leading;              /* the role at the last work call */
     /* status */
     uint64_t detected;         /* divergences this node found as leader */
     uint64_t rebuilds;         /* rebuilds of this replica completed */
@@ -656,8 +657,15 @@ rg_check_work (raft_group_t *self)
     rg_check_t *ck = self->check;
     if (!ck || self->failed)
         return;
-    if (raft_role (self->core) != RAFT_LEADER)
+    bool leading = raft_role (self->core) == RAFT_LEADER;
+    if (!leading)
         ck->n_peers = 0;                /* reports are for a leader */
+    if (leading != ck->leading && ck->rb == RB_IDLE) {
+        /* what we compared in the other role says nothing of this one */
+        ck->checked_index = ck->checked_digest = 0;
+        snprintf (ck->state, sizeof ck->state, "unchecked");
+    }
+    ck->leading = leading;
     int64_t now = zclock_mono ();
     if (ck->poll_corr && now - ck->poll_sent_at >= 10 * CHECK_POLL_MS)
         ck->poll_corr = 0;              /* lost: ask again */
