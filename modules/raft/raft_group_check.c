@@ -302,14 +302,28 @@ s_rb_reset (raft_group_t *self)
     self->snap_hold = false;
 }
 
+/*  The oldest snapshot of the leader's that a rebuild can use: we must
+    hold the log entries after it, and it must not be older than our own
+    latest snapshot (which may hold the diverged state, and would stay the
+    latest otherwise: served to others, reinstalled at a restart).  */
+static uint64_t
+s_rb_min_index (raft_group_t *self)
+{
+    uint64_t first = raft_log_first_index (self->log);
+    raft_snapshot_meta_t meta;
+    raft_storage_adapter_iface (self->adapter)->snapshot_meta (self->adapter,
+                                                               &meta);
+    uint64_t min = first ? first - 1 : 0;
+    return meta.index > min ? meta.index : min;
+}
+
 static void
 s_rb_fetch (raft_group_t *self)
 {
     rg_check_t *ck = self->check;
-    uint64_t first = raft_log_first_index (self->log);
     raft_wire_check_t c = { .group = self->cfg.shard, .kind = RAFT_CHECK_FETCH,
                             .index = ck->rb_index, .offset = ck->rb_offset,
-                            .min_index = first ? first - 1 : 0 };
+                            .min_index = s_rb_min_index (self) };
     s_send (self, ck->rb_leader, &c);
     ck->rb_sent_at = zclock_mono ();
 }
@@ -345,14 +359,13 @@ s_rb_piece (raft_group_t *self, const raft_wire_check_t *c)
         ck->rb_retry_at = zclock_mono () + FETCH_RETRY_MS;
         return;
     }
-    uint64_t first = raft_log_first_index (self->log);
     if (c->index != ck->rb_index || c->offset != ck->rb_offset) {
         if (c->offset != 0)
             return;                     /* stale: asked again on timeout */
         /* a (new) snapshot from its start */
         raft_snapshot_writer_abort (&ck->rb_writer);
         raft_config_t cfg;
-        if (c->index + 1 < first
+        if (c->index < s_rb_min_index (self)
         ||  raft_storage_conf_decode (c->conf, c->conf_size, &cfg)) {
             ck->rb_index = ck->rb_offset = 0;
             ck->rb_retry_at = zclock_mono () + FETCH_RETRY_MS;
@@ -421,8 +434,13 @@ s_rb_install (raft_group_t *self)
     if (self->busy || self->installing || self->snap_state != SNAP_IDLE
     ||  self->applied < ck->rb_index)
         return;
-    if (raft_log_first_index (self->log) > ck->rb_index + 1) {
-        s_rb_reset (self);              /* cannot happen with snap_hold */
+    if (ck->rb_index < s_rb_min_index (self)) {
+        /* a snapshot of ours that was being taken when the rebuild began
+           is newer: fetch a newer one of the leader's */
+        ck->rb = RB_FETCH;
+        ck->rb_index = ck->rb_offset = ck->rb_total = 0;
+        ck->rb_started_at = zclock_mono ();
+        s_rb_fetch (self);
         return;
     }
     int rc = rg_queue_prepend_log (self, ck->rb_index + 1, self->applied + 1);
@@ -430,14 +448,10 @@ s_rb_install (raft_group_t *self)
         rg_fail (self, rc, "reading the log to apply again after a rebuild");
         return;
     }
-    raft_snapshot_meta_t meta;
-    raft_storage_adapter_iface (self->adapter)->snapshot_meta (self->adapter,
-                                                               &meta);
-    if (ck->rb_index > meta.index) {
-        raft_snapshot_meta_t mine = { ck->rb_index, ck->rb_term, ck->rb_cfg };
-        raft_storage_adapter_set_snapshot (self->adapter, &mine);
-        raft_snapshot_store_remove_older (self->snaps, ck->rb_index);
-    }
+    /* it is (or, at the same index and term, replaced) our latest */
+    raft_snapshot_meta_t mine = { ck->rb_index, ck->rb_term, ck->rb_cfg };
+    raft_storage_adapter_set_snapshot (self->adapter, &mine);
+    raft_snapshot_store_remove_older (self->snaps, ck->rb_index);
     titan_log_info ("consistency: shard %u: installing the leader's snapshot "
                     "at %" PRIu64 ", then applying %" PRIu64 " entries again",
                     self->cfg.shard, ck->rb_index, self->applied - ck->rb_index);
