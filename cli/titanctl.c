@@ -631,7 +631,12 @@ s_cmd_status (const s_opts_t *opts, int argc, char **argv)
                     s->hints_delivered, s->read_repairs, s->scrub_errors,
                     s->scrub_passes, s->last_scrub_ms, s->data_errors);
             s_json_string (stdout, s->hints_blocked);
-            printf ("}");
+            printf (",\"consistency\":");
+            s_json_string (stdout, s->consistency);
+            printf (",\"divergences_detected\":%" PRIu64 ",\"rebuilds\":%"
+                    PRIu64 ",\"digest_index\":%" PRIu64 ",\"digest\":\"%016"
+                    PRIx64 "\"}", s->divergences_detected, s->rebuilds,
+                    s->digest_index, s->digest);
         }
         printf ("],\"hints_pending\":%" PRIu64 ",\"hints_pending_bytes\":%"
                 PRIu64 ",\"hints_oldest_age_ms\":%" PRIu64 "}\n",
@@ -678,6 +683,17 @@ s_cmd_status (const s_opts_t *opts, int argc, char **argv)
                     " %-14" PRIu64 " %" PRIu64 "\n", s->id, s->data_errors,
                     s->read_repairs, s->scrub_errors, s->scrub_passes,
                     s->last_scrub_ms);
+        }
+        /* the consistency check of each shard (docs/consistency.md) */
+        printf ("\n%-6s %-28s %-12s %-9s %-13s %s\n", "SHARD", "CONSISTENCY",
+                "DIVERGENCES", "REBUILDS", "DIGEST_INDEX", "DIGEST");
+        for (size_t i = 0; i < st->n_shards; i++) {
+            Titan__V1__ShardStatus *s = st->shards [i];
+            printf ("%-6" PRIu32 " %-28s %-12" PRIu64 " %-9" PRIu64 " %-13"
+                    PRIu64 " %016" PRIx64 "\n", s->id,
+                    *s->consistency ? s->consistency : "-",
+                    s->divergences_detected, s->rebuilds, s->digest_index,
+                    s->digest);
         }
         /* hinted handoff: the deferred puts this node holds */
         printf ("\n%-6s %-14s %-14s %-16s %-15s %s\n", "SHARD", "HINTS_PENDING",

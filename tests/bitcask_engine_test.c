@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bc_engine.h"
+#include "test_dir.h"
 #include "bc_format.h"
 #include "bc_keydir.h"
 #include "titan/status.h"

@@ -11,7 +11,9 @@
         once.  Prints the counts.
 
     verify ACKFILE ENDPOINT...
-        reads every key of ACKFILE linearizably (key number i through
+    verify-local ACKFILE ENDPOINT...
+        reads every key of ACKFILE linearizably (verify-local: with LOCAL
+        consistency, from the replica of the node asked) (key number i through
         endpoint i first, the next ones after UNAVAILABLE or
         DEADLINE_EXCEEDED, for up to 20 s a key) and checks that it holds
         v-KEY.  Prints the count.
@@ -142,8 +144,8 @@ s_cmd_put (int argc, char **argv)
     return started == clients ? 0 : 1;
 }
 
-/*  Reads `key` linearizably and checks it holds v-KEY; returns 0 or 1
-    with a message on stderr.  */
+/*  Reads `key` with `consistency` and checks it holds v-KEY; returns 0
+    or 1 with a message on stderr.  */
 static int
 s_verify_key (tc_conn_t **conns, int n, int first, const char *key,
               Titan__V1__Consistency consistency)
@@ -240,6 +242,7 @@ main (int argc, char **argv)
     if (rc == 2)
         fprintf (stderr, "usage: e2e_kv_client put PREFIX CLIENTS STOPFILE "
                  "ACKFILE ENDPOINT...\n"
-                 "       e2e_kv_client verify ACKFILE ENDPOINT...\n");
+                 "       e2e_kv_client verify ACKFILE ENDPOINT...\n"
+                 "       e2e_kv_client verify-local ACKFILE ENDPOINT...\n");
     return rc;
 }

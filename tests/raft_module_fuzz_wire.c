@@ -48,6 +48,25 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         else
         if (f.kind == RAFT_WIRE_JOIN)
             assert (raft_members_valid_node_id (f.join.node_id));
+        else
+        if (f.kind == RAFT_WIRE_CHECK) {
+            assert (f.check.n_points <= RAFT_CHECK_MAX_POINTS);
+            assert (f.check.conf_size <= RAFT_CHECK_MAX_CONF);
+            assert (f.check.kind != RAFT_CHECK_PIECE || f.check.status
+                    || f.check.offset + f.check.size <= f.check.total);
+            uint8_t *buf = NULL;
+            size_t len = 0;
+            assert (raft_wire_encode_check (&f.sender, &f.check, &buf,
+                                            &len) == 0);
+            raft_wire_frame_t g;
+            assert (raft_wire_decode (buf, len, &g, err, sizeof err) == 0);
+            assert (g.check.kind == f.check.kind
+                    && g.check.n_points == f.check.n_points
+                    && g.check.size == f.check.size
+                    && g.check.index == f.check.index);
+            raft_wire_frame_clear (&g);
+            free (buf);
+        }
     }
     raft_wire_frame_clear (&f);
     const uint8_t *payload;

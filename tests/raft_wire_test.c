@@ -1,6 +1,6 @@
 /*  Tests of raft_wire (modules/raft/raft_wire.c): every frame kind and
     both entry commands survive an encode/decode round trip field for
-    field; truncated, corrupted and semantically bad input is refused with
+    field (the consistency check's PeerCheck too); truncated, corrupted and semantically bad input is refused with
     -EPROTO and never crashes (every truncation and many single-byte
     corruptions of a real frame are tried; run under ASan in CI).  Also
     checks raft_members (ids, validation, collisions) and the
@@ -201,6 +201,126 @@ START_TEST (test_join_roundtrip)
     ck_assert_int_eq (raft_wire_encode_join (&bad, 0, &buf, &size), -EINVAL);
     r.status = (raft_join_status_t) 9;
     ck_assert_int_eq (raft_wire_encode_join_reply (&me, &r, &buf, &size), -EINVAL);
+}
+END_TEST
+
+/*  Packs a PeerFrame with a PeerCheck body (possibly breaking the rules)
+    and returns what raft_wire_decode says.  */
+static int
+s_decode_raw_check (Titan__Raft__PeerCheck *c)
+{
+    Titan__Raft__PeerFrame fr = TITAN__RAFT__PEER_FRAME__INIT;
+    fr.node_id = (char *) "n1";
+    fr.peer_addr = (char *) "127.0.0.1:1";
+    fr.client_addr = (char *) "";
+    fr.body_case = TITAN__RAFT__PEER_FRAME__BODY_CHECK;
+    fr.check = c;
+    uint8_t buf [4096];
+    size_t size = titan__raft__peer_frame__pack (&fr, buf);
+    raft_wire_frame_t f;
+    char err [256];
+    int rc = raft_wire_decode (buf, size, &f, err, sizeof err);
+    raft_wire_frame_clear (&f);
+    return rc;
+}
+
+START_TEST (test_check_roundtrip)
+{
+    raft_wire_node_t me = s_node ("n1", "127.0.0.1:7401", "127.0.0.1:7400");
+    raft_wire_check_t c;
+    memset (&c, 0, sizeof c);
+    c.group = 3;
+    c.kind = RAFT_CHECK_DIGEST;
+    c.n_points = 3;
+    for (int i = 0; i < 3; i++) {
+        c.indexes [i] = 1000 * (uint64_t) (i + 1);
+        c.digests [i] = 0xfedcba9876543210ull + (uint64_t) i;
+    }
+    uint8_t *buf = NULL;
+    size_t size = 0;
+    ck_assert_int_eq (raft_wire_encode_check (&me, &c, &buf, &size), 0);
+    raft_wire_frame_t f;
+    char err [256];
+    ck_assert_int_eq (raft_wire_decode (buf, size, &f, err, sizeof err), 0);
+    ck_assert_int_eq (f.kind, RAFT_WIRE_CHECK);
+    ck_assert_uint_eq (f.check.group, 3);
+    ck_assert_int_eq (f.check.kind, RAFT_CHECK_DIGEST);
+    ck_assert_uint_eq (f.check.n_points, 3);
+    ck_assert_uint_eq (f.check.indexes [2], 3000);
+    ck_assert_uint_eq (f.check.digests [2], 0xfedcba9876543212ull);
+    raft_wire_frame_clear (&f);
+    free (buf);
+
+    /* a snapshot piece: conf and data */
+    uint8_t data [300];
+    for (size_t i = 0; i < sizeof data; i++)
+        data [i] = (uint8_t) i;
+    memset (&c, 0, sizeof c);
+    c.kind = RAFT_CHECK_PIECE;
+    c.index = 77;
+    c.term = 4;
+    c.offset = 100;
+    c.total = 400;
+    raft_config_t cfg = { .n_voters = 2, .voters = { 5, 6 } };
+    c.conf_size = raft_storage_conf_encode (&cfg, c.conf);
+    c.size = sizeof data;
+    c.data = data;
+    ck_assert_int_eq (raft_wire_encode_check (&me, &c, &buf, &size), 0);
+    ck_assert_int_eq (raft_wire_decode (buf, size, &f, err, sizeof err), 0);
+    ck_assert_int_eq (f.check.kind, RAFT_CHECK_PIECE);
+    ck_assert_uint_eq (f.check.index, 77);
+    ck_assert_uint_eq (f.check.term, 4);
+    ck_assert_uint_eq (f.check.offset, 100);
+    ck_assert_uint_eq (f.check.total, 400);
+    ck_assert_uint_eq (f.check.size, sizeof data);
+    ck_assert (memcmp (f.check.data, data, sizeof data) == 0);
+    raft_config_t back;
+    ck_assert_int_eq (raft_storage_conf_decode (f.check.conf,
+                                                f.check.conf_size, &back), 0);
+    ck_assert_uint_eq (back.n_voters, 2);
+    ck_assert_uint_eq (back.voters [1], 6);
+    raft_wire_frame_clear (&f);
+    free (buf);
+
+    /* the encoder refuses what the decoder would */
+    c.kind = 0;
+    ck_assert_int_eq (raft_wire_encode_check (&me, &c, &buf, &size), -EINVAL);
+    c.kind = RAFT_CHECK_DIGEST;
+    c.n_points = RAFT_CHECK_MAX_POINTS + 1;
+    ck_assert_int_eq (raft_wire_encode_check (&me, &c, &buf, &size), -EINVAL);
+
+    /* hand-made bodies that break the rules */
+    uint64_t idx [RAFT_CHECK_MAX_POINTS + 1] = { 0 }, dig [2] = { 0 };
+    uint8_t big [RAFT_CHECK_MAX_CONF + 1] = { 0 };
+    Titan__Raft__PeerCheck raw = TITAN__RAFT__PEER_CHECK__INIT;
+    raw.kind = 9;
+    ck_assert_int_eq (s_decode_raw_check (&raw), -EPROTO);
+    raw.kind = RAFT_CHECK_DIGEST;
+    raw.n_indexes = 2;
+    raw.indexes = idx;
+    raw.n_digests = 1;
+    raw.digests = dig;
+    ck_assert_int_eq (s_decode_raw_check (&raw), -EPROTO);  /* counts differ */
+    raw.n_indexes = raw.n_digests = 0;
+    ck_assert_int_eq (s_decode_raw_check (&raw), 0);
+    raw.n_indexes = RAFT_CHECK_MAX_POINTS + 1;
+    ck_assert_int_eq (s_decode_raw_check (&raw), -EPROTO);  /* too many */
+    raw.n_indexes = 0;
+    raw.conf.len = sizeof big;
+    raw.conf.data = big;
+    ck_assert_int_eq (s_decode_raw_check (&raw), -EPROTO);  /* conf too big */
+    raw.conf.len = 0;
+    raw.kind = RAFT_CHECK_PIECE;
+    raw.index = 5;
+    raw.offset = 10;
+    raw.total = 12;
+    raw.data.len = 3;
+    raw.data.data = big;
+    ck_assert_int_eq (s_decode_raw_check (&raw), -EPROTO);  /* past total */
+    raw.data.len = 2;
+    ck_assert_int_eq (s_decode_raw_check (&raw), 0);
+    raw.index = 0;
+    ck_assert_int_eq (s_decode_raw_check (&raw), -EPROTO);  /* no snapshot */
 }
 END_TEST
 
@@ -439,6 +559,7 @@ main (void)
     tcase_add_test (tc, test_msg_roundtrip);
     tcase_add_test (tc, test_every_type);
     tcase_add_test (tc, test_join_roundtrip);
+    tcase_add_test (tc, test_check_roundtrip);
     tcase_add_test (tc, test_commands);
     tcase_add_test (tc, test_truncated_corrupted);
     tcase_add_test (tc, test_semantic_rejects);

@@ -55,6 +55,7 @@ bc_options_init (bc_options_t *options)
     options->max_value_bytes = 8u << 20;
     options->max_open_files = 64;
     options->sync = true;
+    options->digest_every = 1000;
 }
 
 /* ---------------------------------------------------------- file table */
@@ -228,6 +229,13 @@ s_release (bc_engine_t *self, bc_dfile_t *df)
 
 /* ---------------------------------------------------------- open/close */
 
+/* Adds a key's contribution to the digest being recomputed at open. */
+static void
+s_digest_add (const uint8_t *key, size_t len, const bc_loc_t *loc, void *arg)
+{
+    *(uint64_t *) arg += bc_digest_entry (key, len, loc->revision, loc->size);
+}
+
 int
 bc_engine_open (const char *dir, const bc_options_t *options,
                 bc_engine_t **engine_p, char *err, size_t errlen)
@@ -284,6 +292,9 @@ bc_engine_open (const char *dir, const bc_options_t *options,
         bc_engine_destroy (&self);
         return rc;
     }
+    uint64_t sum = 0;
+    bc_keydir_foreach (self->keydir, s_digest_add, &sum);
+    bc_digest_reset (&self->digest, opt.digest_every, sum, self->applied_index);
     *engine_p = self;
     return 0;
 }
@@ -555,6 +566,7 @@ s_publish (bc_engine_t *self, s_window_t *w)
     pthread_rwlock_wrlock (&self->kd_lock);
     bc_dfile_t *df = self->active;
     df->size += w->pos;
+    bc_digest_t *dg = &self->digest;
     for (size_t b = 0; b < w->n; b++) {
         bc_batch_t *batch = w->batches [b];
         for (size_t i = 0; i < batch->n_ops; i++) {
@@ -562,13 +574,18 @@ s_publish (bc_engine_t *self, s_window_t *w)
             bc_loc_t old;
             int r = 0;
             bool had = false;
+            if (op->type_ && batch->applied_index && op->revision)
+                bc_digest_advance (dg, op->revision - 1);
             if (op->type_ == BC_REC_PUT) {
                 bc_loc_t loc = { df->id, op->offset_, op->size_,
                                  op->revision, false };
                 r = bc_keydir_put (self->keydir, op->hash_, op->key,
                                    op->key_len, &loc, &old);
-                if (r >= 0)
+                if (r >= 0) {
                     df->live += op->size_;
+                    dg->sum += bc_digest_entry (op->key, op->key_len,
+                                                op->revision, op->size_);
+                }
                 had = r == 1;
             }
             else
@@ -579,10 +596,14 @@ s_publish (bc_engine_t *self, s_window_t *w)
                 bc_dfile_t *odf = bc_dfile_find (self, old.file_id);
                 if (odf)
                     odf->live -= old.size;
+                dg->sum -= bc_digest_entry (op->key, op->key_len,
+                                            old.revision, old.size);
             }
             if (r < 0 && !rc)
                 rc = r;
         }
+        if (batch->applied_index && batch->status != -EALREADY)
+            bc_digest_advance (dg, batch->applied_index);
     }
     pthread_rwlock_unlock (&self->kd_lock);
     return rc;
@@ -1201,6 +1222,17 @@ bc_engine_get (bc_engine_t *self, const void *key, size_t key_len,
     if (rev_p)
         *rev_p = rec.revision;
     return 0;
+}
+
+size_t
+bc_engine_digest (bc_engine_t *self, uint64_t *digest, bc_digest_point_t *out,
+                  size_t cap)
+{
+    pthread_rwlock_rdlock (&self->kd_lock);
+    *digest = self->digest.sum;
+    size_t n = bc_digest_points (&self->digest, out, cap);
+    pthread_rwlock_unlock (&self->kd_lock);
+    return n;
 }
 
 void

@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bc_digest.h"
 #include "bc_file.h"
 
 typedef struct bc_engine bc_engine_t;
@@ -42,6 +43,8 @@ typedef struct {
     bool sync;                 /* fdatasync each commit (true) */
     bc_fault_t *fault;         /* fault injection for tests, or NULL */
     int test_merge_stop;       /* tests: stop a merge after step N (0: off) */
+    uint64_t digest_every;     /* record the state digest at applied indexes
+                                  that are multiples of this (1000; 0: never) */
 } bc_options_t;
 
 /*  Fills `options` with the defaults above.  */
@@ -218,6 +221,12 @@ int bc_engine_rotate (bc_engine_t *self, char *err, size_t errlen);
 int bc_engine_seal (bc_engine_t *self, uint64_t *applied_index,
                     uint64_t *last_revision, uint32_t *active_id,
                     char *err, size_t errlen);
+
+/*  The state digest (bc_digest.h): *digest gets the digest of the current
+    keydir, and out (at most cap) the recorded (applied index, digest)
+    points, oldest first; returns how many.  */
+size_t bc_engine_digest (bc_engine_t *self, uint64_t *digest,
+                         bc_digest_point_t *out, size_t cap);
 
 /*  The engine's directory (not the caller's).  */
 const char *bc_engine_dir (bc_engine_t *self);

@@ -61,6 +61,7 @@ struct bc_engine {
     uint32_t active_id;
     uint64_t merges;
     uint64_t bytes_reclaimed;
+    bc_digest_t digest;       /* of the keydir, and its recorded points */
 
     pthread_mutex_t fd_mu;
     uint32_t open_files;      /* sealed files with an open descriptor */

@@ -540,6 +540,11 @@ s_fill_shard (const Titan__Bus__RaftGroupStatus *g, Titan__V1__ShardStatus *shar
     shard->snapshot_index = g->snapshot_index;
     shard->snapshots_taken = g->snapshots_taken;
     shard->snapshots_installed = g->snapshots_installed;
+    shard->consistency = g->consistency;
+    shard->divergences_detected = g->divergences_detected;
+    shard->rebuilds = g->rebuilds;
+    shard->digest_index = g->digest_index;
+    shard->digest = g->digest;
     size_t n = 0, learners = 0;
     for (size_t m = 0; m < g->n_members; m++)
         if (g->members [m]->voter)

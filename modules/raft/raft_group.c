@@ -170,6 +170,8 @@ raft_group_new (const raft_group_config_t *config, raft_group_t **self_p,
     rg_note_member (self, &config->self, false);
     if (rc == 0)
         rc = rg_snapshot_open (self, err, err_size);
+    if (rc == 0 && rg_check_open (self))
+        rc = -ENOMEM;
     if (rc == 0)
         rc = s_replay (self, config->applied, err, err_size);
     if (rc) {
@@ -282,6 +284,7 @@ raft_group_destroy (raft_group_t **self_p)
     free (self->batch_buf);
     free (self->split);
     rg_snapshot_close (self);
+    rg_check_close (self);
     raft_destroy (&self->core);
     raft_storage_adapter_destroy (&self->adapter);
     raft_snapshot_store_destroy (&self->snaps);
@@ -454,6 +457,7 @@ raft_group_process (raft_group_t *self)
         rg_send_batch (self);
     }
     rg_snapshot_work (self);
+    rg_check_work (self);
     if (!rg_snapshot_blocks_apply (self))
         rg_pump_apply (self);
     rg_serve_reads (self);
@@ -571,6 +575,7 @@ raft_group_status (raft_group_t *self, Titan__Bus__RaftGroupStatus *st)
     st->snapshot_index = meta.index;
     st->snapshots_taken = raft_group_snapshots_taken (self);
     st->snapshots_installed = raft_group_snapshots_installed (self);
+    raft_group_check_status (self, st);
     const raft_config_t *cfg = raft_config (self->core);
     size_t n = 0;
     for (int pass = 0; pass < 2; pass++) {

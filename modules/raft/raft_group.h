@@ -144,6 +144,18 @@ bool raft_group_is_member (raft_group_t *self);
     the next call.  */
 void raft_group_status (raft_group_t *self, Titan__Bus__RaftGroupStatus *st);
 
+/*  A consistency check message from peer `from` (docs/consistency.md):
+    digests to compare (leader) or the leader's (follower), a rebuild
+    order, a snapshot piece asked for or received.  Messages from
+    non-members, or of the wrong role, are ignored.  */
+void raft_group_on_check (raft_group_t *self, const char *from,
+                          const raft_wire_check_t *check);
+
+/*  Fills the consistency fields of *st (consistency, divergences_detected,
+    rebuilds, digest_index, digest); the string belongs to the group.  */
+void raft_group_check_status (raft_group_t *self,
+                              Titan__Bus__RaftGroupStatus *st);
+
 /*  The core (read-only accessors only), for tests and the module.  */
 const raft_t *raft_group_core (raft_group_t *self);
 

@@ -138,6 +138,62 @@ rg_queue_push (raft_group_t *self, const raft_entry_t *e)
     return 0;
 }
 
+int
+rg_queue_prepend_log (raft_group_t *self, uint64_t lo, uint64_t hi)
+{
+    assert (!self->busy);
+    if (lo >= hi)
+        return 0;
+    rg_entry_t *old = self->queue;
+    size_t old_head = self->q_head, old_count = self->q_count;
+    size_t old_cap = self->q_cap;
+    self->queue = NULL;
+    self->q_head = self->q_count = self->q_cap = 0;
+    int rc = 0;
+    for (uint64_t at = lo; at < hi && rc == 0; ) {
+        raft_log_entry_t *ents = NULL;
+        size_t n = 0;
+        rc = raft_log_entries (self->log, at, hi, 4u << 20, &ents, &n);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            raft_entry_t e = { ents [i].term, ents [i].index, ents [i].type,
+                               ents [i].size, (uint8_t *) ents [i].data };
+            rc = rg_queue_push (self, &e);
+        }
+        if (rc == 0 && n == 0)
+            rc = TITAN_ECORRUPT;
+        at += n;
+        free (ents);
+    }
+    for (size_t i = 0; i < old_count && rc == 0; i++) {
+        rg_entry_t *e = &old [(old_head + i) % old_cap];
+        raft_entry_t view = { e->term, e->index, e->type, 0, NULL };
+        rc = rg_queue_push (self, &view);         /* a slot, then the data */
+        if (rc == 0) {
+            rg_entry_t *q = &self->queue [(self->q_head + self->q_count - 1)
+                                          % self->q_cap];
+            *q = *e;
+        }
+    }
+    if (rc) {
+        /* undo: the replayed copies go (the moved entries, all at or
+           above hi, still belong to the old queue), which comes back */
+        for (size_t i = 0; i < self->q_count; i++) {
+            rg_entry_t *q = &self->queue [(self->q_head + i) % self->q_cap];
+            if (q->index >= hi)
+                break;
+            rg_entry_free (q);
+        }
+        free (self->queue);
+        self->queue = old;
+        self->q_head = old_head;
+        self->q_count = old_count;
+        self->q_cap = old_cap;
+        return rc;
+    }
+    free (old);
+    return 0;
+}
+
 static rg_entry_t *
 s_queue_at (raft_group_t *self, size_t i)
 {
@@ -466,7 +522,7 @@ s_split_next (raft_group_t *self, const Titan__Bus__KvApplyBatchReply *r)
 bool
 raft_group_on_reply (raft_group_t *self, titan_envelope_t **env_p)
 {
-    if (rg_snapshot_on_reply (self, env_p))
+    if (rg_snapshot_on_reply (self, env_p) || rg_check_on_reply (self, env_p))
         return true;
     titan_envelope_t *env = *env_p;
     if (self->busy && self->batch_corr && env->corr == self->batch_corr

@@ -97,6 +97,8 @@ typedef struct {
     int64_t deadline;
 } rg_add_t;
 
+typedef struct rg_check rg_check_t;
+
 struct raft_group {
     raft_group_config_t cfg;
     char *dir;
@@ -173,6 +175,9 @@ struct raft_group {
     uint32_t inst_failures;
     uint64_t snaps_taken;
     uint64_t snaps_installed;
+    bool snap_wanted;          /* take a snapshot as soon as possible */
+    bool snap_hold;            /* take none (a rebuild keeps the log) */
+    rg_check_t *check;         /* the consistency check (raft_group_check.c) */
     int failed;
 };
 
@@ -192,6 +197,10 @@ int rg_snapshot_open (raft_group_t *self, char *err, size_t err_size);
     into the storage module.  Returns 0 or a fatal error.  */
 int rg_snapshot_received (raft_group_t *self, const raft_snapshot_t *snap);
 
+/*  Starts installing the stored snapshot `index` into the storage module
+    (applying waits until it is in; see rg_snapshot_received).  */
+void rg_snapshot_install_stored (raft_group_t *self, uint64_t index);
+
 /*  Drives the snapshot policy and the install; called by process.  */
 void rg_snapshot_work (raft_group_t *self);
 
@@ -209,6 +218,26 @@ void rg_snapshot_note_conf (raft_group_t *self, uint32_t type,
 /*  Releases what the snapshot machinery holds (at destroy).  */
 void rg_snapshot_close (raft_group_t *self);
 
+
+/* ------------------------------------------------------------ consistency */
+
+/*  Creates the group's consistency check state; 0 or -ENOMEM.  */
+int rg_check_open (raft_group_t *self);
+
+/*  Frees it (at destroy).  */
+void rg_check_close (raft_group_t *self);
+
+/*  Polls the storage module's digests, reports them to the leader, and
+    on the leader compares; drives a rebuild.  Called by process.  */
+void rg_check_work (raft_group_t *self);
+
+/*  A bus reply for the check (kv.stats): true when taken.  */
+bool rg_check_on_reply (raft_group_t *self, titan_envelope_t **env_p);
+
+/*  Inserts the log's entries [lo, hi) before the apply queue's head (a
+    rebuild applies them again over the installed snapshot).  Returns 0,
+    or the log's error or -ENOMEM (the queue is then unchanged).  */
+int rg_queue_prepend_log (raft_group_t *self, uint64_t lo, uint64_t hi);
 
 /* ------------------------------------------------------------ shared */
 

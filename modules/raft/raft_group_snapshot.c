@@ -663,18 +663,24 @@ rg_snapshot_received (raft_group_t *self, const raft_snapshot_t *snap)
         return rg_fail (self, rc, "resetting the log after a snapshot");
     raft_storage_adapter_set_snapshot (self->adapter, &snap->meta);
     raft_snapshot_store_remove_older (self->snaps, snap->meta.index);
-    raft_snapshot_reader_destroy (&self->inst_reader);
-    free (self->inst_buf);
-    self->inst_buf = NULL;
-    self->inst_corr = 0;
-    self->installing = true;
-    self->inst_index = snap->meta.index;
-    self->inst_failures = 0;
+    rg_snapshot_install_stored (self, snap->meta.index);
     titan_log_info ("raft %s group %u: received snapshot at %" PRIu64 " (%" PRIu64
                " bytes); installing it into %s", self->cfg.self.node_id,
                self->cfg.shard, snap->meta.index, snap->size,
                self->storage_module);
     return 0;
+}
+
+void
+rg_snapshot_install_stored (raft_group_t *self, uint64_t index)
+{
+    raft_snapshot_reader_destroy (&self->inst_reader);
+    free (self->inst_buf);
+    self->inst_buf = NULL;
+    self->inst_corr = 0;
+    self->installing = true;
+    self->inst_index = index;
+    self->inst_failures = 0;
 }
 
 static void
@@ -873,12 +879,20 @@ rg_snapshot_work (raft_group_t *self)
         }
         return;
     }
+    if (self->snap_hold)
+        return;                 /* a rebuild needs the log as it is */
     raft_snapshot_meta_t meta;
     raft_storage_adapter_iface (self->adapter)->snapshot_meta (self->adapter,
                                                                &meta);
-    if (self->cfg.snapshot_entries && !self->busy && now >= self->snap_retry_at
-    &&  self->applied >= meta.index + self->cfg.snapshot_entries)
+    if (self->snap_wanted && self->applied <= meta.index)
+        self->snap_wanted = false;          /* the latest is as fresh */
+    if (!self->busy && now >= self->snap_retry_at
+    &&  ((self->cfg.snapshot_entries
+          && self->applied >= meta.index + self->cfg.snapshot_entries)
+         || self->snap_wanted)) {
+        self->snap_wanted = false;
         s_take_start (self);
+    }
 }
 
 bool

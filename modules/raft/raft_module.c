@@ -737,6 +737,15 @@ s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
         case RAFT_WIRE_JOIN_REPLY:
             s_handle_join_reply (self, &frame.reply, frame.sender.node_id);
             break;
+        case RAFT_WIRE_CHECK: {
+            raft_group_t *group = frame.check.group <= UINT32_MAX
+                ? raft_groups_find (self->groups, (uint32_t) frame.check.group)
+                : NULL;
+            if (group)
+                raft_group_on_check (group, frame.sender.node_id,
+                                     &frame.check);
+            break;
+        }
     }
     raft_wire_frame_clear (&frame);
 }

@@ -173,6 +173,42 @@ raft_wire_encode_join_reply (const raft_wire_node_t *sender,
     return s_pack_frame (&frame, buf_p, size_p);
 }
 
+int
+raft_wire_encode_check (const raft_wire_node_t *sender,
+                        const raft_wire_check_t *check, uint8_t **buf_p,
+                        size_t *size_p)
+{
+    *buf_p = NULL;
+    *size_p = 0;
+    if (!s_node_ok (sender) || check->kind < RAFT_CHECK_DIGEST
+    ||  check->kind > RAFT_CHECK_PIECE
+    ||  check->n_points > RAFT_CHECK_MAX_POINTS
+    ||  check->conf_size > RAFT_CHECK_MAX_CONF
+    ||  check->size > RAFT_WIRE_MAX_DATA)
+        return -EINVAL;
+    Titan__Raft__PeerCheck c = TITAN__RAFT__PEER_CHECK__INIT;
+    c.group = check->group;
+    c.kind = check->kind;
+    c.n_indexes = c.n_digests = check->n_points;
+    c.indexes = (uint64_t *) check->indexes;
+    c.digests = (uint64_t *) check->digests;
+    c.index = check->index;
+    c.min_index = check->min_index;
+    c.offset = check->offset;
+    c.total = check->total;
+    c.term = check->term;
+    c.status = check->status;
+    c.conf.len = check->conf_size;
+    c.conf.data = (uint8_t *) check->conf;
+    c.data.len = check->size;
+    c.data.data = (uint8_t *) check->data;
+    Titan__Raft__PeerFrame frame = TITAN__RAFT__PEER_FRAME__INIT;
+    s_set_sender (&frame, sender);
+    frame.body_case = TITAN__RAFT__PEER_FRAME__BODY_CHECK;
+    frame.check = &c;
+    return s_pack_frame (&frame, buf_p, size_p);
+}
+
 void
 raft_wire_frame_clear (raft_wire_frame_t *frame)
 {
@@ -285,6 +321,47 @@ s_node_from (raft_wire_node_t *node, const char *id, const char *peer,
         && s_node_ok (node);
 }
 
+static int
+s_decode_check (const Titan__Raft__PeerCheck *c, raft_wire_check_t *check,
+                char *err, size_t err_size)
+{
+    if (c->kind < RAFT_CHECK_DIGEST || c->kind > RAFT_CHECK_PIECE)
+        return s_fail (err, err_size, "check message kind %u unknown", c->kind);
+    if (c->n_indexes != c->n_digests || c->n_indexes > RAFT_CHECK_MAX_POINTS)
+        return s_fail (err, err_size, "check message with %zu indexes and %zu "
+                       "digests (at most %d)", c->n_indexes, c->n_digests,
+                       RAFT_CHECK_MAX_POINTS);
+    if (c->conf.len > RAFT_CHECK_MAX_CONF || c->data.len > RAFT_WIRE_MAX_DATA)
+        return s_fail (err, err_size, "check message with %zu conf bytes and "
+                       "%zu data bytes", c->conf.len, c->data.len);
+    if (c->kind == RAFT_CHECK_PIECE && c->status == 0
+    &&  (c->index == 0 || c->offset > c->total
+         || c->data.len > c->total - c->offset))
+        return s_fail (err, err_size, "check piece of snapshot %llu: %zu bytes "
+                       "at %llu of %llu", (unsigned long long) c->index,
+                       c->data.len, (unsigned long long) c->offset,
+                       (unsigned long long) c->total);
+    check->group = c->group;
+    check->kind = (raft_check_kind_t) c->kind;
+    check->n_points = c->n_indexes;
+    for (size_t i = 0; i < c->n_indexes; i++) {
+        check->indexes [i] = c->indexes [i];
+        check->digests [i] = c->digests [i];
+    }
+    check->index = c->index;
+    check->min_index = c->min_index;
+    check->offset = c->offset;
+    check->total = c->total;
+    check->term = c->term;
+    check->status = c->status;
+    check->conf_size = c->conf.len;
+    if (c->conf.len)
+        memcpy (check->conf, c->conf.data, c->conf.len);
+    check->size = c->data.len;
+    check->data = c->data.len ? c->data.data : NULL;
+    return 0;
+}
+
 int
 raft_wire_decode (const uint8_t *data, size_t size, raft_wire_frame_t *frame,
                   char *err, size_t err_size)
@@ -334,6 +411,9 @@ raft_wire_decode (const uint8_t *data, size_t size, raft_wire_frame_t *frame,
                       r->message ? r->message : "");
             return 0;
         }
+        case TITAN__RAFT__PEER_FRAME__BODY_CHECK:
+            frame->kind = RAFT_WIRE_CHECK;
+            return s_decode_check (pb->check, &frame->check, err, err_size);
         default:
             return s_fail (err, err_size, "peer frame without a body");
     }

@@ -33,8 +33,38 @@ extern "C" {
 typedef enum {
     RAFT_WIRE_RAFT = 1,
     RAFT_WIRE_JOIN = 2,
-    RAFT_WIRE_JOIN_REPLY = 3
+    RAFT_WIRE_JOIN_REPLY = 3,
+    RAFT_WIRE_CHECK = 4
 } raft_wire_kind_t;
+
+/*  Consistency check messages (PeerCheck; docs/consistency.md).  */
+typedef enum {
+    RAFT_CHECK_DIGEST = 1,          /* follower -> leader: its digests */
+    RAFT_CHECK_REBUILD = 2,         /* leader -> follower: you diverged */
+    RAFT_CHECK_FETCH = 3,           /* follower -> leader: a snapshot piece */
+    RAFT_CHECK_PIECE = 4            /* leader -> follower: the piece */
+} raft_check_kind_t;
+
+#define RAFT_CHECK_MAX_POINTS  16
+#define RAFT_CHECK_MAX_CONF    (8 + 8 * 2 * RAFT_MAX_MEMBERS)
+
+typedef struct {
+    uint64_t group;
+    raft_check_kind_t kind;
+    size_t n_points;                /* DIGEST */
+    uint64_t indexes [RAFT_CHECK_MAX_POINTS];
+    uint64_t digests [RAFT_CHECK_MAX_POINTS];
+    uint64_t index;                 /* REBUILD, FETCH, PIECE */
+    uint64_t min_index;             /* FETCH */
+    uint64_t offset;                /* FETCH, PIECE */
+    uint64_t total;                 /* PIECE */
+    uint64_t term;                  /* PIECE */
+    uint32_t status;                /* PIECE: 0 data, 1 ask again later */
+    size_t conf_size;               /* PIECE */
+    uint8_t conf [RAFT_CHECK_MAX_CONF];
+    size_t size;                    /* PIECE: data, borrowed from the */
+    const uint8_t *data;            /* encoder's caller / the frame */
+} raft_wire_check_t;
 
 /*  Join reply statuses (PeerJoinReply.Status).  */
 typedef enum {
@@ -68,6 +98,8 @@ typedef struct {
     uint64_t join_group;            /* RAFT_WIRE_JOIN */
     raft_wire_node_t join;          /* RAFT_WIRE_JOIN: who asks */
     raft_wire_join_reply_t reply;   /* RAFT_WIRE_JOIN_REPLY */
+    raft_wire_check_t check;        /* RAFT_WIRE_CHECK (data points into
+                                       the frame) */
     void *pb_;                      /* the unpacked protobuf */
 } raft_wire_frame_t;
 
@@ -87,6 +119,12 @@ int raft_wire_encode_join (const raft_wire_node_t *joiner, uint64_t group,
 int raft_wire_encode_join_reply (const raft_wire_node_t *sender,
                                  const raft_wire_join_reply_t *reply,
                                  uint8_t **buf_p, size_t *size_p);
+
+/*  Encodes a consistency check message from `sender`.  Same returns
+    (-EINVAL also for a kind, point count or size out of range).  */
+int raft_wire_encode_check (const raft_wire_node_t *sender,
+                            const raft_wire_check_t *check, uint8_t **buf_p,
+                            size_t *size_p);
 
 /*  Decodes and validates a frame into *frame (cleared first; call
     raft_wire_frame_clear after use, also after a failure).  Returns 0,
