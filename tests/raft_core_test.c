@@ -536,6 +536,134 @@ START_TEST (test_snapshot_install_in_chunks)
 }
 END_TEST
 
+/*  A slow follower: its answers to InstallSnapshot chunks are held back
+    (dropped) for a while.  The leader must not send the outstanding chunk
+    again on every heartbeat response (it did: a 1 MiB chunk every 20 ms,
+    each copy's answer then sending the next chunk again), only once it
+    looks lost; and an answer that arrives twice (an answer to an earlier
+    copy) must not send the next chunk twice.  */
+static bool s_hold_snap_resp;
+static raft_msg_t s_held_resp;
+static bool s_have_held;
+
+static bool
+s_slow_snapshot_follower (fx_t *fx, raft_msg_t *m)
+{
+    (void) fx;
+    if (m->type != RAFT_MSG_SNAPSHOT_RESP)
+        return true;
+    if (!s_have_held && !m->done) {
+        fx_copy_msg (&s_held_resp, m);
+        s_have_held = true;
+    }
+    return !s_hold_snap_resp;
+}
+
+static size_t
+fx_queued (fx_t *fx, int from, int to, raft_msg_type_t type)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fx->nq; i++)
+        if ((int) fx->q[i].from == from && (int) fx->q[i].to == to
+            && fx->q[i].type == type)
+            n++;
+    return n;
+}
+
+START_TEST (test_snapshot_chunk_not_resent_per_heartbeat)
+{
+    fx_t *fx = fx_new (3, 3);
+    fx->chunk = 16;
+    fx_start_all (fx, 3);
+    fx_tick (fx, 15);
+    ck_assert_int_eq (fx_leader (fx), 1);
+    fx_isolate (fx, 3, true);
+    uint64_t idx = 0;
+    for (int i = 0; i < 20; i++)
+        idx = fx_propose (fx, 1, "entry");
+    fx_tick (fx, 3);
+    uint8_t data[100];
+    memset (data, 0x5a, sizeof data);
+    ck_assert_int_eq (raft_memstore_compact (fx->st[1], idx,
+                                             raft_applied_config (fx->r[1]),
+                                             data, sizeof data), 0);
+    s_hold_snap_resp = true;
+    s_have_held = false;
+    fx->filter = s_slow_snapshot_follower;
+    fx->n_snap_msgs = 0;
+    fx_isolate (fx, 3, false);
+    /* 5 heartbeat intervals: the first chunk, not sent again */
+    fx_tick (fx, 10);
+    ck_assert_uint_eq (fx->n_snap_msgs, 1);
+    /* still unanswered after two election timeouts: it is sent again */
+    fx_tick (fx, 30);
+    ck_assert_uint_ge (fx->n_snap_msgs, 2);
+    ck_assert_uint_le (fx->n_snap_msgs, 3);
+    /* answers flow again: the transfer completes */
+    s_hold_snap_resp = false;
+    fx_tick (fx, 10);
+    ck_assert_uint_eq (fx->got_snap[3].meta.index, idx);
+    ck_assert_mem_eq (fx->got_snap[3].data, data, sizeof data);
+    ck_assert_uint_le (fx->n_snap_msgs, 3 + (100 + 15) / 16);
+    fx->filter = NULL;
+    fx_destroy (&fx);
+    free (s_held_resp.data);
+}
+END_TEST
+
+static bool
+s_chunks_after_first_lost (fx_t *fx, raft_msg_t *m)
+{
+    if (m->type == RAFT_MSG_SNAPSHOT)
+        return m->offset == 0;
+    return s_slow_snapshot_follower (fx, m);
+}
+
+START_TEST (test_snapshot_duplicate_answer_ignored)
+{
+    fx_t *fx = fx_new (3, 3);
+    fx->chunk = 16;
+    fx_start_all (fx, 3);
+    fx_tick (fx, 15);
+    ck_assert_int_eq (fx_leader (fx), 1);
+    fx_isolate (fx, 3, true);
+    uint64_t idx = 0;
+    for (int i = 0; i < 20; i++)
+        idx = fx_propose (fx, 1, "entry");
+    fx_tick (fx, 3);
+    uint8_t data[100];
+    memset (data, 0x33, sizeof data);
+    ck_assert_int_eq (raft_memstore_compact (fx->st[1], idx,
+                                             raft_applied_config (fx->r[1]),
+                                             data, sizeof data), 0);
+    /* chunk 0 arrives and is answered (offset 16, kept); the chunk at 16
+       is in flight (lost, not yet timed out) */
+    s_hold_snap_resp = false;
+    s_have_held = false;
+    fx->filter = s_chunks_after_first_lost;
+    fx_isolate (fx, 3, false);
+    fx_tick (fx, 6);
+    ck_assert (s_have_held);
+    ck_assert_uint_eq (s_held_resp.offset, 16);
+    /* the same answer again (to an earlier copy of chunk 0): no new chunk */
+    ck_assert_uint_eq (fx_queued (fx, 1, 3, RAFT_MSG_SNAPSHOT), 0);
+    raft_msg_t again;
+    fx_copy_msg (&again, &s_held_resp);
+    ck_assert_int_eq (raft_step (fx->r[1], &again), 0);
+    free (again.data);
+    fx_ready (fx, 1);
+    ck_assert_uint_eq (fx_queued (fx, 1, 3, RAFT_MSG_SNAPSHOT), 0);
+    /* the lost chunk is sent again once it times out; the move completes */
+    fx->filter = s_slow_snapshot_follower;
+    fx_tick (fx, 30);
+    ck_assert_uint_eq (fx->got_snap[3].meta.index, idx);
+    ck_assert_mem_eq (fx->got_snap[3].data, data, sizeof data);
+    fx->filter = NULL;
+    fx_destroy (&fx);
+    free (s_held_resp.data);
+}
+END_TEST
+
 START_TEST (test_membership_changes)
 {
     fx_t *fx = fx_new (4, 3);
@@ -855,6 +983,8 @@ s_suite (void)
     tcase_add_test (tc, test_commit_rule_figure8);
     tcase_add_test (tc, test_commit_rule_bug_flag_breaks_it);
     tcase_add_loop_test (tc, test_snapshot_install_in_chunks, 0, 2);
+    tcase_add_test (tc, test_snapshot_chunk_not_resent_per_heartbeat);
+    tcase_add_test (tc, test_snapshot_duplicate_answer_ignored);
     tcase_add_test (tc, test_membership_changes);
     tcase_add_test (tc, test_leadership_transfer);
     tcase_add_test (tc, test_read_index);

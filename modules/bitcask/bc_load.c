@@ -489,6 +489,7 @@ bc_load (bc_engine_t *self, char *err, size_t errlen)
         if (!df)
             return bc_err (err, errlen, -ENOMEM, "bitcask: out of memory");
         df->id = id;
+        df->crc_known = true;    /* empty: CRC 0, kept as it grows */
         rc = bc_file_open (path, O_RDWR | O_CREAT, 0644, self->opt.fault,
                            &df->file);
         if (rc == 0)
