@@ -32,8 +32,8 @@ bc_record_header (uint8_t *out, uint8_t type, uint8_t flags,
 }
 
 int64_t
-bc_record_decode (const uint8_t *buf, size_t len, uint32_t max_value,
-                  bc_record_t *rec)
+bc_record_parse (const uint8_t *buf, size_t len, uint32_t max_value,
+                 bc_record_t *rec)
 {
     if (len < BC_REC_HEADER)
         return 0;
@@ -63,11 +63,6 @@ bc_record_decode (const uint8_t *buf, size_t len, uint32_t max_value,
     uint64_t size = (uint64_t) BC_REC_HEADER + key_len + value_len;
     if (len < size)
         return 0;
-    uint32_t crc = titan_crc32c (0, buf + BC_REC_HEADER,
-                                 (size_t) key_len + value_len);
-    crc = titan_crc32c (crc, buf + 4, BC_REC_HEADER - 4);
-    if (crc != bc_get32 (buf))
-        return TITAN_ECORRUPT;
     rec->type = type;
     rec->flags = flags;
     rec->key_len = key_len;
@@ -77,6 +72,21 @@ bc_record_decode (const uint8_t *buf, size_t len, uint32_t max_value,
     rec->value = buf + BC_REC_HEADER + key_len;
     rec->size = (uint32_t) size;
     return (int64_t) size;
+}
+
+int64_t
+bc_record_decode (const uint8_t *buf, size_t len, uint32_t max_value,
+                  bc_record_t *rec)
+{
+    int64_t size = bc_record_parse (buf, len, max_value, rec);
+    if (size <= 0)
+        return size;
+    uint32_t crc = titan_crc32c (0, buf + BC_REC_HEADER,
+                                 (size_t) rec->key_len + rec->value_len);
+    crc = titan_crc32c (crc, buf + 4, BC_REC_HEADER - 4);
+    if (crc != bc_get32 (buf))
+        return TITAN_ECORRUPT;
+    return size;
 }
 
 void
