@@ -29,10 +29,8 @@
 #   PORT_BASE (22200: four ports from it), KEEP_DIR (1: keep the data),
 #   LOG_LEVEL (info)
 set -euo pipefail
-TITAND=${TITAND:-./titand}
-TITANCTL=${TITANCTL:-./cli/titanctl}
+. "$(dirname "$0")/shard_bench_lib.sh"
 KV_LOAD=${KV_LOAD:-./bench/kv_load}
-MODPATH=${TITAN_MODULE_PATH:-modules/bitcask/.libs:modules/raft/.libs:modules/grpc_gateway/.libs}
 SIZE_MB=${SIZE_MB:-1024}
 VALUE_KB=${VALUE_KB:-64}
 LOAD_CLIENTS=${LOAD_CLIENTS:-8}
@@ -41,9 +39,7 @@ JOIN_TIMEOUT_S=${JOIN_TIMEOUT_S:-1800}
 PORT_BASE=${PORT_BASE:-22200}
 KEEP_DIR=${KEEP_DIR:-0}
 
-for p in "$TITAND" "$TITANCTL" "$KV_LOAD"; do
-    [ -x "$p" ] || { echo "shard_move.sh: $p is not built" >&2; exit 2; }
-done
+sb_require shard_move.sh "$TITAND" "$TITANCTL" "$KV_LOAD"
 value_bytes=$(( VALUE_KB * 1024 ))
 keys=$(( SIZE_MB * 1024 / VALUE_KB ))
 [ "$keys" -ge 16 ] || { echo "shard_move.sh: SIZE_MB / VALUE_KB gives $keys keys; need 16" >&2; exit 2; }
@@ -75,25 +71,9 @@ rm -f "$dir/dd.bin"
 echo "disk_write_mb_per_s: $(calc1 "$dd_mb / ($t1 - $t0)")"
 
 node_cfg () {   # node_cfg N JOIN_PEER
-    local n=$1 cp=$(( PORT_BASE + 2 * ($1 - 1) )) pp=$(( PORT_BASE + 2 * ($1 - 1) + 1 ))
-    {
-        echo "node"
-        echo "    id = m$n"
-        echo "    data_dir = $dir/data$n"
-        echo "    client_addr = 127.0.0.1:$cp"
-        echo "    peer_addr = 127.0.0.1:$pp"
-        [ -z "$2" ] || echo "    join = $2"
-        echo "modules"
-        echo "    bitcask"
-        echo "        path = titan_bitcask.so"
-        echo "    raft"
-        echo "        path = titan_raft.so"
-        echo "        join_retry_ms = 50"
-        echo "        snapshot_entries = $snap_entries"
-        echo "        snapshot_slack = 8"
-        echo "    grpc_gateway"
-        echo "        path = titan_grpc_gateway.so"
-    } > "$dir/m$n.cfg"
+    sb_node_cfg "$dir/m$1.cfg" "m$1" "$dir/data$1" $(( PORT_BASE + 2 * ($1 - 1) )) \
+        $(( PORT_BASE + 2 * ($1 - 1) + 1 )) "$2" \
+        "snapshot_entries = $snap_entries" "snapshot_slack = 8"
 }
 
 ep1=127.0.0.1:$PORT_BASE

@@ -12,7 +12,7 @@
 # Ring placement (`placement = ring`, being built by another helper: R
 # replicas of each shard on N nodes) is measured too, 3 and 5 nodes with
 # Q = 16, when the built modules know that setting (a module file holds
-# the string "placement"; RING=0 skips it, RING=1 forces it); otherwise
+# the string literal "placement"; RING=0 skips it, RING=1 forces it); otherwise
 # those rows print n/a.
 #
 # Prints one `name: value` per line:
@@ -30,10 +30,8 @@
 #   module lines for ring placement; default "placement = ring"),
 #   SETTLE_S (180), KEEP_DIR (1: keep data and logs)
 set -euo pipefail
-TITAND=${TITAND:-./titand}
-TITANCTL=${TITANCTL:-./cli/titanctl}
+. "$(dirname "$0")/shard_bench_lib.sh"
 BENCH=${CLUSTER_BENCH:-./bench/cluster_bench}
-MODPATH=${TITAN_MODULE_PATH:-modules/bitcask/.libs:modules/raft/.libs:modules/ring/.libs:modules/grpc_gateway/.libs}
 CLIENTS=${CLIENTS:-100}
 RUN_SECONDS=${RUN_SECONDS:-8}
 WARMUP=${WARMUP:-2}
@@ -46,15 +44,14 @@ RING_CFG=${RING_CFG:-placement = ring}
 SETTLE_S=${SETTLE_S:-180}
 KEEP_DIR=${KEEP_DIR:-0}
 
-for p in "$TITAND" "$TITANCTL" "$BENCH"; do
-    [ -x "$p" ] || { echo "shard_spread.sh: $p is not built" >&2; exit 2; }
-done
+sb_require shard_spread.sh "$TITAND" "$TITANCTL" "$BENCH"
 if [ "$RING" = auto ]; then
     RING=0
     IFS=: read -r -a mdirs <<< "$MODPATH"
     for d in "${mdirs[@]}"; do
         for so in "$d"/*.so; do
-            [ -e "$so" ] && grep -qa 'placement' "$so" && RING=1
+            # a setting name is a NUL-terminated string literal
+            [ -e "$so" ] && LC_ALL=C grep -qaP '\x00placement\x00' "$so" && RING=1
         done
     done
 fi
@@ -81,24 +78,8 @@ cluster_up () {
         local cp=$next_port pp=$(( next_port + 1 ))
         next_port=$(( next_port + 2 ))
         eps="$eps${eps:+,}127.0.0.1:$cp"
-        {
-            echo "node"
-            echo "    id = n$n"
-            echo "    data_dir = $dir/$name-$n"
-            echo "    client_addr = 127.0.0.1:$cp"
-            echo "    peer_addr = 127.0.0.1:$pp"
-            [ -z "$first_peer" ] || echo "    join = $first_peer"
-            echo "modules"
-            echo "    bitcask"
-            echo "        path = titan_bitcask.so"
-            echo "    raft"
-            echo "        path = titan_raft.so"
-            echo "        join_retry_ms = 50"
-            echo "        shards = $shards"
-            [ -z "$extra" ] || echo "        $extra"
-            echo "    grpc_gateway"
-            echo "        path = titan_grpc_gateway.so"
-        } > "$dir/$name-$n.cfg"
+        sb_node_cfg "$dir/$name-$n.cfg" "n$n" "$dir/$name-$n" "$cp" "$pp" \
+            "$first_peer" "shards = $shards" "$extra"
         [ -n "$first_peer" ] || first_peer=127.0.0.1:$pp
         "$TITAND" --config "$dir/$name-$n.cfg" --module-path "$MODPATH" \
             > "$dir/$name-$n.log" 2>&1 &

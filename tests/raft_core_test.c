@@ -491,11 +491,17 @@ START_TEST (test_commit_rule_bug_flag_breaks_it)
 }
 END_TEST
 
-START_TEST (test_snapshot_install_in_chunks)
+/*  Three nodes, leader 1; node 3 cut off while 20 entries commit, then
+    the leader compacts its log into a 100-byte snapshot, byte i being
+    i * 7 + fill, copied to `data` (node 3 is still cut off: it can only
+    catch up by InstallSnapshot, in 16-byte chunks, `stream`ed to the
+    caller or assembled by the core).  Returns the snapshot's index.  */
+static uint64_t
+fx_lagging_node (fx_t **fx_p, bool stream, uint8_t *data, uint8_t fill)
 {
     fx_t *fx = fx_new (3, 3);
     fx->chunk = 16;
-    fx->stream = _i == 1;     /* loop 0: assembled in memory; 1: streamed */
+    fx->stream = stream;
     fx_start_all (fx, 3);
     fx_tick (fx, 15);
     ck_assert_int_eq (fx_leader (fx), 1);
@@ -504,14 +510,22 @@ START_TEST (test_snapshot_install_in_chunks)
     for (int i = 0; i < 20; i++)
         idx = fx_propose (fx, 1, "entry");
     fx_tick (fx, 3);
-    ck_assert_uint_eq (fx->applied_last[1], idx);
-    /* compact the leader's log: its FSM state is 100 bytes */
-    uint8_t data[100];
     for (int i = 0; i < 100; i++)
-        data[i] = (uint8_t) (i * 7);
+        data[i] = (uint8_t) (i * 7 + fill);
     ck_assert_int_eq (raft_memstore_compact (fx->st[1], idx,
                                              raft_applied_config (fx->r[1]),
-                                             data, sizeof data), 0);
+                                             data, 100), 0);
+    *fx_p = fx;
+    return idx;
+}
+
+START_TEST (test_snapshot_install_in_chunks)
+{
+    fx_t *fx = NULL;
+    uint8_t data[100];
+    /* loop 0: assembled in memory; 1: streamed */
+    uint64_t idx = fx_lagging_node (&fx, _i == 1, data, 0);
+    ck_assert_uint_eq (fx->applied_last[1], idx);
     ck_assert_int_eq (raft_memstore_compact (fx->st[1], idx,
                                              raft_applied_config (fx->r[1]),
                                              data, sizeof data), -EINVAL);
@@ -572,21 +586,9 @@ fx_queued (fx_t *fx, int from, int to, raft_msg_type_t type)
 
 START_TEST (test_snapshot_chunk_not_resent_per_heartbeat)
 {
-    fx_t *fx = fx_new (3, 3);
-    fx->chunk = 16;
-    fx_start_all (fx, 3);
-    fx_tick (fx, 15);
-    ck_assert_int_eq (fx_leader (fx), 1);
-    fx_isolate (fx, 3, true);
-    uint64_t idx = 0;
-    for (int i = 0; i < 20; i++)
-        idx = fx_propose (fx, 1, "entry");
-    fx_tick (fx, 3);
+    fx_t *fx = NULL;
     uint8_t data[100];
-    memset (data, 0x5a, sizeof data);
-    ck_assert_int_eq (raft_memstore_compact (fx->st[1], idx,
-                                             raft_applied_config (fx->r[1]),
-                                             data, sizeof data), 0);
+    uint64_t idx = fx_lagging_node (&fx, false, data, 0x5a);
     s_hold_snap_resp = true;
     s_have_held = false;
     fx->filter = s_slow_snapshot_follower;
@@ -621,21 +623,9 @@ s_chunks_after_first_lost (fx_t *fx, raft_msg_t *m)
 
 START_TEST (test_snapshot_duplicate_answer_ignored)
 {
-    fx_t *fx = fx_new (3, 3);
-    fx->chunk = 16;
-    fx_start_all (fx, 3);
-    fx_tick (fx, 15);
-    ck_assert_int_eq (fx_leader (fx), 1);
-    fx_isolate (fx, 3, true);
-    uint64_t idx = 0;
-    for (int i = 0; i < 20; i++)
-        idx = fx_propose (fx, 1, "entry");
-    fx_tick (fx, 3);
+    fx_t *fx = NULL;
     uint8_t data[100];
-    memset (data, 0x33, sizeof data);
-    ck_assert_int_eq (raft_memstore_compact (fx->st[1], idx,
-                                             raft_applied_config (fx->r[1]),
-                                             data, sizeof data), 0);
+    uint64_t idx = fx_lagging_node (&fx, false, data, 0x33);
     /* chunk 0 arrives and is answered (offset 16, kept); the chunk at 16
        is in flight (lost, not yet timed out) */
     s_hold_snap_resp = false;
