@@ -37,6 +37,8 @@
 #   BENCH_TITAN_Q16_ARGS  titand options that create 16 shards (default:
 #                         `--config FILE`, FILE setting the raft module's
 #                         `shards = 16`, static placement: docs/sharding.md)
+#                         (a BENCH_TITAN_ARGS with its own --config needs
+#                         BENCH_TITAN_Q16_ARGS set to one with shards = 16)
 #   BENCH_WORKLOADS       a subset, e.g. "put:100 lin_get:100" (default all)
 #   BENCH_TITAN_ARGS      more titand options for the Titan nodes, e.g.
 #                         "--config FILE" to measure other module settings
