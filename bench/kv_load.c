@@ -9,12 +9,21 @@
 
     usage: kv_load --endpoint=H:P [--clients=C] [--requests=N] [--op=put|get]
                    [--keys=K] [--value-size=B] [--max-seconds=S]
+                   [--sequential] [--pause-ms=M] [--prefix=P]
+
+    --sequential: client c takes keys c, c + C, c + 2C, ... below K, each
+    once (a loader: K distinct keys written, then the clients stop), instead
+    of random keys.  --pause-ms: each client sleeps M ms between its calls
+    (a light, steady writer).  --prefix: keys are P%08ld (default "load-").
+    SIGTERM or SIGINT stops the clients after their current call; the
+    summary is printed as usual.
 */
 #include "tc_client.h"
 #include "titan.pb-c.h"
 
 #include <getopt.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +37,9 @@ typedef struct {
     long keys;
     size_t value_size;
     double max_seconds;
+    int sequential;
+    long pause_ms;
+    const char *prefix;
 } s_config_t;
 
 typedef struct {
@@ -38,6 +50,15 @@ typedef struct {
     long failed [17];
     double started;
 } s_client_t;
+
+static volatile sig_atomic_t s_stop;
+
+static void
+s_on_signal (int sig)
+{
+    (void) sig;
+    s_stop = 1;
+}
 
 static double
 s_now (void)
@@ -61,11 +82,20 @@ s_client (void *arg)
     uint8_t *buf = malloc (cap);
     unsigned seed = (unsigned) self->id * 2654435761u + 1;
     for (long i = 0; i < config->requests; i++) {
-        if (s_now () - self->started > config->max_seconds)
+        if (s_stop || s_now () - self->started > config->max_seconds)
             break;
-        char key [32];
-        long k = (long) (rand_r (&seed) % (unsigned) config->keys);
-        snprintf (key, sizeof key, "load-%08ld", k);
+        long k = config->sequential
+               ? self->id + i * (long) config->clients
+               : (long) (rand_r (&seed) % (unsigned) config->keys);
+        if (k >= config->keys)
+            break;
+        if (i > 0 && config->pause_ms > 0) {
+            struct timespec pause = { config->pause_ms / 1000,
+                                      (config->pause_ms % 1000) * 1000000L };
+            nanosleep (&pause, NULL);
+        }
+        char key [96];
+        snprintf (key, sizeof key, "%s%08ld", config->prefix, k);
         size_t size;
         const char *method;
         if (config->put) {
@@ -113,7 +143,7 @@ s_cmp (const void *a, const void *b)
 int
 main (int argc, char **argv)
 {
-    s_config_t config = { NULL, 1, 1000, 1, 1000, 100, 60 };
+    s_config_t config = { NULL, 1, 1000, 1, 1000, 100, 60, 0, 0, "load-" };
     static const struct option options [] = {
         { "endpoint", required_argument, NULL, 'e' },
         { "clients", required_argument, NULL, 'c' },
@@ -122,6 +152,9 @@ main (int argc, char **argv)
         { "keys", required_argument, NULL, 'k' },
         { "value-size", required_argument, NULL, 'v' },
         { "max-seconds", required_argument, NULL, 's' },
+        { "sequential", no_argument, NULL, 'q' },
+        { "pause-ms", required_argument, NULL, 'p' },
+        { "prefix", required_argument, NULL, 'x' },
         { NULL, 0, NULL, 0 }
     };
     int c;
@@ -134,19 +167,30 @@ main (int argc, char **argv)
             case 'k': config.keys = atol (optarg); break;
             case 'v': config.value_size = (size_t) atol (optarg); break;
             case 's': config.max_seconds = atof (optarg); break;
+            case 'q': config.sequential = 1; break;
+            case 'p': config.pause_ms = atol (optarg); break;
+            case 'x': config.prefix = optarg; break;
             default:
                 fprintf (stderr, "usage: kv_load --endpoint=H:P [--clients=C] "
                          "[--requests=N] [--op=put|get] [--keys=K] "
-                         "[--value-size=B] [--max-seconds=S]\n");
+                         "[--value-size=B] [--max-seconds=S] [--sequential] "
+                         "[--pause-ms=M] [--prefix=P]\n");
                 return 2;
         }
     }
     if (!config.endpoint || config.clients < 1 || config.clients > 1024
-    ||  config.requests < 1 || config.keys < 1 || config.max_seconds <= 0) {
+    ||  config.requests < 1 || config.keys < 1 || config.max_seconds <= 0
+    ||  config.pause_ms < 0 || strlen (config.prefix) > 64) {
         fprintf (stderr, "kv_load: --endpoint is required; --clients 1..1024, "
-                 "--requests, --keys and --max-seconds positive\n");
+                 "--requests, --keys and --max-seconds positive, --pause-ms "
+                 "not negative, --prefix at most 64 bytes\n");
         return 2;
     }
+    struct sigaction sa;
+    memset (&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigaction (SIGTERM, &sa, NULL);
+    sigaction (SIGINT, &sa, NULL);
     s_client_t *clients = calloc ((size_t) config.clients, sizeof *clients);
     pthread_t *threads = calloc ((size_t) config.clients, sizeof *threads);
     double start = s_now ();
@@ -175,10 +219,11 @@ main (int argc, char **argv)
     double p50 = n ? all [n / 2] : 0;
     double p99 = n ? all [(size_t) ((double) n * 0.99) < (size_t) n
                           ? (size_t) ((double) n * 0.99) : (size_t) n - 1] : 0;
+    double max = n ? all [n - 1] : 0;
     printf ("%s clients=%d value=%zuB: %ld ok, %ld failed in %.2f s = %.0f ops/s, "
-            "p50 %.2f ms, p99 %.2f ms\n", config.put ? "put" : "get",
+            "p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", config.put ? "put" : "get",
             config.clients, config.value_size, ok, failed, elapsed,
-            ok / elapsed, p50 / 1000, p99 / 1000);
+            ok / elapsed, p50 / 1000, p99 / 1000, max / 1000);
     for (int j = 0; j < 17 && failed; j++) {
         long count = 0;
         for (int i = 0; i < config.clients; i++)

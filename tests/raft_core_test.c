@@ -491,11 +491,17 @@ START_TEST (test_commit_rule_bug_flag_breaks_it)
 }
 END_TEST
 
-START_TEST (test_snapshot_install_in_chunks)
+/*  Three nodes, leader 1; node 3 cut off while 20 entries commit, then
+    the leader compacts its log into a 100-byte snapshot, byte i being
+    i * 7 + fill, copied to `data` (node 3 is still cut off: it can only
+    catch up by InstallSnapshot, in 16-byte chunks, `stream`ed to the
+    caller or assembled by the core).  Returns the snapshot's index.  */
+static uint64_t
+fx_lagging_node (fx_t **fx_p, bool stream, uint8_t *data, uint8_t fill)
 {
     fx_t *fx = fx_new (3, 3);
     fx->chunk = 16;
-    fx->stream = _i == 1;     /* loop 0: assembled in memory; 1: streamed */
+    fx->stream = stream;
     fx_start_all (fx, 3);
     fx_tick (fx, 15);
     ck_assert_int_eq (fx_leader (fx), 1);
@@ -504,14 +510,22 @@ START_TEST (test_snapshot_install_in_chunks)
     for (int i = 0; i < 20; i++)
         idx = fx_propose (fx, 1, "entry");
     fx_tick (fx, 3);
-    ck_assert_uint_eq (fx->applied_last[1], idx);
-    /* compact the leader's log: its FSM state is 100 bytes */
-    uint8_t data[100];
     for (int i = 0; i < 100; i++)
-        data[i] = (uint8_t) (i * 7);
+        data[i] = (uint8_t) (i * 7 + fill);
     ck_assert_int_eq (raft_memstore_compact (fx->st[1], idx,
                                              raft_applied_config (fx->r[1]),
-                                             data, sizeof data), 0);
+                                             data, 100), 0);
+    *fx_p = fx;
+    return idx;
+}
+
+START_TEST (test_snapshot_install_in_chunks)
+{
+    fx_t *fx = NULL;
+    uint8_t data[100];
+    /* loop 0: assembled in memory; 1: streamed */
+    uint64_t idx = fx_lagging_node (&fx, _i == 1, data, 0);
+    ck_assert_uint_eq (fx->applied_last[1], idx);
     ck_assert_int_eq (raft_memstore_compact (fx->st[1], idx,
                                              raft_applied_config (fx->r[1]),
                                              data, sizeof data), -EINVAL);
@@ -533,6 +547,110 @@ START_TEST (test_snapshot_install_in_chunks)
     fx_start (fx, 3, true);
     ck_assert_uint_eq (raft_last_index (fx->r[3]), more);
     fx_destroy (&fx);
+}
+END_TEST
+
+/*  A slow follower: its answers to InstallSnapshot chunks are held back
+    (dropped) for a while.  The leader must not send the outstanding chunk
+    again on every heartbeat response (it did: a 1 MiB chunk every 20 ms,
+    each copy's answer then sending the next chunk again), only once it
+    looks lost; and an answer that arrives twice (an answer to an earlier
+    copy) must not send the next chunk twice.  */
+static bool s_hold_snap_resp;
+static raft_msg_t s_held_resp;
+static bool s_have_held;
+
+static bool
+s_slow_snapshot_follower (fx_t *fx, raft_msg_t *m)
+{
+    (void) fx;
+    if (m->type != RAFT_MSG_SNAPSHOT_RESP)
+        return true;
+    if (!s_have_held && !m->done) {
+        fx_copy_msg (&s_held_resp, m);
+        s_have_held = true;
+    }
+    return !s_hold_snap_resp;
+}
+
+static size_t
+fx_queued (fx_t *fx, int from, int to, raft_msg_type_t type)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fx->nq; i++)
+        if ((int) fx->q[i].from == from && (int) fx->q[i].to == to
+            && fx->q[i].type == type)
+            n++;
+    return n;
+}
+
+START_TEST (test_snapshot_chunk_not_resent_per_heartbeat)
+{
+    fx_t *fx = NULL;
+    uint8_t data[100];
+    uint64_t idx = fx_lagging_node (&fx, false, data, 0x5a);
+    s_hold_snap_resp = true;
+    s_have_held = false;
+    fx->filter = s_slow_snapshot_follower;
+    fx->n_snap_msgs = 0;
+    fx_isolate (fx, 3, false);
+    /* 5 heartbeat intervals: the first chunk, not sent again */
+    fx_tick (fx, 10);
+    ck_assert_uint_eq (fx->n_snap_msgs, 1);
+    /* still unanswered after two election timeouts: it is sent again */
+    fx_tick (fx, 30);
+    ck_assert_uint_ge (fx->n_snap_msgs, 2);
+    ck_assert_uint_le (fx->n_snap_msgs, 3);
+    /* answers flow again: the transfer completes */
+    s_hold_snap_resp = false;
+    fx_tick (fx, 10);
+    ck_assert_uint_eq (fx->got_snap[3].meta.index, idx);
+    ck_assert_mem_eq (fx->got_snap[3].data, data, sizeof data);
+    ck_assert_uint_le (fx->n_snap_msgs, 3 + (100 + 15) / 16);
+    fx->filter = NULL;
+    fx_destroy (&fx);
+    free (s_held_resp.data);
+}
+END_TEST
+
+static bool
+s_chunks_after_first_lost (fx_t *fx, raft_msg_t *m)
+{
+    if (m->type == RAFT_MSG_SNAPSHOT)
+        return m->offset == 0;
+    return s_slow_snapshot_follower (fx, m);
+}
+
+START_TEST (test_snapshot_duplicate_answer_ignored)
+{
+    fx_t *fx = NULL;
+    uint8_t data[100];
+    uint64_t idx = fx_lagging_node (&fx, false, data, 0x33);
+    /* chunk 0 arrives and is answered (offset 16, kept); the chunk at 16
+       is in flight (lost, not yet timed out) */
+    s_hold_snap_resp = false;
+    s_have_held = false;
+    fx->filter = s_chunks_after_first_lost;
+    fx_isolate (fx, 3, false);
+    fx_tick (fx, 6);
+    ck_assert (s_have_held);
+    ck_assert_uint_eq (s_held_resp.offset, 16);
+    /* the same answer again (to an earlier copy of chunk 0): no new chunk */
+    ck_assert_uint_eq (fx_queued (fx, 1, 3, RAFT_MSG_SNAPSHOT), 0);
+    raft_msg_t again;
+    fx_copy_msg (&again, &s_held_resp);
+    ck_assert_int_eq (raft_step (fx->r[1], &again), 0);
+    free (again.data);
+    fx_ready (fx, 1);
+    ck_assert_uint_eq (fx_queued (fx, 1, 3, RAFT_MSG_SNAPSHOT), 0);
+    /* the lost chunk is sent again once it times out; the move completes */
+    fx->filter = s_slow_snapshot_follower;
+    fx_tick (fx, 30);
+    ck_assert_uint_eq (fx->got_snap[3].meta.index, idx);
+    ck_assert_mem_eq (fx->got_snap[3].data, data, sizeof data);
+    fx->filter = NULL;
+    fx_destroy (&fx);
+    free (s_held_resp.data);
 }
 END_TEST
 
@@ -855,6 +973,8 @@ s_suite (void)
     tcase_add_test (tc, test_commit_rule_figure8);
     tcase_add_test (tc, test_commit_rule_bug_flag_breaks_it);
     tcase_add_loop_test (tc, test_snapshot_install_in_chunks, 0, 2);
+    tcase_add_test (tc, test_snapshot_chunk_not_resent_per_heartbeat);
+    tcase_add_test (tc, test_snapshot_duplicate_answer_ignored);
     tcase_add_test (tc, test_membership_changes);
     tcase_add_test (tc, test_leadership_transfer);
     tcase_add_test (tc, test_read_index);

@@ -12,6 +12,7 @@
     never see bytes that are not durable.  Files rotate between batches, so
     an atomic group never spans two files.  */
 #include "bc_internal.h"
+#include "titan/crc32c.h"
 #include "bc_snapshot.h"
 
 #include "titan/status.h"
@@ -563,8 +564,12 @@ static int
 s_publish (bc_engine_t *self, s_window_t *w)
 {
     int rc = 0;
-    pthread_rwlock_wrlock (&self->kd_lock);
     bc_dfile_t *df = self->active;
+    /* the running CRC of the file, so a snapshot need not read it again */
+    uint32_t crc = df->crc_known ? titan_crc32c (df->crc, self->wbuf, w->pos)
+                                 : 0;
+    pthread_rwlock_wrlock (&self->kd_lock);
+    df->crc = crc;
     df->size += w->pos;
     bc_digest_t *dg = &self->digest;
     for (size_t b = 0; b < w->n; b++) {
@@ -704,6 +709,7 @@ s_rotate (bc_engine_t *self, char *msg, size_t msglen)
     if (!df)
         return bc_err (msg, msglen, -ENOMEM, "bitcask: out of memory");
     df->id = id;
+    df->crc_known = true;        /* empty: CRC 0, kept as it grows */
     int rc = bc_file_open (path, O_RDWR | O_CREAT | O_EXCL, 0644,
                            self->opt.fault, &df->file);
     if (rc == 0)

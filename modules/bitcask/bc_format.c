@@ -75,8 +75,8 @@ s_fill (const uint8_t *buf, bc_record_t *rec)
 }
 
 int64_t
-bc_record_decode (const uint8_t *buf, size_t len, uint32_t max_value,
-                  bc_record_t *rec)
+bc_record_parse (const uint8_t *buf, size_t len, uint32_t max_value,
+                 bc_record_t *rec)
 {
     if (len < BC_REC_HEADER)
         return 0;
@@ -87,12 +87,24 @@ bc_record_decode (const uint8_t *buf, size_t len, uint32_t max_value,
     uint64_t size = (uint64_t) BC_REC_HEADER + key_len + value_len;
     if (len < size)
         return 0;
+    return s_fill (buf, rec);
+}
+
+int64_t
+bc_record_decode (const uint8_t *buf, size_t len, uint32_t max_value,
+                  bc_record_t *rec)
+{
+    bc_record_t parsed;
+    int64_t size = bc_record_parse (buf, len, max_value, &parsed);
+    if (size <= 0)
+        return size;
     uint32_t crc = titan_crc32c (0, buf + BC_REC_HEADER,
-                                 (size_t) key_len + value_len);
+                                 (size_t) parsed.key_len + parsed.value_len);
     crc = titan_crc32c (crc, buf + 4, BC_REC_HEADER - 4);
     if (crc != bc_get32 (buf))
         return TITAN_ECORRUPT;
-    return s_fill (buf, rec);
+    *rec = parsed;
+    return size;
 }
 
 void

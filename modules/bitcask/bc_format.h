@@ -137,6 +137,14 @@ size_t bc_record_resync (const uint8_t *buf, size_t len, size_t from,
 int64_t bc_record_salvage (const uint8_t *buf, size_t len, uint32_t max_value,
                            bc_record_t *rec);
 
+/*  bc_record_decode without the CRC check (the header is still checked):
+    for a file whose bytes this engine wrote itself and whose whole-file
+    CRC it kept (bc_dfile_t.crc_known), when only the record boundaries,
+    keys and revisions are needed (a hint).  *rec is filled only on
+    success.  */
+int64_t bc_record_parse (const uint8_t *buf, size_t len, uint32_t max_value,
+                         bc_record_t *rec);
+
 /*  Encodes one hint entry into `out` (BC_HINT_HEADER + key_len bytes).  */
 void bc_hint_encode (uint8_t *out, uint8_t type, const void *key,
                      uint16_t key_len, uint32_t offset, uint32_t size,

@@ -28,6 +28,10 @@ typedef struct {
     bool merged;              /* written by a merge (.mdata) */
     bool hinted;              /* has a valid hint file */
     uint64_t size;            /* bytes (the active file: durable bytes) */
+    bool crc_known;           /* crc covers bytes 0..size (a file this
+                                 engine created and wrote; else computed
+                                 by the first snapshot that needs it) */
+    uint32_t crc;             /* CRC-32C of those bytes */
     uint64_t live;            /* bytes of records the keydir points to */
     uint64_t allocated;       /* active file: bytes preallocated */
     bc_file_t *file;          /* open descriptor, or NULL */

@@ -32,6 +32,8 @@ typedef struct {
     const uint8_t *map;
     size_t size;
     uint64_t start;            /* offset of its bytes in the stream */
+    bool crc_known;            /* crc kept by the engine as it wrote it */
+    uint32_t crc;
 } s_sfile_t;
 
 struct bc_snapshot {
@@ -99,6 +101,8 @@ bc_snapshot_begin (bc_engine_t *engine, bc_snapshot_t **snap_p, char *err,
             s_sfile_t *f = &self->files [self->nfiles];
             f->kind = df->merged ? BC_SNAP_KIND_MDATA : BC_SNAP_KIND_DATA;
             f->id = df->id;
+            f->crc_known = df->crc_known;    /* sealed: no longer written */
+            f->crc = df->crc;
             bc_path (engine, path, sizeof path, df->id, s_suffix (f->kind));
             rc = s_map_path (path, f);
             if (rc) {
@@ -134,7 +138,12 @@ bc_snapshot_begin (bc_engine_t *engine, bc_snapshot_t **snap_p, char *err,
         bc_snapshot_end (&self);
         return rc;
     }
-    /* The manifest: checksums are computed outside the engine's locks. */
+    /* The manifest: checksums are computed outside the engine's locks,
+       and only for the files whose CRC the engine did not keep while
+       writing them (files of an earlier run, merge outputs, hints): for
+       a large shard, reading every file again here took longer than the
+       kernel waits for the module to answer a PING, and the module was
+       restarted over and over.  */
     self->header_len = BC_SNAP_FIXED + BC_SNAP_ENTRY * self->nfiles + 4;
     self->header = calloc (1, self->header_len);
     if (!self->header) {
@@ -154,7 +163,8 @@ bc_snapshot_begin (bc_engine_t *engine, bc_snapshot_t **snap_p, char *err,
         e [0] = f->kind;
         bc_put32 (e + 4, f->id);
         bc_put64 (e + 8, f->size);
-        bc_put32 (e + 16, f->size ? titan_crc32c (0, f->map, f->size) : 0);
+        bc_put32 (e + 16, f->crc_known ? f->crc
+                          : f->size ? titan_crc32c (0, f->map, f->size) : 0);
         f->start = pos;
         pos += f->size;
         data += f->size;

@@ -34,6 +34,7 @@ typedef struct {
     raft_config_t snap_config;
     uint64_t snap_offset;     /* next chunk to send */
     bool snap_wait;           /* a chunk is outstanding */
+    uint32_t snap_heartbeats; /* heartbeat responses since it was sent */
 } raft_progress_t;
 
 /*  One entry of the configuration history: the configuration in force from
@@ -179,6 +180,9 @@ void rc_commit_to (raft_t *r, uint64_t index);
 
 /* raft_core_snapshot.c */
 int rc_send_chunk (raft_t *r, raft_progress_t *pr);
+/*  How many heartbeat responses an outstanding snapshot chunk waits for
+    before it is sent again.  */
+uint32_t rc_snap_resend_heartbeats (const raft_t *r);
 int rc_start_snapshot (raft_t *r, raft_progress_t *pr);
 int rc_handle_snapshot (raft_t *r, const raft_msg_t *m);
 int rc_handle_snapshot_resp (raft_t *r, const raft_msg_t *m);

@@ -360,6 +360,10 @@ rc_handle_heartbeat_resp (raft_t *r, const raft_msg_t *m)
         rc_read_on_ack (r);
     }
     if (pr->state == PR_SNAPSHOT) {
+        /* the outstanding chunk is re-sent only once it looks lost */
+        if (pr->snap_wait
+            && ++pr->snap_heartbeats < rc_snap_resend_heartbeats (r))
+            return 0;
         pr->snap_wait = false;
         return rc_send_chunk (r, pr);
     }

@@ -207,6 +207,7 @@ raft_group_new (const raft_group_config_t *config, raft_group_t **self_p,
     opts.rand_fn = s_rand;
     opts.rand_ud = self;
     opts.snapshot_chunk_bytes = self->cfg.snapshot_chunk_bytes;
+    opts.snapshot_stream = true;   /* chunks go to disk, not to memory */
     raft_config_t boot;
     memset (&boot, 0, sizeof boot);
     bool fresh = raft_log_last_index (self->log) == 0 && hs.term == 0;
@@ -395,6 +396,9 @@ s_drain_ready (raft_group_t *self)
         int rc = raft_ready (self->core, &rd);
         if (rc)
             return rg_fail (self, rc, "ready");
+        for (size_t i = 0; i < rd.n_snap_chunks; i++)
+            if (rg_snapshot_stage (self, &rd.snap_chunks [i]))
+                return self->failed;
         if (rd.snapshot && rg_snapshot_received (self, rd.snapshot))
             return self->failed;
         rc = s_persist (self, &rd);

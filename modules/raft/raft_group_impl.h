@@ -160,6 +160,12 @@ struct raft_group {
     raft_snapshot_writer_t *snap_writer;
     int64_t snap_sent_at;
     int64_t snap_retry_at;
+    raft_snapshot_writer_t *rx_writer;  /* a snapshot being received */
+    uint64_t rx_index;         /* its index and term */
+    uint64_t rx_term;
+    uint64_t rx_written;       /* bytes staged so far */
+    uint8_t *rx_head;          /* its first bytes: header + group state */
+    size_t rx_head_size;
     bool installing;           /* storage module must get the snapshot */
     uint64_t inst_index;       /* its index */
     raft_snapshot_reader_t *inst_reader;
@@ -192,9 +198,16 @@ struct raft_group {
     has to install it (its applied index is below the snapshot's).  */
 int rg_snapshot_open (raft_group_t *self, char *err, size_t err_size);
 
-/*  A ready's snapshot (received from the leader): verifies its header,
-    writes it to the store, resets the log after it and starts its install
-    into the storage module.  Returns 0 or a fatal error.  */
+/*  A chunk of a snapshot being received (a ready's snap_chunks, in
+    order): written to a new snapshot in the store (offset 0 starts one,
+    abandoning any other), its header and group state kept to be checked
+    at the end.  Returns 0 or a fatal error.  */
+int rg_snapshot_stage (raft_group_t *self, const raft_snapshot_chunk_t *chunk);
+
+/*  A ready's snapshot (received from the leader; its chunks staged by
+    rg_snapshot_stage): verifies its header and group state, commits it to
+    the store, resets the log after it and starts its install into the
+    storage module.  Returns 0 or a fatal error.  */
 int rg_snapshot_received (raft_group_t *self, const raft_snapshot_t *snap);
 
 /*  Starts installing the stored snapshot `index` into the storage module

@@ -26,8 +26,12 @@
     (raft_storage_adapter), older snapshots are removed and the log is
     compacted up to A - snapshot_slack.
     Installing one (a ready's snapshot, or at open when the storage
-    module's applied index is below the latest snapshot's As): the snapshot is
-    stored and the log reset after it within the ready; then, once no batch
+    module's applied index is below the latest snapshot's As): the core
+    hands the chunks over as they arrive (streaming mode) and they are
+    written straight to a new snapshot in the store, only the header and
+    state kept in memory, so a snapshot of any size costs no more memory
+    than a chunk; at the last one the header and state are checked, the
+    snapshot committed and the log reset after it within the ready; then, once no batch
     is in flight, the stream goes to kv.snapshot_install in order; when the
     last chunk's reply names As the group's applied index becomes A and the
     address book, dedup table and applied configuration are replaced by the
@@ -387,11 +391,14 @@ rg_snapshot_open (raft_group_t *self, char *err, size_t err_size)
     return 0;
 }
 
+static void s_rx_reset (raft_group_t *self);
+
 void
 rg_snapshot_close (raft_group_t *self)
 {
     if (self->snap_writer)
         raft_snapshot_writer_abort (&self->snap_writer);
+    s_rx_reset (self);
     raft_snapshot_reader_destroy (&self->inst_reader);
     free (self->snap_header);
     self->snap_header = NULL;
@@ -628,6 +635,75 @@ s_on_chunk (raft_group_t *self, const Titan__Bus__KvSnapshotChunk *r)
 
 /* ------------------------------------------------------------ installing */
 
+/*  Bytes of the head (header + group state) to keep: the header, then
+    the state size it announces (capped; the check at the end refuses
+    more).  */
+static size_t
+s_rx_head_need (const raft_group_t *self)
+{
+    if (self->rx_head_size < HDR_BYTES)
+        return HDR_BYTES;
+    const uint8_t *h = self->rx_head;
+    uint32_t state_size = (uint32_t) h [12] | (uint32_t) h [13] << 8
+                        | (uint32_t) h [14] << 16 | (uint32_t) h [15] << 24;
+    return HDR_BYTES + (state_size < STATE_MAX_BYTES ? state_size
+                                                     : STATE_MAX_BYTES);
+}
+
+static void
+s_rx_reset (raft_group_t *self)
+{
+    raft_snapshot_writer_abort (&self->rx_writer);
+    free (self->rx_head);
+    self->rx_head = NULL;
+    self->rx_head_size = 0;
+    self->rx_written = 0;
+}
+
+int
+rg_snapshot_stage (raft_group_t *self, const raft_snapshot_chunk_t *chunk)
+{
+    if (chunk->offset == 0) {
+        if (self->snap_state != SNAP_IDLE)
+            s_take_abort (self, SNAP_RETRY_MS);   /* it is behind anyway */
+        s_rx_reset (self);
+        uint8_t conf [RAFT_CONF_BYTES (RAFT_MAX_MEMBERS, RAFT_MAX_MEMBERS)];
+        size_t conf_size = raft_storage_conf_encode (&chunk->meta.config, conf);
+        int rc = raft_snapshot_store_begin (self->snaps, chunk->meta.index,
+                                            chunk->meta.term, conf,
+                                            (uint32_t) conf_size,
+                                            &self->rx_writer);
+        if (rc)
+            return rg_fail (self, rc, "starting a received snapshot");
+        self->rx_index = chunk->meta.index;
+        self->rx_term = chunk->meta.term;
+    }
+    if (!self->rx_writer || chunk->meta.index != self->rx_index
+    ||  chunk->meta.term != self->rx_term || chunk->offset != self->rx_written)
+        return rg_fail (self, TITAN_ECORRUPT, "snapshot chunks out of order");
+    uint64_t end = chunk->offset + chunk->size;
+    for (;;) {
+        size_t need = s_rx_head_need (self);
+        if (self->rx_head_size >= need || self->rx_head_size >= end)
+            break;
+        size_t take = (size_t) ((end < need ? end : need) - self->rx_head_size);
+        uint8_t *grown = realloc (self->rx_head, self->rx_head_size + take);
+        if (!grown)
+            return rg_fail (self, -ENOMEM, "receiving a snapshot");
+        self->rx_head = grown;
+        memcpy (self->rx_head + self->rx_head_size,
+                chunk->data + (self->rx_head_size - chunk->offset), take);
+        self->rx_head_size += take;
+    }
+    int rc = chunk->size ? raft_snapshot_writer_write (self->rx_writer,
+                                                       chunk->data,
+                                                       chunk->size) : 0;
+    if (rc)
+        return rg_fail (self, rc, "writing a received snapshot");
+    self->rx_written = end;
+    return 0;
+}
+
 int
 rg_snapshot_received (raft_group_t *self, const raft_snapshot_t *snap)
 {
@@ -635,27 +711,27 @@ rg_snapshot_received (raft_group_t *self, const raft_snapshot_t *snap)
         s_take_abort (self, SNAP_RETRY_MS);
     uint32_t state_size = 0;
     uint64_t storage_applied = 0;
-    if (!snap->data || snap->size < HDR_BYTES
-    ||  s_header_check (snap->data, snap->meta.index, &state_size,
+    if (!self->rx_writer || self->rx_index != snap->meta.index
+    ||  self->rx_term != snap->meta.term || self->rx_written != snap->size) {
+        s_rx_reset (self);
+        return rg_fail (self, TITAN_ECORRUPT, "received snapshot does not "
+                        "match the chunks staged");
+    }
+    if (self->rx_head_size < HDR_BYTES
+    ||  s_header_check (self->rx_head, snap->meta.index, &state_size,
                         &storage_applied)
-    ||  HDR_BYTES + (uint64_t) state_size > snap->size
-    ||  titan_crc32c (0, snap->data + HDR_BYTES, state_size)
-        != s_state_crc (snap->data)
-    ||  s_state_load (self, snap->data + HDR_BYTES, state_size, false))
+    ||  HDR_BYTES + (uint64_t) state_size > self->rx_head_size
+    ||  titan_crc32c (0, self->rx_head + HDR_BYTES, state_size)
+        != s_state_crc (self->rx_head)
+    ||  s_state_load (self, self->rx_head + HDR_BYTES, state_size, false)) {
+        s_rx_reset (self);
         return rg_fail (self, TITAN_ECORRUPT, "received snapshot has a bad "
                         "group state header");
-    uint8_t conf [RAFT_CONF_BYTES (RAFT_MAX_MEMBERS, RAFT_MAX_MEMBERS)];
-    size_t conf_size = raft_storage_conf_encode (&snap->meta.config, conf);
-    raft_snapshot_writer_t *w = NULL;
-    int rc = raft_snapshot_store_begin (self->snaps, snap->meta.index,
-                                        snap->meta.term, conf,
-                                        (uint32_t) conf_size, &w);
-    if (rc == 0)
-        rc = raft_snapshot_writer_write (w, snap->data, snap->size);
-    if (rc == 0)
-        rc = raft_snapshot_writer_commit (&w);
-    else
-        raft_snapshot_writer_abort (&w);
+    }
+    free (self->rx_head);
+    self->rx_head = NULL;
+    self->rx_head_size = 0;
+    int rc = raft_snapshot_writer_commit (&self->rx_writer);
     if (rc)
         return rg_fail (self, rc, "storing a received snapshot");
     rc = raft_log_reset (self->log, snap->meta.index, snap->meta.term);

@@ -29,10 +29,19 @@
 #define SNAP_TRL_SIZE   24u
 #define SNAP_NAME_LEN   51u     /* "snap-" 20 "-" 20 ".snap" */
 
+#define TRUSTED_MAX  4           /* snapshots known good in this process */
+
 struct _raft_snapshot_store_t {
     char *dir;
     raft_fio_t *fio;
     char errmsg [PATH_MAX + 128];
+    /*  Snapshots this store committed or verified since it was opened:
+        opening one again checks its header and trailer but does not read
+        its data for the checksum (a 1 GB snapshot took longer to read
+        than the kernel waits for the module's PING, on the leader before
+        the first chunk and on a follower before the install).  */
+    raft_snapshot_id_t trusted [TRUSTED_MAX];
+    size_t n_trusted;
 };
 
 struct _raft_snapshot_writer_t {
@@ -43,6 +52,7 @@ struct _raft_snapshot_writer_t {
     uint64_t offset;            /* bytes written so far */
     uint64_t data_size;
     uint32_t crc;               /* over conf + data */
+    raft_snapshot_id_t id;
     int failed;
 };
 
@@ -295,6 +305,8 @@ raft_snapshot_store_begin (raft_snapshot_store_t *self, uint64_t index,
     if (!writer)
         return -ENOMEM;
     writer->store = self;
+    writer->id.index = index;
+    writer->id.term = term;
     s_name (self, writer->tmp, sizeof writer->tmp, index, term, ".tmp");
     s_name (self, writer->path, sizeof writer->path, index, term, "");
     writer->fd = raft_fio_open (self->fio, writer->tmp,
@@ -348,6 +360,24 @@ raft_snapshot_writer_write (raft_snapshot_writer_t *self, const void *data,
     return rc;
 }
 
+static bool
+s_trusted (const raft_snapshot_store_t *self, const raft_snapshot_id_t *id)
+{
+    for (size_t i = 0; i < self->n_trusted && i < TRUSTED_MAX; i++)
+        if (self->trusted [i].index == id->index
+        &&  self->trusted [i].term == id->term)
+            return true;
+    return false;
+}
+
+//  Notes a snapshot as known good (the oldest of TRUSTED_MAX forgotten).
+static void
+s_trust (raft_snapshot_store_t *self, const raft_snapshot_id_t *id)
+{
+    if (!s_trusted (self, id))
+        self->trusted [self->n_trusted++ % TRUSTED_MAX] = *id;
+}
+
 int
 raft_snapshot_writer_commit (raft_snapshot_writer_t **self_p)
 {
@@ -385,6 +415,7 @@ raft_snapshot_writer_commit (raft_snapshot_writer_t **self_p)
         raft_snapshot_writer_abort (self_p);
         return rc;
     }
+    s_trust (store, &self->id);
     free (self);
     *self_p = NULL;
     return 0;
@@ -475,7 +506,7 @@ s_open_reader (raft_snapshot_store_t *self, const char *path,
     }
     if (rc == 0)
         rc = raft_fio_pread (fd, reader->conf, reader->conf_size, SNAP_HDR_SIZE);
-    if (rc == 0) {
+    if (rc == 0 && !s_trusted (self, id)) {
         //  Verify conf + data end to end before anything is handed out.
         uint32_t crc = titan_crc32c (0, reader->conf, reader->conf_size);
         uint64_t off = reader->data_offset;
@@ -487,6 +518,8 @@ s_open_reader (raft_snapshot_store_t *self, const char *path,
         }
         if (rc == 0 && crc != s_get32 (trl + 16))
             rc = s_corrupt (self, path, SNAP_HDR_SIZE, "data checksum mismatch");
+        if (rc == 0)
+            s_trust (self, id);
     }
     free (buf);
     if (rc) {

@@ -18,7 +18,10 @@
       trailer 24 bytes: magic "TKVRSEND", u64 data size, u32 CRC-32C of
               conf + data, u32 CRC-32C of the trailer's first 20 bytes
     Opening a snapshot for reading verifies the whole file first, so a
-    reader never hands out bytes that fail their checksum; a sender of
+    reader never hands out bytes that fail their checksum (except a
+    snapshot this store committed or already verified since it was
+    opened: its header and trailer are checked, its data not read again,
+    which for a 1 GB snapshot took longer than a module may stay busy); a sender of
     InstallSnapshot chunks should therefore keep one reader open per
     snapshot (raft_snapshot_store_open_index) and fetch chunks with
     raft_snapshot_reader_pread rather than reopen per chunk.
