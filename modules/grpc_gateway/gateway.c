@@ -51,6 +51,7 @@
 */
 #include "gw_api.h"
 #include "gw_forward.h"
+#include "gw_ring.h"
 #include "gw_route.h"
 #include "gw_security.h"
 #include "gw_server.h"
@@ -81,7 +82,7 @@ typedef struct {
     const char *to;
     const char *type;
     int step;                    /* bus requests answered so far */
-    uint8_t *prev;               /* the reply to step 0 (two-step methods) */
+    uint8_t *prev;               /* the replies so far (gw_api_prev_append) */
     size_t prev_size;
     uint8_t *payload;            /* the current bus request, for retries */
     size_t payload_size;
@@ -96,13 +97,11 @@ typedef struct {
     char refusal [160];          /* the last refusal's message */
     uint32_t shard;              /* the shard of a KV call */
     int routable;                /* may go straight to the shard's leader */
+    uint32_t ring_next;          /* ring mode: next replica rank to try */
+    int ring_forward;            /* the forward in flight is to a replica */
 } s_pending_t;
 
-/*  The leader the raft module last named for one shard.  */
-typedef struct {
-    char id [128];
-    char addr [256];
-} s_hint_t;
+typedef gw_hint_t s_hint_t;
 
 typedef struct {
     titan_module_ctx_t *ctx;
@@ -116,6 +115,9 @@ typedef struct {
     gw_forward_t *forward;
     gw_security_t *security;     /* TLS credentials, client token */
     s_hint_t *hints;             /* per shard, env.shards of them */
+    gw_ring_t *ring;             /* the newest routing table, if any */
+    uint64_t ring_corr;          /* our ring.table request in flight */
+    int64_t ring_ask_at;         /* when to ask again (0: never) */
 } s_gateway_t;
 
 static size_t
@@ -205,6 +207,7 @@ s_gateway_destroy (s_gateway_t **self_p)
     zsock_destroy (&self->done);
     zhashx_destroy (&self->pending);
     free (self->hints);
+    gw_ring_destroy (&self->ring);
     zsock_destroy (&self->pull);
     titan_bus_destroy (&self->bus);
     gw_security_destroy (&self->security);
@@ -257,7 +260,11 @@ s_gateway_new (titan_module_ctx_t *ctx)
     }
     self->env.shards = (uint32_t) shards;
     self->hints = calloc (self->env.shards, sizeof *self->hints);
-    if (!self->hints) {
+    self->ring = gw_ring_new ();
+    self->env.ring = self->ring;
+    if (!self->hints || !self->ring) {
+        free (self->hints);
+        gw_ring_destroy (&self->ring);
         snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: out of memory");
         free (self);
         return NULL;
@@ -388,6 +395,129 @@ s_hints_forget_addr (s_gateway_t *self, const char *addr)
     }
 }
 
+/*  ------------------------------------------------------------ ring  */
+
+#define GW_RING_ASK_MS 2000      /* ask again while the ring has no cluster */
+
+/*  Asks the ring module for its table (the reply comes as a bus reply
+    with ring_corr).  A node without a ring module answers UNIMPLEMENTED
+    (the kernel) and the gateway stays in static mode.  */
+static void
+s_ring_ask (s_gateway_t *self)
+{
+    Titan__Bus__RingTableRequest q = TITAN__BUS__RING_TABLE_REQUEST__INIT;
+    uint8_t buf [16];
+    size_t size = titan__bus__ring_table_request__pack (&q, buf);
+    self->ring_ask_at = 0;
+    if (titan_bus_request (self->bus, "ring", TITAN_T_RING_TABLE, buf, size,
+                           &self->ring_corr) != 0)
+        self->ring_ask_at = zclock_mono () + GW_RING_ASK_MS;
+}
+
+/*  A ring.table event or reply: keeps the table when it is the newest,
+    then Q is the table's and the leader hints that name a node no longer
+    placed on their shard are forgotten.  */
+static void
+s_ring_take (s_gateway_t *self, const uint8_t *data, size_t size)
+{
+    char err [300] = "";
+    int rc = gw_ring_offer (self->ring, data, size, err, sizeof err);
+    if (rc == -EAGAIN) {
+        titan_log_debug ("grpc_gateway: %s; asking again in %d ms", err,
+                         GW_RING_ASK_MS);
+        self->ring_ask_at = zclock_mono () + GW_RING_ASK_MS;
+        return;
+    }
+    if (rc == -ENOENT)
+        return;                  /* no ring module: static placement */
+    if (rc < 0) {
+        titan_log_warning ("grpc_gateway: %s", err);
+        return;
+    }
+    if (rc == 0)
+        return;                  /* not newer than ours */
+    uint32_t q = gw_ring_shards (self->ring);
+    if (q != self->env.shards) {
+        s_hint_t *hints = calloc (q, sizeof *hints);
+        if (!hints) {
+            titan_log_error ("grpc_gateway: out of memory taking the ring "
+                             "table of %u shards", q);
+            return;
+        }
+        memcpy (hints, self->hints, (q < self->env.shards ? q : self->env.shards)
+                                    * sizeof *hints);
+        free (self->hints);
+        self->hints = hints;
+        self->env.shards = q;
+    }
+    uint32_t forgotten = gw_ring_prune_hints (self->ring, self->hints, q);
+    titan_log_info ("grpc_gateway: ring table of epoch %" PRIu64 ": %u shards, "
+                    "%u replicas, %zu members; %u leader hint(s) forgotten",
+                    gw_ring_epoch (self->ring), q, gw_ring_replicas (self->ring),
+                    gw_ring_members (self->ring), forgotten);
+}
+
+/*  Whether a method is a KV call (its shard is its key's).  */
+static int
+s_is_kv (gw_method_t method)
+{
+    return method == GW_M_PUT || method == GW_M_GET || method == GW_M_DELETE
+        || method == GW_M_CAS;
+}
+
+/*  Whether a KV call must go to another node's replicas in ring mode:
+    the table does not place its shard here, or the raft module said it
+    has no replica of it (`refusal`, may be NULL: not asked yet).  */
+static int
+s_ring_elsewhere (s_gateway_t *self, const s_pending_t *p, const char *refusal)
+{
+    if (!s_is_kv (p->method) || !gw_ring_active (self->ring)
+    ||  p->shard >= gw_ring_shards (self->ring))
+        return 0;
+    return !gw_ring_places (self->ring, p->shard, self->env.node_id)
+        || (refusal && strstr (refusal, "no replica on this node"));
+}
+
+/*  Forwards a call (not in the table) to the next replica of its shard
+    in rank order, from p->ring_next.  Returns 1 when it did (the call is
+    in the table), 0 when every replica was tried (p->ring_next is reset
+    for the next round) or the call took its hops (then it was failed and
+    freed: *p_p is NULL).  */
+static int
+s_forward_to_replica (s_gateway_t *self, s_pending_t **p_p)
+{
+    s_pending_t *p = *p_p;
+    if (p->hops >= GW_MAX_HOPS) {
+        char message [300];
+        snprintf (message, sizeof message, "not forwarded: the call already "
+                  "took %d hops and this node holds no replica of shard %u",
+                  p->hops, p->shard);
+        s_fail (&p->call, GRPC_STATUS_UNAVAILABLE, message);
+        s_pending_free (p_p);
+        return 0;
+    }
+    const char *id, *addr;
+    while (gw_ring_target (self->ring, p->shard, self->env.node_id,
+                           &p->ring_next, &id, &addr)) {
+        p->corr = titan_bus_next_corr (self->bus);
+        if (gw_forward_start (self->forward, addr, gw_api_method_path (p->method),
+                              p->request, p->request_size, p->deadline_ms,
+                              p->hops + 1, p->corr) != 0)
+            continue;
+        p->forwarding = 1;
+        p->ring_forward = 1;
+        snprintf (p->forwarded_to, sizeof p->forwarded_to, "%.127s", addr);
+        zhashx_insert (self->pending, (void *) (uintptr_t) p->corr, p);
+        return 1;
+    }
+    p->ring_next = 0;
+    snprintf (p->refusal, sizeof p->refusal, "shard %u: none of its %u "
+              "replica(s) in the ring table of epoch %" PRIu64 " answered",
+              p->shard, gw_ring_shard_size (self->ring, p->shard),
+              gw_ring_epoch (self->ring));
+    return 0;
+}
+
 /*  Sends a new call (not in the table) straight to its shard's leader
     when another node is known to lead it, and puts it in the table under
     a fresh corr.  Returns 1 when it did, 0 when the call should go to the
@@ -480,6 +610,14 @@ s_handle_call (s_gateway_t *self, gw_call_t *call)
     p->deadline_ms = p->client_deadline ? call->deadline_ms : ours;
     if (s_forward_to_hint (self, p))
         return;
+    if (s_ring_elsewhere (self, p, NULL)) {
+        if (s_forward_to_replica (self, &p))
+            return;
+        if (!p)
+            return;              /* failed: too many hops */
+        /* no replica reachable: ask the local raft module, which refuses
+           and retries from the table after a backoff */
+    }
 
     uint64_t corr = 0;
     int rc = titan_bus_request (self->bus, p->to, p->type, p->payload,
@@ -558,6 +696,16 @@ s_redirect (s_gateway_t *self, s_pending_t *p, const char *leader_id,
             const char *leader_addr)
 {
     int is_self = streq (leader_id, self->env.node_id);
+    if ((!*leader_addr || !*leader_id)
+    &&  s_ring_elsewhere (self, p, p->refusal)) {
+        /* ring mode: no replica here; the replicas in rank order */
+        p->no_leader = 0;
+        if (s_forward_to_replica (self, &p) || !p)
+            return;
+        p->no_leader = 1;
+        s_schedule_retry (self, p);
+        return;
+    }
     if (!*leader_addr || !*leader_id || is_self) {
         /* no leader known (or we are a leader that cannot commit) */
         s_hint_set (self, p, "", "");
@@ -607,6 +755,18 @@ s_handle_forwarded (s_gateway_t *self, gw_fwd_result_t *res)
         return;                  /* the call timed out meanwhile */
     zhashx_delete (self->pending, (void *) (uintptr_t) res->corr);
     p->forwarding = 0;
+    int to_replica = p->ring_forward;
+    p->ring_forward = 0;
+    if (res->code == GRPC_STATUS_UNAVAILABLE && to_replica) {
+        /* that replica is down or has no leader: the next one */
+        snprintf (p->refusal, sizeof p->refusal, "%.60s: %.90s",
+                  res->target, res->details);
+        if (s_forward_to_replica (self, &p) || !p)
+            return;
+        p->no_leader = 1;
+        s_schedule_retry (self, p);
+        return;
+    }
     if (res->code == GRPC_STATUS_UNAVAILABLE) {
         /* the leader we knew is gone or has no quorum: ask raft again */
         s_hint_t *h = s_hint (self, p);
@@ -639,19 +799,13 @@ s_handle_reply (s_gateway_t *self, s_pending_t *p, titan_envelope_t *env)
     gw_result_t res = { GRPC_STATUS_OK, "", NULL, 0 };
     if (gw_api_step (&self->env, p->method, p->expected, p->step, p->prev,
                      p->prev_size, data, size, &req, &res)) {
-        /* the next request of a two-step method */
-        if (p->step == 0) {
-            p->prev = malloc (size ? size : 1);
-            if (!p->prev) {
-                free (req.payload);
-                s_fail (&p->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                        "gateway out of memory");
-                s_pending_free (&p);
-                return;
-            }
-            if (size)
-                memcpy (p->prev, data, size);
-            p->prev_size = size;
+        /* the next request of a many-step method: keep this reply */
+        if (gw_api_prev_append (&p->prev, &p->prev_size, data, size)) {
+            free (req.payload);
+            s_fail (&p->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                    "gateway out of memory");
+            s_pending_free (&p);
+            return;
         }
         p->step++;
         free (p->payload);
@@ -675,7 +829,15 @@ s_handle_bus (s_gateway_t *self)
     titan_envelope_t *env = titan_bus_recv (self->bus, 0);
     if (!env)
         return;
-    if (env->kind == TITAN_MSG_REPLY) {
+    if (env->kind == TITAN_MSG_REPLY && self->ring_corr
+    &&  env->corr == self->ring_corr) {
+        self->ring_corr = 0;
+        s_ring_take (self, titan_envelope_data (env), titan_envelope_size (env));
+    }
+    else if (env->kind == TITAN_MSG_EVENT
+         &&  streq (env->type, TITAN_T_RING_TABLE))
+        s_ring_take (self, titan_envelope_data (env), titan_envelope_size (env));
+    else if (env->kind == TITAN_MSG_REPLY) {
         s_pending_t *p = zhashx_lookup (self->pending, (void *) (uintptr_t) env->corr);
         if (p && !p->forwarding && !p->retry_at) {
             zhashx_delete (self->pending, (void *) (uintptr_t) env->corr);
@@ -833,9 +995,17 @@ s_gateway_actor (zsock_t *pipe, void *args)
     zpoller_t *poller = zpoller_new (pipe, titan_bus_sock (self->bus),
                                      self->pull, self->done, NULL);
     assert (poller);
+    s_ring_ask (self);
     bool terminated = false;
     while (!terminated) {
         int timeout = s_expire (self, 1000);
+        if (self->ring_ask_at) {
+            int64_t wait = self->ring_ask_at - zclock_mono ();
+            if (wait <= 0)
+                s_ring_ask (self);
+            else if (wait < timeout)
+                timeout = (int) wait;
+        }
         void *which = zpoller_wait (poller, timeout);
         if (which == pipe) {
             char *command;
