@@ -70,6 +70,15 @@ s_item_free (void **item_p)
     retries a write that found no leader).  */
 static _Atomic int s_unavail_seen;
 
+/*  Ring mode of the fake (test_ring_gateway): the RingTable it answers
+    ring.table with (none: it does not answer, as a node without a ring
+    module's cluster), and that table, by which the fake raft refuses the
+    shards it does not place on "gwtest".  Set before the gateway starts.  */
+static uint8_t *s_ring_reply;
+static size_t s_ring_reply_size;
+static gw_ring_t *s_fake_ring;
+static _Atomic int s_ring_refused;
+
 static zmsg_t *
 s_reply_msg (zframe_t *routing, const titan_envelope_t *req,
              const ProtobufCMessage *payload)
@@ -140,14 +149,36 @@ s_serve (zhashx_t *store, uint64_t *last_rev, zframe_t *routing,
         titan__bus__kv_get__free_unpacked (get, NULL);
         return msg;
     }
+    if (streq (req->type, TITAN_T_RING_TABLE)) {
+        if (!s_ring_reply)
+            return NULL;
+        titan_envelope_t *reply = titan_envelope_new (req->from, req->type,
+            TITAN_MSG_REPLY, req->corr, s_ring_reply, s_ring_reply_size);
+        snprintf (reply->from, sizeof reply->from, "%s", req->to);
+        zmsg_t *msg = titan_envelope_encode (&reply);
+        zmsg_pushmem (msg, zframe_data (routing), zframe_size (routing));
+        return msg;
+    }
     if (streq (req->type, TITAN_T_RAFT_PROPOSE)) {
         ck_assert_str_eq (req->to, "raft");
         Titan__Bus__KvWrite *w = titan__bus__kv_write__unpack (NULL, size, data);
         ck_assert_ptr_nonnull (w);
         ck_assert_ptr_nonnull (w->op);
-        ck_assert_uint_eq (w->shard, 0);
         Titan__Bus__KvReply reply = TITAN__BUS__KV_REPLY__INIT;
         zmsg_t *msg = NULL;
+        if (!s_fake_ring)
+            ck_assert_uint_eq (w->shard, 0);
+        else if (!gw_ring_places (s_fake_ring, w->shard, "gwtest")) {
+            char why [80];
+            snprintf (why, sizeof why, "shard %u has no replica on this node",
+                      w->shard);
+            reply.code = TITAN__BUS__CODE__UNAVAILABLE;
+            reply.message = why;
+            s_ring_refused++;
+            msg = s_reply_msg (routing, req, &reply.base);
+            titan__bus__kv_write__free_unpacked (w, NULL);
+            return msg;
+        }
         if (s_is (w->op->key, "drop")) {
             titan__bus__kv_write__free_unpacked (w, NULL);
             return NULL;
@@ -1188,8 +1219,9 @@ END_TEST
     leaving; each change of membership raises the epoch, so more nodes
     means a higher epoch.  The caller frees *data_p.  */
 static void
-s_ring_msg (uint32_t q, uint32_t r, int nodes, int leaving, uint8_t **data_p,
-            size_t *size_p, uint64_t *epoch_p)
+s_ring_msg_named (uint32_t q, uint32_t r, int nodes, int leaving,
+                  const char *const *names, const char *const *clients,
+                  uint8_t **data_p, size_t *size_p, uint64_t *epoch_p)
 {
     ring_members_t *m = ring_members_new (q, r);
     ck_assert_ptr_nonnull (m);
@@ -1198,6 +1230,10 @@ s_ring_msg (uint32_t q, uint32_t r, int nodes, int leaving, uint8_t **data_p,
     for (int i = 1; i <= nodes; i++) {
         snprintf (id, sizeof id, "n%d", i);
         snprintf (client, sizeof client, "127.0.0.1:700%d", i);
+        if (names)
+            snprintf (id, sizeof id, "%s", names [i - 1]);
+        if (clients)
+            snprintf (client, sizeof client, "%s", clients [i - 1]);
         snprintf (peer, sizeof peer, "127.0.0.1:800%d", i);
         ck_assert_int_eq (ring_cmd_add (&cmd, id, client, peer, err, sizeof err), 0);
         ck_assert_int_eq (ring_members_apply_cmd (m, &cmd, err, sizeof err), 0);
@@ -1237,6 +1273,13 @@ s_ring_msg (uint32_t q, uint32_t r, int nodes, int leaving, uint8_t **data_p,
     free (ptrs);
     ring_table_destroy (&table);
     ring_members_destroy (&m);
+}
+
+static void
+s_ring_msg (uint32_t q, uint32_t r, int nodes, int leaving, uint8_t **data_p,
+            size_t *size_p, uint64_t *epoch_p)
+{
+    s_ring_msg_named (q, r, nodes, leaving, NULL, NULL, data_p, size_p, epoch_p);
 }
 
 /*  The newest epoch wins; refusals (undecodable, damaged table bytes, a
@@ -1539,6 +1582,84 @@ START_TEST (test_ring_status_api)
 }
 END_TEST
 
+/*  The gateway actor in ring mode: it asks the ring module for the table
+    at start and takes it (Status says so, Q = 8); a key whose shard the
+    table places here is proposed locally; a key whose shard is placed
+    only on "far" (whose client address refuses connections) is sent
+    there, then, since far is down, asked locally again (the fake raft
+    refuses: no replica here) until the deadline: UNAVAILABLE naming
+    the shard.  */
+START_TEST (test_ring_gateway)
+{
+    zactor_destroy (&s_gateway);
+    const char *names [2] = { "far", "gwtest" };
+    const char *clients [2] = { "127.0.0.1:1", "127.0.0.1:2" };
+    uint64_t epoch;
+    s_ring_msg_named (8, 1, 2, 0, names, clients, &s_ring_reply,
+                      &s_ring_reply_size, &epoch);
+    s_fake_ring = gw_ring_new ();
+    char err [200];
+    ck_assert_int_eq (gw_ring_offer (s_fake_ring, s_ring_reply,
+                                     s_ring_reply_size, err, sizeof err), 1);
+    s_gateway = s_start_gateway (titan_module_descriptor.actor);
+
+    /* the table is taken: Status reports ring placement */
+    Titan__V1__StatusResponse *st = NULL;
+    int64_t deadline = zclock_mono () + 10000;
+    while (zclock_mono () < deadline) {
+        Titan__V1__StatusRequest sreq = TITAN__V1__STATUS_REQUEST__INIT;
+        s_result_t r = s_call ("/titan.v1.Cluster/Status", &sreq.base, 5000);
+        ck_assert_msg (r.code == GRPC_STATUS_OK, "%s", r.details);
+        st = titan__v1__status_response__unpack (NULL, r.size, r.data);
+        free (r.data);
+        if (strcmp (st->placement, "ring") == 0)
+            break;
+        titan__v1__status_response__free_unpacked (st, NULL);
+        st = NULL;
+        zclock_sleep (20);
+    }
+    ck_assert_msg (st, "the gateway never took the ring table");
+    ck_assert_uint_eq (st->ring_epoch, epoch);
+    ck_assert_uint_eq (st->shard_count, 8);
+    ck_assert_uint_eq (st->n_shards, 8);
+    ck_assert_uint_eq (st->n_nodes, 2);
+    titan__v1__status_response__free_unpacked (st, NULL);
+
+    /* one key placed here, one placed on far */
+    char here [16] = "", there [16] = "";
+    gw_env_t env = { "gwtest", "", "", "grpc_gateway", 16, 1024, 8, s_fake_ring };
+    for (int i = 0; i < 1000 && (!*here || !*there); i++) {
+        char key [16];
+        snprintf (key, sizeof key, "k%d", i);
+        uint32_t shard = gw_api_key_shard (&env, (const uint8_t *) key,
+                                           strlen (key));
+        if (gw_ring_places (s_fake_ring, shard, "gwtest"))
+            snprintf (here, sizeof here, "%s", key);
+        else
+            snprintf (there, sizeof there, "%s", key);
+    }
+    ck_assert (*here && *there);
+    ck_assert_uint_gt (s_put (here, "v", GRPC_STATUS_OK), 0);
+    ck_assert_int_eq (s_ring_refused, 0);
+    Titan__V1__PutRequest req = TITAN__V1__PUT_REQUEST__INIT;
+    req.key = s_bin (there);
+    req.value = s_bin ("v");
+    s_result_t r = s_call ("/titan.v1.KV/Put", &req.base, 1500);
+    ck_assert_int_eq (r.code, GRPC_STATUS_UNAVAILABLE);
+    /* the last answer came from far's address: it was forwarded there */
+    ck_assert_msg (strstr (r.details, "127.0.0.1:1"), "%s", r.details);
+    ck_assert_msg (strstr (r.details, "shard"), "%s", r.details);
+    ck_assert_int_gt (s_ring_refused, 0);
+    free (r.data);
+
+    zactor_destroy (&s_gateway);
+    free (s_ring_reply);
+    s_ring_reply = NULL;
+    gw_ring_destroy (&s_fake_ring);
+    s_gateway = s_start_gateway (titan_module_descriptor.actor);
+}
+END_TEST
+
 static Suite *
 s_suite (void)
 {
@@ -1555,6 +1676,7 @@ s_suite (void)
     tcase_add_test (tc, test_concurrent);
     tcase_add_test (tc, test_restart);
     tcase_add_test (tc, test_reload_shared_object);
+    tcase_add_test (tc, test_ring_gateway);
     suite_add_tcase (suite, tc);
     TCase *pure = tcase_create ("api");
     tcase_add_test (pure, test_api_pure);

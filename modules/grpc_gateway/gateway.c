@@ -511,10 +511,11 @@ s_forward_to_replica (s_gateway_t *self, s_pending_t **p_p)
         return 1;
     }
     p->ring_next = 0;
-    snprintf (p->refusal, sizeof p->refusal, "shard %u: none of its %u "
-              "replica(s) in the ring table of epoch %" PRIu64 " answered",
-              p->shard, gw_ring_shard_size (self->ring, p->shard),
-              gw_ring_epoch (self->ring));
+    char last [sizeof p->refusal];
+    snprintf (last, sizeof last, "%s", p->refusal);
+    snprintf (p->refusal, sizeof p->refusal, "no replica of shard %u "
+              "answered (table epoch %" PRIu64 "); last: %.70s", p->shard,
+              gw_ring_epoch (self->ring), *last ? last : "none reachable");
     return 0;
 }
 
