@@ -1282,6 +1282,20 @@ s_ring_msg (uint32_t q, uint32_t r, int nodes, int leaving, uint8_t **data_p,
     s_ring_msg_named (q, r, nodes, leaving, NULL, NULL, data_p, size_p, epoch_p);
 }
 
+/*  A view holding the table of s_ring_msg; stores its epoch.  */
+static gw_ring_t *
+s_ring_new (uint32_t q, uint32_t r, int nodes, int leaving, uint64_t *epoch_p)
+{
+    gw_ring_t *ring = gw_ring_new ();
+    uint8_t *t;
+    size_t size;
+    s_ring_msg (q, r, nodes, leaving, &t, &size, epoch_p);
+    char err [300];
+    ck_assert_int_eq (gw_ring_offer (ring, t, size, err, sizeof err), 1);
+    free (t);
+    return ring;
+}
+
 /*  The newest epoch wins; refusals (undecodable, damaged table bytes, a
     Q that disagrees, a placement naming an unlisted node, the ring
     module's UNAVAILABLE and the kernel's UNIMPLEMENTED) keep the current
@@ -1371,14 +1385,8 @@ END_TEST
     replica of their shard are forgotten when a table comes.  */
 START_TEST (test_ring_targets_and_hints)
 {
-    gw_ring_t *ring = gw_ring_new ();
-    uint8_t *t;
-    size_t size;
     uint64_t epoch;
-    s_ring_msg (8, 3, 5, 0, &t, &size, &epoch);
-    char err [300];
-    ck_assert_int_eq (gw_ring_offer (ring, t, size, err, sizeof err), 1);
-    free (t);
+    gw_ring_t *ring = s_ring_new (8, 3, 5, 0, &epoch);
     for (uint32_t shard = 0; shard < 8; shard++) {
         ck_assert_uint_eq (gw_ring_shard_size (ring, shard), 3);
         const char *me = gw_ring_replica (ring, shard, 1);
@@ -1450,14 +1458,9 @@ END_TEST
     the table's members.  */
 START_TEST (test_ring_status_api)
 {
-    gw_ring_t *ring = gw_ring_new ();
-    uint8_t *t;
-    size_t size;
     uint64_t epoch;
-    s_ring_msg (8, 3, 4, 4, &t, &size, &epoch);
-    char err [300];
-    ck_assert_int_eq (gw_ring_offer (ring, t, size, err, sizeof err), 1);
-    free (t);
+    gw_ring_t *ring = s_ring_new (8, 3, 4, 4, &epoch);
+    size_t size;
     gw_env_t env = { "n1", "127.0.0.1:7001", "127.0.0.1:8001", "grpc_gateway",
                      16, 1024, 8, ring };
     gw_bus_req_t req;

@@ -440,38 +440,6 @@ s_ring_client_state (const char *ring_state)
     return strcmp (ring_state, "active") == 0 ? "up" : ring_state;
 }
 
-/*  Ring mode: the members of the ring's table (tombstones included),
-    packed as a MemberListResponse (the same bytes as Join/LeaveResponse).  */
-static void
-s_complete_ring_members (const gw_env_t *env, gw_result_t *res)
-{
-    size_t n = gw_ring_members (env->ring);
-    Titan__V1__Member *members = calloc (n + 1, sizeof *members);
-    Titan__V1__Member **ptrs = calloc (n + 1, sizeof *ptrs);
-    if (!members || !ptrs) {
-        free (members);
-        free (ptrs);
-        gw_api_fail (res, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                     "out of memory listing %zu members", n);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        titan__v1__member__init (&members [i]);
-        members [i].id = (char *) gw_ring_member_id (env->ring, i);
-        members [i].client_addr = (char *) gw_ring_member_addr (env->ring, i);
-        members [i].peer_addr = (char *) gw_ring_member_peer (env->ring, i);
-        members [i].ring_state = (char *) gw_ring_member_state (env->ring, i);
-        members [i].state = (char *) s_ring_client_state (members [i].ring_state);
-        ptrs [i] = &members [i];
-    }
-    Titan__V1__MemberListResponse out = TITAN__V1__MEMBER_LIST_RESPONSE__INIT;
-    out.n_members = n;
-    out.members = ptrs;
-    s_succeed (res, &out.base);
-    free (members);
-    free (ptrs);
-}
-
 /*  What a client sees of a member: voters are "up", learners (being
     added, catching up) "joining".  */
 static const char *
@@ -480,8 +448,10 @@ s_member_state (const Titan__Bus__RaftMember *m)
     return m->voter ? "up" : "joining";
 }
 
-/*  The members after MemberList, Join or Leave, from a raft.status reply
-    (NULL: the node runs no raft module, so it is its own only member).
+/*  The members after MemberList, Join or Leave: in ring mode the ring
+    table's members (tombstones included, with their ring states), else
+    shard 0's group in a raft.status reply (NULL: the node runs no raft
+    module, so it is its own only member).
     MemberListResponse, JoinResponse and LeaveResponse are the same
     message on the wire (`repeated Member members = 1`), so one is packed
     for all three.  */
@@ -489,12 +459,10 @@ static void
 s_complete_members (const gw_env_t *env, const Titan__Bus__RaftStatusReply *st,
                     gw_result_t *res)
 {
-    if (s_ring_mode (env)) {
-        s_complete_ring_members (env, res);
-        return;
-    }
-    const Titan__Bus__RaftGroupStatus *g = s_group (st, GW_ROUTE_SHARD);
-    size_t n = g ? g->n_members : 1;
+    int ring = s_ring_mode (env);
+    const Titan__Bus__RaftGroupStatus *g = ring ? NULL
+                                       : s_group (st, GW_ROUTE_SHARD);
+    size_t n = ring ? gw_ring_members (env->ring) : g ? g->n_members : 1;
     Titan__V1__Member *members = calloc (n + 1, sizeof *members);
     Titan__V1__Member **ptrs = calloc (n + 1, sizeof *ptrs);
     if (!members || !ptrs) {
@@ -506,7 +474,14 @@ s_complete_members (const gw_env_t *env, const Titan__Bus__RaftStatusReply *st,
     }
     for (size_t i = 0; i < n; i++) {
         titan__v1__member__init (&members [i]);
-        if (g) {
+        if (ring) {
+            members [i].id = (char *) gw_ring_member_id (env->ring, i);
+            members [i].client_addr = (char *) gw_ring_member_addr (env->ring, i);
+            members [i].peer_addr = (char *) gw_ring_member_peer (env->ring, i);
+            members [i].ring_state = (char *) gw_ring_member_state (env->ring, i);
+            members [i].state = (char *) s_ring_client_state (members [i].ring_state);
+        }
+        else if (g) {
             const Titan__Bus__RaftMember *m = g->members [i];
             members [i].id = m->node_id;
             members [i].client_addr = m->client_addr;
