@@ -215,12 +215,19 @@ tc_status_print (FILE *out, const tc_status_t *merged, bool json)
                  PRIu32 " replicas (views of %zu node(s) merged)\n\n",
                  st->ring_epoch, st->shard_count, st->replica_count,
                  merged->views);
-    fprintf (out, "%-12s %-22s %-8s %s\n", "NODE", "CLIENT_ADDR", "STATE",
-             ring ? "RING_STATE" : "");
+    if (ring)
+        fprintf (out, "%-12s %-22s %-8s %s\n", "NODE", "CLIENT_ADDR", "STATE",
+                 "RING_STATE");
+    else
+        fprintf (out, "%-12s %-22s %s\n", "NODE", "CLIENT_ADDR", "STATE");
     for (size_t i = 0; i < st->n_nodes; i++)
-        fprintf (out, "%-12s %-22s %-8s %s\n", st->nodes [i]->id,
-                 st->nodes [i]->client_addr, st->nodes [i]->state,
-                 ring ? st->nodes [i]->ring_state : "");
+        if (ring)
+            fprintf (out, "%-12s %-22s %-8s %s\n", st->nodes [i]->id,
+                     st->nodes [i]->client_addr, st->nodes [i]->state,
+                     st->nodes [i]->ring_state);
+        else
+            fprintf (out, "%-12s %-22s %s\n", st->nodes [i]->id,
+                     st->nodes [i]->client_addr, st->nodes [i]->state);
     if (ring)
         fprintf (out, "\n%-6s %-12s %-24s %-24s %-12s %-10s %s\n", "SHARD",
                  "LEADER", "DESIRED", "REPLICAS", "MOVING_IN", "KEYS",

@@ -33,6 +33,15 @@
     answer in time (DEADLINE_EXCEEDED: cut off or stopped) is forgotten as
     the leader of every shard, so later calls ask the raft module.
 
+    Ring mode (docs/sharding.md, gw_ring.h): the gateway asks the ring
+    module for its routing table at start (again every 2 s while it has
+    no cluster) and takes every newer table from ring.table events; Q is
+    then the table's.  A KV call for a shard the table does not place here,
+    or that the raft module refuses for lack of a replica, is forwarded to
+    the shard's replicas in rank order at their client addresses, the next
+    one when one fails with UNAVAILABLE; a new table forgets the leader
+    hints of nodes no longer placed on their shard.
+
     Deadlines: each call waits at most until its client's deadline, and at
     most `request_timeout_ms` (setting, default 10000) when the client set
     none.  When that passes the call fails with DEADLINE_EXCEEDED (client
