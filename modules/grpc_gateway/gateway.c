@@ -123,7 +123,8 @@ typedef struct {
     zsock_t *done;               /* forwarded-call results (PULL) */
     gw_forward_t *forward;
     gw_security_t *security;     /* TLS credentials, client token */
-    s_hint_t *hints;             /* per shard, env.shards of them */
+    s_hint_t *hints;             /* per shard, n_hints of them */
+    uint32_t n_hints;            /* env.shards, unless memory ran out */
     gw_ring_t *ring;             /* the newest routing table, if any */
     uint64_t ring_corr;          /* our ring.table request in flight */
     int64_t ring_ask_at;         /* when to ask again (0: never) */
@@ -269,6 +270,7 @@ s_gateway_new (titan_module_ctx_t *ctx)
     }
     self->env.shards = (uint32_t) shards;
     self->hints = calloc (self->env.shards, sizeof *self->hints);
+    self->n_hints = self->env.shards;
     self->ring = gw_ring_new ();
     self->env.ring = self->ring;
     if (!self->hints || !self->ring) {
@@ -375,7 +377,7 @@ s_gateway_new (titan_module_ctx_t *ctx)
 static s_hint_t *
 s_hint (s_gateway_t *self, const s_pending_t *p)
 {
-    if (!p->routable || p->shard >= self->env.shards)
+    if (!p->routable || p->shard >= self->n_hints)
         return NULL;
     s_hint_t *h = &self->hints [p->shard];
     return *h->id ? h : NULL;
@@ -386,7 +388,7 @@ static void
 s_hint_set (s_gateway_t *self, const s_pending_t *p, const char *id,
             const char *addr)
 {
-    if (!p->routable || p->shard >= self->env.shards)
+    if (!p->routable || p->shard >= self->n_hints)
         return;
     s_hint_t *h = &self->hints [p->shard];
     snprintf (h->id, sizeof h->id, "%s", id);
@@ -397,7 +399,7 @@ s_hint_set (s_gateway_t *self, const s_pending_t *p, const char *id,
 static void
 s_hints_forget_addr (s_gateway_t *self, const char *addr)
 {
-    for (uint32_t shard = 0; shard < self->env.shards; shard++) {
+    for (uint32_t shard = 0; shard < self->n_hints; shard++) {
         s_hint_t *h = &self->hints [shard];
         if (*h->id && streq (h->addr, addr))
             *h->id = *h->addr = '\0';
@@ -445,21 +447,23 @@ s_ring_take (s_gateway_t *self, const uint8_t *data, size_t size)
     }
     if (rc == 0)
         return;                  /* not newer than ours */
+    /* keys map over the table's Q from now on, hints or not */
     uint32_t q = gw_ring_shards (self->ring);
-    if (q != self->env.shards) {
+    self->env.shards = q;
+    if (q != self->n_hints) {
         s_hint_t *hints = calloc (q, sizeof *hints);
-        if (!hints) {
-            titan_log_error ("grpc_gateway: out of memory taking the ring "
-                             "table of %u shards", q);
-            return;
-        }
-        memcpy (hints, self->hints, (q < self->env.shards ? q : self->env.shards)
-                                    * sizeof *hints);
+        if (hints)
+            memcpy (hints, self->hints, (q < self->n_hints ? q : self->n_hints)
+                                        * sizeof *hints);
+        else
+            titan_log_error ("grpc_gateway: out of memory for the leader hints "
+                             "of %u shards; calls go through the raft module", q);
         free (self->hints);
         self->hints = hints;
-        self->env.shards = q;
+        self->n_hints = hints ? q : 0;
     }
-    uint32_t forgotten = gw_ring_prune_hints (self->ring, self->hints, q);
+    uint32_t forgotten = gw_ring_prune_hints (self->ring, self->hints,
+                                              self->n_hints);
     titan_log_info ("grpc_gateway: ring table of epoch %" PRIu64 ": %u shards, "
                     "%u replicas, %zu members; %u leader hint(s) forgotten",
                     gw_ring_epoch (self->ring), q, gw_ring_replicas (self->ring),
