@@ -1591,7 +1591,7 @@ END_TEST
     only on "far" (whose client address refuses connections) is sent
     there, then, since far is down, asked locally again (the fake raft
     refuses: no replica here) until the deadline: UNAVAILABLE naming
-    the shard.  */
+    the shard and far's answer.  */
 START_TEST (test_ring_gateway)
 {
     zactor_destroy (&s_gateway);
@@ -1648,10 +1648,15 @@ START_TEST (test_ring_gateway)
     req.key = s_bin (there);
     req.value = s_bin ("v");
     s_result_t r = s_call ("/titan.v1.KV/Put", &req.base, 1500);
-    ck_assert_int_eq (r.code, GRPC_STATUS_UNAVAILABLE);
-    /* the last answer came from far's address: it was forwarded there */
+    /* UNAVAILABLE naming far's last answer, or (a loaded machine: the
+       last forward still connecting at the deadline) DEADLINE_EXCEEDED
+       naming far: either way it was forwarded there */
+    ck_assert_msg (r.code == GRPC_STATUS_UNAVAILABLE
+                   || r.code == GRPC_STATUS_DEADLINE_EXCEEDED, "%s: %s",
+                   tc_status_name (r.code), r.details);
     ck_assert_msg (strstr (r.details, "127.0.0.1:1"), "%s", r.details);
-    ck_assert_msg (strstr (r.details, "shard"), "%s", r.details);
+    if (r.code == GRPC_STATUS_UNAVAILABLE)
+        ck_assert_msg (strstr (r.details, "shard"), "%s", r.details);
     ck_assert_int_gt (s_ring_refused, 0);
     free (r.data);
 
