@@ -892,6 +892,19 @@ s_data_groups (const Titan__Bus__RaftStatusReply *raft, size_t index,
     return count;
 }
 
+/*  A raft.status reply decoded (the caller's, to free), or NULL with *res
+    failed INTERNAL.  */
+static Titan__Bus__RaftStatusReply *
+s_unpack_raft_status (const uint8_t *data, size_t size, gw_result_t *res)
+{
+    Titan__Bus__RaftStatusReply *raft =
+        titan__bus__raft_status_reply__unpack (NULL, size, data);
+    if (!raft)
+        gw_api_fail (res, GRPC_STATUS_INTERNAL, "raft.status reply does not "
+                     "decode (%zu bytes)", size);
+    return raft;
+}
+
 /*  Status and MemberList: step 0 is raft.status (refused UNIMPLEMENTED
     without a raft module); Status then asks kv.stats of each data group
     the node hosts (of shard 0 when it hosts none), one step each, and
@@ -908,13 +921,10 @@ s_step_status (const gw_env_t *env, gw_method_t method, int step,
                      "raft.status reply", step);
         return 0;
     }
-    Titan__Bus__RaftStatusReply *raft =
-        titan__bus__raft_status_reply__unpack (NULL, raft_size, raft_data);
-    if (!raft) {
-        gw_api_fail (res, GRPC_STATUS_INTERNAL, "raft.status reply "
-                     "does not decode (%zu bytes)", raft_size);
+    Titan__Bus__RaftStatusReply *raft = s_unpack_raft_status (raft_data,
+                                                              raft_size, res);
+    if (!raft)
         return 0;
-    }
     int no_raft = raft->code == TITAN__BUS__CODE__UNIMPLEMENTED;
     if (no_raft) {
         titan__bus__raft_status_reply__free_unpacked (raft, NULL);
@@ -985,12 +995,10 @@ gw_api_step (const gw_env_t *env, gw_method_t method, uint64_t expected,
         case GW_M_TRANSFER_LEADER: {
             if (step == 1) {
                 /* the membership after the change */
-                Titan__Bus__RaftStatusReply *raft =
-                    titan__bus__raft_status_reply__unpack (NULL, size, data);
-                if (!raft)
-                    gw_api_fail (res, GRPC_STATUS_INTERNAL, "raft.status reply "
-                                 "does not decode (%zu bytes)", size);
-                else if (!s_raft_refusal (method, raft->code, raft->message, res))
+                Titan__Bus__RaftStatusReply *raft = s_unpack_raft_status (data,
+                                                                  size, res);
+                if (raft && !s_raft_refusal (method, raft->code, raft->message,
+                                             res))
                     s_complete_members (env, raft, res);
                 if (raft)
                     titan__bus__raft_status_reply__free_unpacked (raft, NULL);
