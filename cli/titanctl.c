@@ -15,6 +15,7 @@
     TITANCTL_* environment variable as default.
 */
 #include "tc_client.h"
+#include "tc_status.h"
 #include "titan.pb-c.h"
 
 #include <ctype.h>
@@ -51,10 +52,15 @@ static const char s_usage [] =
 "  del KEY                     delete KEY; prints how many keys were deleted (0 or 1)\n"
 "  cas KEY EXPECTED_REV VALUE  store VALUE only if KEY is at revision EXPECTED_REV\n"
 "                              (0: only if KEY does not exist); prints the revision\n"
-"  status                      nodes and shards (leader, replicas, applied index)\n"
+"  status                      nodes and shards (leader, replicas, applied index);\n"
+"                              in ring mode every node's view, merged: ring\n"
+"                              epoch, Q, R, desired vs actual replicas, moves\n"
 "  member list                 cluster members\n"
 "  member add ID CLIENT_ADDR PEER_ADDR\n"
-"  member remove ID\n"
+"  member remove ID [--no-wait] [--drain-timeout=D]\n"
+"                              in ring mode drains ID first: waits (printing\n"
+"                              progress) until no shard lists it and it is\n"
+"                              removed (default at most 1h)\n"
 "  leader transfer ID          hand shard 0's leadership to member ID (answers at\n"
 "                              once; watch status)\n"
 "  module list                 modules loaded in the node's kernel\n"
@@ -108,6 +114,8 @@ typedef struct {
     const char *token_file;
     char *token_read;            /* the token read from token_file */
     tc_tls_t *tls;
+    int no_wait;                 /* member remove: do not wait the drain */
+    int64_t drain_timeout_ms;    /* member remove: longest wait */
 } s_opts_t;
 
 /*  ------------------------------------------------------------ helpers  */
@@ -233,21 +241,6 @@ s_read_stdin (uint8_t **data_p, size_t *size_p)
     free (data);
     fprintf (stderr, "titanctl: out of memory reading stdin\n");
     return -1;
-}
-
-static void
-s_json_string (FILE *out, const char *text)
-{
-    fputc ('"', out);
-    for (const unsigned char *p = (const unsigned char *) text; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf (out, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf (out, "\\u%04x", *p);
-        else
-            fputc (*p, out);
-    }
-    fputc ('"', out);
 }
 
 static void
@@ -557,18 +550,72 @@ s_cmd_cas (const s_opts_t *opts, int argc, char **argv)
     return EXIT_OK;
 }
 
-/*  Writes the ids joined by commas (truncated to fit) into `out`.  */
-static void
-s_join_ids (char **ids, size_t n, char *out, size_t size)
+/*  The Cluster.Status of one endpoint only (errors printed); returns 0
+    with *st_p, or the exit code.  */
+static int
+s_status_of (const s_opts_t *opts, const char *endpoint,
+             Titan__V1__StatusResponse **st_p)
 {
-    size_t used = 0;
-    out [0] = '\0';
-    for (size_t j = 0; j < n && used + 1 < size; j++) {
-        int w = snprintf (out + used, size - used, "%s%s", j ? "," : "", ids [j]);
-        if (w < 0)
-            break;
-        used += (size_t) w;
+    s_opts_t one = *opts;
+    char *endpoints [1] = { (char *) endpoint };
+    if (endpoint) {
+        one.endpoints = endpoints;
+        one.n_endpoints = 1;
     }
+    Titan__V1__StatusRequest req = TITAN__V1__STATUS_REQUEST__INIT;
+    ProtobufCMessage *reply = NULL;
+    int rc = s_call (&one, "/titan.v1.Cluster/Status", &req.base,
+                     &titan__v1__status_response__descriptor, &reply);
+    *st_p = (Titan__V1__StatusResponse *) reply;
+    return rc;
+}
+
+/*  The status views of a cluster: the first endpoint that answers, then,
+    in ring mode, every other node that is not removed (a node that does
+    not answer is reported on stderr and left out).  Returns 0 with the
+    views in *views_p (n in *n_p; free with s_views_free), or the exit
+    code.  */
+static int
+s_gather (const s_opts_t *opts, Titan__V1__StatusResponse ***views_p,
+          size_t *n_p)
+{
+    Titan__V1__StatusResponse *first;
+    int rc = s_status_of (opts, NULL, &first);
+    if (rc)
+        return rc;
+    size_t n = 1;
+    Titan__V1__StatusResponse **views = calloc (first->n_nodes + 1, sizeof *views);
+    if (!views) {
+        titan__v1__status_response__free_unpacked (first, NULL);
+        fprintf (stderr, "titanctl: out of memory\n");
+        return EXIT_ERROR;
+    }
+    views [0] = first;
+    if (strcmp (first->placement, "ring") == 0)
+        for (size_t i = 0; i < first->n_nodes; i++) {
+            const Titan__V1__NodeStatus *node = first->nodes [i];
+            if (strcmp (node->id, first->node_id) == 0
+            ||  strcmp (node->ring_state, "removed") == 0 || !*node->client_addr)
+                continue;
+            Titan__V1__StatusResponse *view;
+            if (s_status_of (opts, node->client_addr, &view) == 0)
+                views [n++] = view;
+            else
+                fprintf (stderr, "titanctl: node %s did not answer: the status "
+                         "shows its shards as the other nodes see them\n",
+                         node->id);
+        }
+    *views_p = views;
+    *n_p = n;
+    return EXIT_OK;
+}
+
+static void
+s_views_free (Titan__V1__StatusResponse **views, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        titan__v1__status_response__free_unpacked (views [i], NULL);
+    free (views);
 }
 
 static int
@@ -577,141 +624,100 @@ s_cmd_status (const s_opts_t *opts, int argc, char **argv)
     (void) argv;
     if (argc != 1)
         return s_usage_error ("status takes no arguments");
-    Titan__V1__StatusRequest req = TITAN__V1__STATUS_REQUEST__INIT;
-    ProtobufCMessage *reply = NULL;
-    int rc = s_call (opts, "/titan.v1.Cluster/Status", &req.base,
-                     &titan__v1__status_response__descriptor, &reply);
+    Titan__V1__StatusResponse **views;
+    size_t n;
+    int rc = s_gather (opts, &views, &n);
     if (rc)
         return rc;
-    Titan__V1__StatusResponse *st = (Titan__V1__StatusResponse *) reply;
-    if (opts->format == FMT_JSON) {
-        printf ("{\"node_id\":");
-        s_json_string (stdout, st->node_id);
-        printf (",\"nodes\":[");
-        for (size_t i = 0; i < st->n_nodes; i++) {
-            printf ("%s{\"id\":", i ? "," : "");
-            s_json_string (stdout, st->nodes [i]->id);
-            printf (",\"client_addr\":");
-            s_json_string (stdout, st->nodes [i]->client_addr);
-            printf (",\"state\":");
-            s_json_string (stdout, st->nodes [i]->state);
-            printf ("}");
-        }
-        printf ("],\"shards\":[");
-        for (size_t i = 0; i < st->n_shards; i++) {
-            Titan__V1__ShardStatus *s = st->shards [i];
-            printf ("%s{\"id\":%" PRIu32 ",\"leader\":", i ? "," : "", s->id);
-            s_json_string (stdout, s->leader);
-            printf (",\"replicas\":[");
-            for (size_t j = 0; j < s->n_replicas; j++) {
-                printf ("%s", j ? "," : "");
-                s_json_string (stdout, s->replicas [j]);
-            }
-            printf ("],\"learners\":[");
-            for (size_t j = 0; j < s->n_learners; j++) {
-                printf ("%s", j ? "," : "");
-                s_json_string (stdout, s->learners [j]);
-            }
-            printf ("],\"applied_index\":%" PRIu64 ",\"keys\":%" PRIu64
-                    ",\"last_revision\":%" PRIu64 ",\"term\":%" PRIu64
-                    ",\"commit_index\":%" PRIu64 ",\"snapshot_index\":%" PRIu64
-                    ",\"snapshots_taken\":%" PRIu64
-                    ",\"snapshots_installed\":%" PRIu64
-                    ",\"hints_pending\":%" PRIu64
-                    ",\"hints_pending_bytes\":%" PRIu64
-                    ",\"hints_oldest_age_ms\":%" PRIu64
-                    ",\"hints_delivered\":%" PRIu64
-                    ",\"read_repairs\":%" PRIu64 ",\"scrub_errors\":%" PRIu64
-                    ",\"scrub_passes\":%" PRIu64 ",\"last_scrub_ms\":%" PRIu64
-                    ",\"data_errors\":%" PRIu64 ",\"hints_blocked\":",
-                    s->applied_index, s->keys, s->last_revision, s->term,
-                    s->commit_index, s->snapshot_index, s->snapshots_taken,
-                    s->snapshots_installed, s->hints_pending,
-                    s->hints_pending_bytes, s->hints_oldest_age_ms,
-                    s->hints_delivered, s->read_repairs, s->scrub_errors,
-                    s->scrub_passes, s->last_scrub_ms, s->data_errors);
-            s_json_string (stdout, s->hints_blocked);
-            printf (",\"consistency\":");
-            s_json_string (stdout, s->consistency);
-            printf (",\"divergences_detected\":%" PRIu64 ",\"rebuilds\":%"
-                    PRIu64 ",\"digest_index\":%" PRIu64 ",\"digest\":\"%016"
-                    PRIx64 "\"}", s->divergences_detected, s->rebuilds,
-                    s->digest_index, s->digest);
-        }
-        printf ("],\"hints_pending\":%" PRIu64 ",\"hints_pending_bytes\":%"
-                PRIu64 ",\"hints_oldest_age_ms\":%" PRIu64 "}\n",
-                st->hints_pending, st->hints_pending_bytes,
-                st->hints_oldest_age_ms);
+    tc_status_t merged;
+    if (tc_status_merge (views, n, &merged)) {
+        s_views_free (views, n);
+        fprintf (stderr, "titanctl: out of memory\n");
+        return EXIT_ERROR;
     }
-    else {
-        printf ("%-12s %-22s %s\n", "NODE", "CLIENT_ADDR", "STATE");
-        for (size_t i = 0; i < st->n_nodes; i++)
-            printf ("%-12s %-22s %s\n", st->nodes [i]->id,
-                    st->nodes [i]->client_addr, st->nodes [i]->state);
-        printf ("\n%-6s %-12s %-24s %-14s %-10s %-14s %s\n", "SHARD",
-                "LEADER", "REPLICAS", "APPLIED_INDEX", "KEYS", "LAST_REVISION",
-                "MOVING_IN");
-        size_t moves = 0;
-        for (size_t i = 0; i < st->n_shards; i++) {
-            Titan__V1__ShardStatus *s = st->shards [i];
-            char replicas [256], learners [256];
-            s_join_ids (s->replicas, s->n_replicas, replicas, sizeof replicas);
-            s_join_ids (s->learners, s->n_learners, learners, sizeof learners);
-            moves += s->n_learners;
-            printf ("%-6" PRIu32 " %-12s %-24s %-14" PRIu64 " %-10" PRIu64
-                    " %-14" PRIu64 " %s\n", s->id, *s->leader ? s->leader : "-",
-                    replicas, s->applied_index, s->keys, s->last_revision,
-                    *learners ? learners : "-");
-        }
-        /* the Raft side of each shard, as this node sees it */
-        printf ("\n%-6s %-8s %-14s %-15s %-16s %s\n", "SHARD", "TERM",
-                "COMMIT_INDEX", "SNAPSHOT_INDEX", "SNAPSHOTS_TAKEN",
-                "SNAPSHOTS_INSTALLED");
-        for (size_t i = 0; i < st->n_shards; i++) {
-            Titan__V1__ShardStatus *s = st->shards [i];
-            printf ("%-6" PRIu32 " %-8" PRIu64 " %-14" PRIu64 " %-15" PRIu64
-                    " %-16" PRIu64 " %" PRIu64 "\n", s->id, s->term,
-                    s->commit_index, s->snapshot_index, s->snapshots_taken,
-                    s->snapshots_installed);
-        }
-        /* data errors and repairs of this node's replicas (issue 7) */
-        printf ("\n%-6s %-12s %-12s %-13s %-14s %s\n", "SHARD", "DATA_ERRORS",
-                "READ_REPAIRS", "SCRUB_ERRORS", "SCRUB_PASSES", "LAST_SCRUB_MS");
-        for (size_t i = 0; i < st->n_shards; i++) {
-            Titan__V1__ShardStatus *s = st->shards [i];
-            printf ("%-6" PRIu32 " %-12" PRIu64 " %-12" PRIu64 " %-13" PRIu64
-                    " %-14" PRIu64 " %" PRIu64 "\n", s->id, s->data_errors,
-                    s->read_repairs, s->scrub_errors, s->scrub_passes,
-                    s->last_scrub_ms);
-        }
-        /* the consistency check of each shard (docs/consistency.md) */
-        printf ("\n%-6s %-28s %-12s %-9s %-13s %s\n", "SHARD", "CONSISTENCY",
-                "DIVERGENCES", "REBUILDS", "DIGEST_INDEX", "DIGEST");
-        for (size_t i = 0; i < st->n_shards; i++) {
-            Titan__V1__ShardStatus *s = st->shards [i];
-            printf ("%-6" PRIu32 " %-28s %-12" PRIu64 " %-9" PRIu64 " %-13"
-                    PRIu64 " %016" PRIx64 "\n", s->id,
-                    *s->consistency ? s->consistency : "-",
-                    s->divergences_detected, s->rebuilds, s->digest_index,
-                    s->digest);
-        }
-        /* hinted handoff: the deferred puts this node holds */
-        printf ("\n%-6s %-14s %-14s %-16s %-15s %s\n", "SHARD", "HINTS_PENDING",
-                "HINTS_BYTES", "HINTS_OLDEST_MS", "HINTS_DELIVERED", "BLOCKED");
-        for (size_t i = 0; i < st->n_shards; i++) {
-            Titan__V1__ShardStatus *s = st->shards [i];
-            printf ("%-6" PRIu32 " %-14" PRIu64 " %-14" PRIu64 " %-16" PRIu64
-                    " %-15" PRIu64 " %s\n", s->id, s->hints_pending,
-                    s->hints_pending_bytes, s->hints_oldest_age_ms,
-                    s->hints_delivered, *s->hints_blocked ? s->hints_blocked : "-");
-        }
-        printf ("\n%zu shard(s), %zu move(s) in progress, %" PRIu64 " deferred "
-                "put(s) pending (%" PRIu64 " bytes, oldest %" PRIu64 " ms)\n",
-                st->n_shards, moves, st->hints_pending, st->hints_pending_bytes,
-                st->hints_oldest_age_ms);
-    }
-    protobuf_c_message_free_unpacked (reply, NULL);
+    tc_status_print (stdout, &merged, opts->format == FMT_JSON);
+    tc_status_clear (&merged);
+    s_views_free (views, n);
     return EXIT_OK;
+}
+
+/*  member remove in ring mode: checks the node, asks Leave (the drain),
+    then unless --no-wait polls the merged status every second, printing
+    progress, until no shard lists the node and then until the node is
+    removed, or --drain-timeout passes.  */
+static int
+s_drain (const s_opts_t *opts, const Titan__V1__StatusResponse *st,
+         const char *id)
+{
+    const Titan__V1__NodeStatus *node = tc_status_node (st, id);
+    if (!node) {
+        fprintf (stderr, "titanctl: no node %s in the cluster (ring epoch %"
+                 PRIu64 "); see titanctl member list\n", id, st->ring_epoch);
+        return EXIT_NOT_FOUND;
+    }
+    if (strcmp (node->ring_state, "removed") == 0) {
+        fprintf (stderr, "titanctl: node %s was removed already\n", id);
+        return EXIT_NOT_FOUND;
+    }
+    if (strcmp (node->ring_state, "leaving") == 0) {
+        fprintf (stderr, "titanctl: node %s is already leaving (its drain is "
+                 "in progress; watch it with titanctl status)\n", id);
+        return EXIT_MISMATCH;
+    }
+    Titan__V1__LeaveRequest req = TITAN__V1__LEAVE_REQUEST__INIT;
+    req.node_id = (char *) id;
+    ProtobufCMessage *reply = NULL;
+    int rc = s_call (opts, "/titan.v1.Cluster/Leave", &req.base,
+                     &titan__v1__leave_response__descriptor, &reply);
+    if (rc)
+        return rc;
+    protobuf_c_message_free_unpacked (reply, NULL);
+    printf ("node %s is leaving: its shards move to the other nodes\n", id);
+    if (opts->no_wait)
+        return EXIT_OK;
+    fflush (stdout);
+    int64_t deadline = (int64_t) time (NULL) * 1000 + opts->drain_timeout_ms;
+    long last = -1;
+    int drained = 0;
+    while ((int64_t) time (NULL) * 1000 < deadline) {
+        Titan__V1__StatusResponse **views;
+        size_t n;
+        tc_status_t merged;
+        if (s_gather (opts, &views, &n) == 0) {
+            if (tc_status_merge (views, n, &merged) == 0) {
+                const Titan__V1__NodeStatus *now = tc_status_node (&merged.status, id);
+                size_t left = tc_status_shards_on (&merged.status, id);
+                int gone = !now || strcmp (now->ring_state, "removed") == 0;
+                if (gone) {
+                    printf ("node %s removed (ring epoch %" PRIu64 ")\n", id,
+                            merged.status.ring_epoch);
+                    tc_status_clear (&merged);
+                    s_views_free (views, n);
+                    return EXIT_OK;
+                }
+                if ((long) left != last) {
+                    if (left)
+                        printf ("draining %s: %zu shard(s) still list it "
+                                "(ring epoch %" PRIu64 ")\n", id, left,
+                                merged.status.ring_epoch);
+                    else if (!drained)
+                        printf ("%s holds no replica any more; waiting for its "
+                                "removal\n", id);
+                    drained = left == 0;
+                    last = (long) left;
+                    fflush (stdout);
+                }
+                tc_status_clear (&merged);
+            }
+            s_views_free (views, n);
+        }
+        struct timespec second = { 1, 0 };
+        nanosleep (&second, NULL);
+    }
+    fprintf (stderr, "titanctl: node %s still not removed after %" PRId64
+             " ms (--drain-timeout); the drain goes on: watch titanctl status\n",
+             id, opts->drain_timeout_ms);
+    return EXIT_UNAVAILABLE;
 }
 
 static void
@@ -721,13 +727,15 @@ s_print_members (const s_opts_t *opts, Titan__V1__Member **members, size_t n)
         printf ("{\"members\":[");
         for (size_t i = 0; i < n; i++) {
             printf ("%s{\"id\":", i ? "," : "");
-            s_json_string (stdout, members [i]->id);
+            tc_json_string (stdout, members [i]->id);
             printf (",\"client_addr\":");
-            s_json_string (stdout, members [i]->client_addr);
+            tc_json_string (stdout, members [i]->client_addr);
             printf (",\"peer_addr\":");
-            s_json_string (stdout, members [i]->peer_addr);
+            tc_json_string (stdout, members [i]->peer_addr);
             printf (",\"state\":");
-            s_json_string (stdout, members [i]->state);
+            tc_json_string (stdout, members [i]->state);
+            printf (",\"ring_state\":");
+            tc_json_string (stdout, members [i]->ring_state);
             printf ("}");
         }
         printf ("]}\n");
@@ -771,6 +779,16 @@ s_cmd_member (const s_opts_t *opts, int argc, char **argv)
         }
     }
     else if (strcmp (argv [1], "remove") == 0 && argc == 3) {
+        Titan__V1__StatusResponse *st = NULL;
+        rc = s_status_of (opts, NULL, &st);
+        if (rc)
+            return rc;
+        if (strcmp (st->placement, "ring") == 0) {
+            rc = s_drain (opts, st, argv [2]);
+            titan__v1__status_response__free_unpacked (st, NULL);
+            return rc;
+        }
+        titan__v1__status_response__free_unpacked (st, NULL);
         Titan__V1__LeaveRequest req = TITAN__V1__LEAVE_REQUEST__INIT;
         req.node_id = argv [2];
         rc = s_call (opts, "/titan.v1.Cluster/Leave", &req.base,
@@ -823,13 +841,13 @@ s_cmd_module (const s_opts_t *opts, int argc, char **argv)
             for (size_t i = 0; i < list->n_modules; i++) {
                 Titan__V1__ModuleInfo *m = list->modules [i];
                 printf ("%s{\"name\":", i ? "," : "");
-                s_json_string (stdout, m->name);
+                tc_json_string (stdout, m->name);
                 printf (",\"version\":");
-                s_json_string (stdout, m->version);
+                tc_json_string (stdout, m->version);
                 printf (",\"state\":");
-                s_json_string (stdout, m->state);
+                tc_json_string (stdout, m->state);
                 printf (",\"restarts\":%" PRIu32 ",\"path\":", m->restarts);
-                s_json_string (stdout, m->path);
+                tc_json_string (stdout, m->path);
                 printf (",\"abi_version\":%" PRIu32 ",\"held_messages\":%" PRIu64 "}",
                         m->abi_version, m->held_messages);
             }
@@ -858,7 +876,7 @@ s_cmd_module (const s_opts_t *opts, int argc, char **argv)
         const char *message = ((Titan__V1__ModuleResponse *) reply)->message;
         if (opts->format == FMT_JSON) {
             printf ("{\"message\":");
-            s_json_string (stdout, message);
+            tc_json_string (stdout, message);
             printf ("}\n");
         }
         else
@@ -1019,6 +1037,8 @@ s_run (int argc, char **argv, s_opts_t *opts)
         { "key",         required_argument, NULL, 'K' },
         { "token",       required_argument, NULL, 'T' },
         { "token-file",  required_argument, NULL, 'F' },
+        { "no-wait",     no_argument,       NULL, 'W' },
+        { "drain-timeout", required_argument, NULL, 'R' },
         { "help",        no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -1026,6 +1046,7 @@ s_run (int argc, char **argv, s_opts_t *opts)
     if (s_parse_endpoints (env && *env ? env : DEFAULT_ENDPOINT, opts))
         return s_usage_error ("TITAN_ENDPOINTS names no endpoint: '%s'", env);
     opts->timeout_ms = 5000;
+    opts->drain_timeout_ms = 3600 * 1000;
     opts->cacert = s_env ("TITANCTL_CACERT");
     opts->cert = s_env ("TITANCTL_CERT");
     opts->key = s_env ("TITANCTL_KEY");
@@ -1066,6 +1087,13 @@ s_run (int argc, char **argv, s_opts_t *opts)
                 break;
             }
             case 'D': opts->deferred = true; break;
+            case 'W': opts->no_wait = 1; break;
+            case 'R':
+                opts->drain_timeout_ms = s_parse_duration (optarg);
+                if (opts->drain_timeout_ms < 0)
+                    return s_usage_error ("--drain-timeout takes a duration "
+                                          "like 10m, not '%s'", optarg);
+                break;
             case 'A': opts->cacert = optarg; break;
             case 'C': opts->cert = optarg; break;
             case 'K': opts->key = optarg; break;

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bc_drop.h"
 #include "bc_engine.h"
 #include "bc_snapshot.h"
 #include "titan/status.h"
@@ -541,6 +542,75 @@ START_TEST (test_empty_and_two_snapshots)
 }
 END_TEST
 
+static bool
+s_exists_suffix (const char *dir, const char *suffix)
+{
+    char path [400];
+    snprintf (path, sizeof path, "%s%s", dir, suffix);
+    return access (path, F_OK) == 0;
+}
+
+/* bc_drop_dir: a shard whose restore stopped between its renames (the
+   old state aside in `.old`, the new one complete in `.restore`) is
+   dropped with nothing left that could bring either state back; a drop
+   stopped after its rename leaves only `.trash`, which bc_drop_clean
+   removes; dropping a missing directory is a no-op. */
+START_TEST (test_drop_dir)
+{
+    bc_options_t opt;
+    bc_options_init (&opt);
+    bc_snapshot_t *snap = s_prepare (&opt);
+    char err [256];
+    bc_restore_t *r;
+    ck_assert_int_eq (bc_restore_begin (s_dst, NULL, &r, err, sizeof err), 0);
+    bc_restore_test_stop (r, 2);         /* old renamed aside, then stop */
+    ck_assert_int_eq (s_transfer (snap, r, 3000, UINT64_MAX), 0);
+    ck_assert_int_eq (bc_restore_commit (r, NULL, err, sizeof err), 0);
+    bc_restore_abort (&r);
+    bc_snapshot_end (&snap);
+    ck_assert (!s_exists_suffix (s_dst, ""));
+    ck_assert (s_exists_suffix (s_dst, ".old"));
+
+    bool dropped = false;
+    int rc = bc_drop_dir (s_dst, NULL, &dropped, err, sizeof err);
+    ck_assert_msg (rc == 0, "drop: %d %s", rc, err);
+    ck_assert (dropped);
+    const char *gone [] = { "", ".old", ".restore", BC_DROP_SUFFIX };
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_msg (!s_exists_suffix (s_dst, gone [i]), "%s%s left",
+                       s_dst, gone [i]);
+    bc_engine_t *d = s_open (s_dst, &opt);
+    bc_stats_t st;
+    bc_engine_stats (d, &st);
+    ck_assert_uint_eq (st.keys, 0);
+    ck_assert_uint_eq (st.applied_index, 0);
+    s_put (d, "again", "v");
+    bc_engine_destroy (&d);
+
+    /* "crash" after the rename: only the trash is left */
+    bc_drop_test_stop (1);
+    ck_assert_int_eq (bc_drop_dir (s_dst, NULL, NULL, err, sizeof err), 0);
+    ck_assert (!s_exists_suffix (s_dst, ""));
+    ck_assert (s_exists_suffix (s_dst, BC_DROP_SUFFIX));
+    int removed = -1;
+    ck_assert_int_eq (bc_drop_clean (s_root, NULL, &removed, err, sizeof err), 0);
+    ck_assert_int_eq (removed, 1);
+    ck_assert (!s_exists_suffix (s_dst, BC_DROP_SUFFIX));
+    d = s_open (s_dst, &opt);
+    s_expect (d, "again", NULL, 0);
+    bc_engine_destroy (&d);
+
+    /* idempotent; a missing data directory is clean */
+    ck_assert_int_eq (bc_drop_dir (s_dst, NULL, NULL, err, sizeof err), 0);
+    ck_assert_int_eq (bc_drop_dir (s_dst, NULL, &dropped, err, sizeof err), 0);
+    ck_assert (!dropped);
+    char missing [400];
+    snprintf (missing, sizeof missing, "%s/none", s_root);
+    ck_assert_int_eq (bc_drop_clean (missing, NULL, &removed, err, sizeof err), 0);
+    ck_assert_int_eq (removed, 0);
+}
+END_TEST
+
 static Suite *
 s_suite (void)
 {
@@ -552,6 +622,7 @@ s_suite (void)
     tcase_add_test (tc, test_corruption_rejected);
     tcase_add_test (tc, test_restore_crash_points);
     tcase_add_test (tc, test_empty_and_two_snapshots);
+    tcase_add_test (tc, test_drop_dir);
     suite_add_tcase (s, tc);
     return s;
 }

@@ -17,6 +17,10 @@
 #include "gw_api.h"
 #include "gw_request.h"
 #include "gw_forward.h"
+#include "gw_ring.h"
+#include "ring_member.h"
+#include "ring_place.h"
+#include "ring_table.h"
 #include "tc_client.h"
 #include "titan/bus.h"
 #include "titan/bus_types.h"
@@ -25,6 +29,7 @@
 #include "titan.pb-c.h"
 
 #include <check.h>
+#include <errno.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -69,6 +74,14 @@ static _Atomic int s_unavail_seen;
     module (kv.get, gw_local.h).  */
 static _Atomic int s_raft_local_reads;
 static _Atomic int s_direct_reads;
+/*  Ring mode of the fake (test_ring_gateway): the RingTable it answers
+    ring.table with (none: it does not answer, as a node without a ring
+    module's cluster), and that table, by which the fake raft refuses the
+    shards it does not place on "gwtest".  Set before the gateway starts.  */
+static uint8_t *s_ring_reply;
+static size_t s_ring_reply_size;
+static gw_ring_t *s_fake_ring;
+static _Atomic int s_ring_refused;
 
 static zmsg_t *
 s_reply_msg (zframe_t *routing, const titan_envelope_t *req,
@@ -157,14 +170,36 @@ s_serve (zhashx_t *store, uint64_t *last_rev, zframe_t *routing,
         titan__bus__kv_get__free_unpacked (get, NULL);
         return msg;
     }
+    if (streq (req->type, TITAN_T_RING_TABLE)) {
+        if (!s_ring_reply)
+            return NULL;
+        titan_envelope_t *reply = titan_envelope_new (req->from, req->type,
+            TITAN_MSG_REPLY, req->corr, s_ring_reply, s_ring_reply_size);
+        snprintf (reply->from, sizeof reply->from, "%s", req->to);
+        zmsg_t *msg = titan_envelope_encode (&reply);
+        zmsg_pushmem (msg, zframe_data (routing), zframe_size (routing));
+        return msg;
+    }
     if (streq (req->type, TITAN_T_RAFT_PROPOSE)) {
         ck_assert_str_eq (req->to, "raft");
         Titan__Bus__KvWrite *w = titan__bus__kv_write__unpack (NULL, size, data);
         ck_assert_ptr_nonnull (w);
         ck_assert_ptr_nonnull (w->op);
-        ck_assert_uint_eq (w->shard, 0);
         Titan__Bus__KvReply reply = TITAN__BUS__KV_REPLY__INIT;
         zmsg_t *msg = NULL;
+        if (!s_fake_ring)
+            ck_assert_uint_eq (w->shard, 0);
+        else if (!gw_ring_places (s_fake_ring, w->shard, "gwtest")) {
+            char why [80];
+            snprintf (why, sizeof why, "shard %u has no replica on this node",
+                      w->shard);
+            reply.code = TITAN__BUS__CODE__UNAVAILABLE;
+            reply.message = why;
+            s_ring_refused++;
+            msg = s_reply_msg (routing, req, &reply.base);
+            titan__bus__kv_write__free_unpacked (w, NULL);
+            return msg;
+        }
         if (s_is (w->op->key, "drop")) {
             titan__bus__kv_write__free_unpacked (w, NULL);
             return NULL;
@@ -1013,7 +1048,7 @@ END_TEST
     bus contract says.  */
 START_TEST (test_api_pure)
 {
-    gw_env_t env = { "n1", "127.0.0.1:1", "127.0.0.1:2", "grpc_gateway", 16, 1024, 0 };
+    gw_env_t env = { "n1", "127.0.0.1:1", "127.0.0.1:2", "grpc_gateway", 16, 1024, 0, NULL };
     ck_assert_int_eq (gw_api_method ("/titan.v1.KV/Put", 16), GW_M_PUT);
     ck_assert_int_eq (gw_api_method ("/titan.v1.Admin/Merge", 21), GW_M_MERGE);
     ck_assert_int_eq (gw_api_method ("/titan.v1.KV/Pu", 15), -1);
@@ -1127,7 +1162,7 @@ END_TEST
     a precise INVALID_ARGUMENT, for every method.  */
 START_TEST (test_request_decode)
 {
-    gw_env_t env = { "n1", "127.0.0.1:1", "127.0.0.1:2", "grpc_gateway", 16, 64, 0 };
+    gw_env_t env = { "n1", "127.0.0.1:1", "127.0.0.1:2", "grpc_gateway", 16, 64, 0, NULL };
     gw_result_t res = { GRPC_STATUS_OK, "", NULL, 0 };
     gw_request_t req;
     /* truncated (a length past the end), a 64-bit length prefix, a
@@ -1250,6 +1285,462 @@ START_TEST (test_request_decode)
 }
 END_TEST
 
+/*  ------------------------------------------------------------ ring  */
+
+/*  A packed RingTable of Q shards, R replicas, nodes n1..n`nodes` (client
+    address 127.0.0.1:700<i>), node `leaving` (1-based, 0: none) set
+    leaving; each change of membership raises the epoch, so more nodes
+    means a higher epoch.  The caller frees *data_p.  */
+static void
+s_ring_msg_named (uint32_t q, uint32_t r, int nodes, int leaving,
+                  const char *const *names, const char *const *clients,
+                  uint8_t **data_p, size_t *size_p, uint64_t *epoch_p)
+{
+    ring_members_t *m = ring_members_new (q, r);
+    ck_assert_ptr_nonnull (m);
+    ring_cmd_t cmd;
+    char err [200], id [16], client [32], peer [32];
+    for (int i = 1; i <= nodes; i++) {
+        snprintf (id, sizeof id, "n%d", i);
+        snprintf (client, sizeof client, "127.0.0.1:700%d", i);
+        if (names)
+            snprintf (id, sizeof id, "%s", names [i - 1]);
+        if (clients)
+            snprintf (client, sizeof client, "%s", clients [i - 1]);
+        snprintf (peer, sizeof peer, "127.0.0.1:800%d", i);
+        ck_assert_int_eq (ring_cmd_add (&cmd, id, client, peer, err, sizeof err), 0);
+        ck_assert_int_eq (ring_members_apply_cmd (m, &cmd, err, sizeof err), 0);
+        ck_assert_int_eq (ring_cmd_set_state (&cmd, id, i == leaving
+                                              ? RING_LEAVING : RING_ACTIVE,
+                                              err, sizeof err), 0);
+        ck_assert_int_eq (ring_members_apply_cmd (m, &cmd, err, sizeof err), 0);
+    }
+    ring_table_t *table = NULL;
+    ck_assert_int_eq (ring_table_build (m, &table), 0);
+    Titan__Bus__RingTable msg = TITAN__BUS__RING_TABLE__INIT;
+    msg.epoch = ring_table_epoch (table);
+    msg.shards = q;
+    msg.replicas = r;
+    ck_assert_int_eq (ring_table_encode (table, &msg.table.data,
+                                         &msg.table.len), 0);
+    uint32_t n = ring_members_size (m);
+    Titan__Bus__RingNode *rn = calloc (n, sizeof *rn);
+    Titan__Bus__RingNode **ptrs = calloc (n, sizeof *ptrs);
+    for (uint32_t i = 0; i < n; i++) {
+        const ring_member_t *mem = ring_members_at (m, i);
+        titan__bus__ring_node__init (&rn [i]);
+        rn [i].node_id = (char *) mem->id;
+        rn [i].client_addr = (char *) mem->client_addr;
+        rn [i].peer_addr = (char *) mem->peer_addr;
+        rn [i].state = (char *) ring_state_name (mem->state);
+        ptrs [i] = &rn [i];
+    }
+    msg.n_nodes = n;
+    msg.nodes = ptrs;
+    *size_p = titan__bus__ring_table__get_packed_size (&msg);
+    *data_p = malloc (*size_p);
+    titan__bus__ring_table__pack (&msg, *data_p);
+    *epoch_p = msg.epoch;
+    free (msg.table.data);
+    free (rn);
+    free (ptrs);
+    ring_table_destroy (&table);
+    ring_members_destroy (&m);
+}
+
+static void
+s_ring_msg (uint32_t q, uint32_t r, int nodes, int leaving, uint8_t **data_p,
+            size_t *size_p, uint64_t *epoch_p)
+{
+    s_ring_msg_named (q, r, nodes, leaving, NULL, NULL, data_p, size_p, epoch_p);
+}
+
+/*  A view holding the table of s_ring_msg; stores its epoch.  */
+static gw_ring_t *
+s_ring_new (uint32_t q, uint32_t r, int nodes, int leaving, uint64_t *epoch_p)
+{
+    gw_ring_t *ring = gw_ring_new ();
+    uint8_t *t;
+    size_t size;
+    s_ring_msg (q, r, nodes, leaving, &t, &size, epoch_p);
+    char err [300];
+    ck_assert_int_eq (gw_ring_offer (ring, t, size, err, sizeof err), 1);
+    free (t);
+    return ring;
+}
+
+/*  The newest epoch wins; refusals (undecodable, damaged table bytes, a
+    Q that disagrees, a placement naming an unlisted node, the ring
+    module's UNAVAILABLE and the kernel's UNIMPLEMENTED) keep the current
+    table and say why.  */
+START_TEST (test_ring_table_epochs)
+{
+    gw_ring_t *ring = gw_ring_new ();
+    ck_assert (!gw_ring_active (ring));
+    ck_assert_uint_eq (gw_ring_shards (ring), 0);
+    char err [300];
+    uint8_t junk [] = { 0x0a, 0x7f, 0x01 };
+    ck_assert_int_eq (gw_ring_offer (ring, junk, sizeof junk, err, sizeof err),
+                      -EINVAL);
+    ck_assert_ptr_nonnull (strstr (err, "does not decode"));
+    Titan__Bus__RingTable no = TITAN__BUS__RING_TABLE__INIT;
+    no.code = TITAN__BUS__CODE__UNAVAILABLE;
+    no.message = "ring: no membership yet";
+    uint8_t buf [256];
+    size_t size = titan__bus__ring_table__pack (&no, buf);
+    ck_assert_int_eq (gw_ring_offer (ring, buf, size, err, sizeof err), -EAGAIN);
+    ck_assert_ptr_nonnull (strstr (err, "no membership yet"));
+    no.code = TITAN__BUS__CODE__UNIMPLEMENTED;
+    size = titan__bus__ring_table__pack (&no, buf);
+    ck_assert_int_eq (gw_ring_offer (ring, buf, size, err, sizeof err), -ENOENT);
+    ck_assert (!gw_ring_active (ring));
+
+    uint8_t *t3, *t4;
+    size_t s3, s4;
+    uint64_t e3, e4;
+    s_ring_msg (8, 3, 3, 0, &t3, &s3, &e3);
+    s_ring_msg (8, 3, 4, 0, &t4, &s4, &e4);
+    ck_assert_uint_gt (e4, e3);
+    ck_assert_int_eq (gw_ring_offer (ring, t3, s3, err, sizeof err), 1);
+    ck_assert_uint_eq (gw_ring_epoch (ring), e3);
+    ck_assert_uint_eq (gw_ring_shards (ring), 8);
+    ck_assert_uint_eq (gw_ring_replicas (ring), 3);
+    ck_assert_uint_eq (gw_ring_members (ring), 3);
+    ck_assert_int_eq (gw_ring_offer (ring, t3, s3, err, sizeof err), 0);
+    ck_assert_int_eq (gw_ring_offer (ring, t4, s4, err, sizeof err), 1);
+    ck_assert_uint_eq (gw_ring_epoch (ring), e4);
+    ck_assert_uint_eq (gw_ring_members (ring), 4);
+    ck_assert_int_eq (gw_ring_offer (ring, t3, s3, err, sizeof err), 0);
+    ck_assert_uint_eq (gw_ring_epoch (ring), e4);       /* older: ignored */
+    ck_assert_str_eq (gw_ring_client_addr (ring, "n2"), "127.0.0.1:7002");
+    ck_assert_str_eq (gw_ring_state (ring, "n4"), "active");
+    ck_assert_ptr_null (gw_ring_client_addr (ring, "n9"));
+
+    /* a newer table with damaged placement bytes, a disagreeing Q, or a
+       placement naming a node its list lacks: refused, e4 kept */
+    uint8_t *t5;
+    size_t s5;
+    uint64_t e5;
+    s_ring_msg (8, 3, 5, 0, &t5, &s5, &e5);
+    Titan__Bus__RingTable *m5 = titan__bus__ring_table__unpack (NULL, s5, t5);
+    ck_assert_ptr_nonnull (m5);
+    uint8_t *bad = malloc (s5 + 64);
+    m5->table.data [m5->table.len / 2] ^= 0x10;
+    size = titan__bus__ring_table__pack (m5, bad);
+    ck_assert_int_eq (gw_ring_offer (ring, bad, size, err, sizeof err), -EINVAL);
+    ck_assert_ptr_nonnull (strstr (err, "refused"));
+    m5->table.data [m5->table.len / 2] ^= 0x10;
+    m5->shards = 16;
+    size = titan__bus__ring_table__pack (m5, bad);
+    ck_assert_int_eq (gw_ring_offer (ring, bad, size, err, sizeof err), -EINVAL);
+    ck_assert_ptr_nonnull (strstr (err, "16 shards"));
+    m5->shards = 8;
+    m5->n_nodes--;                          /* drop the last node listed */
+    size = titan__bus__ring_table__pack (m5, bad);
+    m5->n_nodes++;
+    ck_assert_int_eq (gw_ring_offer (ring, bad, size, err, sizeof err), -EINVAL);
+    ck_assert_ptr_nonnull (strstr (err, "lacks"));
+    ck_assert_uint_eq (gw_ring_epoch (ring), e4);
+    ck_assert_int_eq (gw_ring_offer (ring, t5, s5, err, sizeof err), 1);
+    ck_assert_uint_eq (gw_ring_epoch (ring), e5);
+    titan__bus__ring_table__free_unpacked (m5, NULL);
+    free (bad);
+    free (t3);
+    free (t4);
+    free (t5);
+    gw_ring_destroy (&ring);
+    gw_ring_destroy (&ring);               /* NULL is fine */
+}
+END_TEST
+
+/*  Forwarding targets: the shard's replicas in rank order, this node
+    skipped, then none; leader hints naming a node that is no longer a
+    replica of their shard are forgotten when a table comes.  */
+START_TEST (test_ring_targets_and_hints)
+{
+    uint64_t epoch;
+    gw_ring_t *ring = s_ring_new (8, 3, 5, 0, &epoch);
+    for (uint32_t shard = 0; shard < 8; shard++) {
+        ck_assert_uint_eq (gw_ring_shard_size (ring, shard), 3);
+        const char *me = gw_ring_replica (ring, shard, 1);
+        ck_assert (gw_ring_places (ring, shard, me));
+        uint32_t next = 0;
+        const char *id, *addr;
+        uint32_t rank = 0, seen = 0;
+        while (gw_ring_target (ring, shard, me, &next, &id, &addr)) {
+            if (rank == 1)
+                rank++;                      /* rank 1 is "me": skipped */
+            ck_assert_str_eq (id, gw_ring_replica (ring, shard, rank));
+            ck_assert_str_eq (addr, gw_ring_client_addr (ring, id));
+            ck_assert_uint_eq (next, rank + 1);
+            rank++;
+            seen++;
+        }
+        ck_assert_uint_eq (seen, 2);
+        ck_assert (!gw_ring_target (ring, shard, me, &next, &id, &addr));
+        /* a node the table does not place here is no target at all */
+        for (int i = 1; i <= 5; i++) {
+            char other [8];
+            snprintf (other, sizeof other, "n%d", i);
+            if (!gw_ring_places (ring, shard, other)) {
+                next = 0;
+                while (gw_ring_target (ring, shard, NULL, &next, &id, &addr))
+                    ck_assert_str_ne (id, other);
+            }
+        }
+    }
+    ck_assert_ptr_null (gw_ring_replica (ring, 8, 0));
+    ck_assert_uint_eq (gw_ring_shard_size (ring, 99), 0);
+
+    /* hints: rank 0 kept, a node not placed forgotten, empty untouched */
+    gw_leader_hint_t hints [8];
+    memset (hints, 0, sizeof hints);
+    uint32_t expect = 0;
+    for (uint32_t shard = 0; shard < 8; shard++) {
+        const char *id = shard % 2 ? gw_ring_replica (ring, shard, 0) : NULL;
+        if (!id) {
+            for (int i = 1; i <= 5 && !id; i++) {
+                static char name [8];
+                snprintf (name, sizeof name, "n%d", i);
+                if (!gw_ring_places (ring, shard, name))
+                    id = name;
+            }
+            expect++;
+        }
+        snprintf (hints [shard].id, sizeof hints [shard].id, "%s", id);
+        snprintf (hints [shard].addr, sizeof hints [shard].addr, "a");
+    }
+    *hints [6].id = *hints [6].addr = '\0';
+    expect--;
+    ck_assert_uint_eq (gw_ring_prune_hints (ring, hints, 8), expect);
+    for (uint32_t shard = 0; shard < 8; shard++) {
+        if (shard % 2)
+            ck_assert_str_eq (hints [shard].id, gw_ring_replica (ring, shard, 0));
+        else
+            ck_assert_str_eq (hints [shard].id, "");
+    }
+    gw_ring_destroy (&ring);
+    ck_assert_uint_eq (gw_ring_prune_hints (NULL, hints, 8), 0);
+}
+END_TEST
+
+/*  Ring mode in the API layer: Join and Leave go to the meta group;
+    Status asks kv.stats of every hosted data shard, then reports all Q
+    shards (desired replicas from the table, this node's view of those it
+    hosts) and the table's members with their ring states; MemberList is
+    the table's members.  */
+START_TEST (test_ring_status_api)
+{
+    uint64_t epoch;
+    gw_ring_t *ring = s_ring_new (8, 3, 4, 4, &epoch);
+    size_t size;
+    gw_env_t env = { "n1", "127.0.0.1:7001", "127.0.0.1:8001", "grpc_gateway",
+                     16, 1024, 8, ring };
+    gw_bus_req_t req;
+    gw_result_t res = { GRPC_STATUS_OK, "", NULL, 0 };
+    uint8_t buf [512];
+
+    Titan__V1__JoinRequest join = TITAN__V1__JOIN_REQUEST__INIT;
+    join.node_id = "n5";
+    join.client_addr = "127.0.0.1:7005";
+    join.peer_addr = "127.0.0.1:8005";
+    size = titan__v1__join_request__pack (&join, buf);
+    ck_assert_int_eq (gw_api_prepare (&env, GW_M_JOIN, buf, size, &req, &res), 1);
+    ck_assert_uint_eq (req.shard, TITAN_META_SHARD);
+    free (req.payload);
+    Titan__V1__LeaveRequest leave = TITAN__V1__LEAVE_REQUEST__INIT;
+    leave.node_id = "n4";
+    size = titan__v1__leave_request__pack (&leave, buf);
+    ck_assert_int_eq (gw_api_prepare (&env, GW_M_LEAVE, buf, size, &req, &res), 1);
+    ck_assert_str_eq (req.type, TITAN_T_RAFT_REMOVE);
+    Titan__Bus__RaftMemberChange *change =
+        titan__bus__raft_member_change__unpack (NULL, req.size, req.payload);
+    ck_assert_uint_eq (change->shard, TITAN_META_SHARD);
+    ck_assert_str_eq (change->node_id, "n4");
+    titan__bus__raft_member_change__free_unpacked (change, NULL);
+    free (req.payload);
+
+    /* raft.status: the meta group and shards 1 and 3 (3 moving in n4) */
+    Titan__Bus__RaftMember a = TITAN__BUS__RAFT_MEMBER__INIT;
+    a.node_id = "n1"; a.voter = 1;
+    Titan__Bus__RaftMember b = TITAN__BUS__RAFT_MEMBER__INIT;
+    b.node_id = "n4"; b.voter = 0;
+    Titan__Bus__RaftMember *members [2] = { &a, &b };
+    Titan__Bus__RaftGroupStatus meta = TITAN__BUS__RAFT_GROUP_STATUS__INIT;
+    meta.shard = TITAN_META_SHARD; meta.role = "leader"; meta.leader_id = "n1";
+    meta.n_members = 1; meta.members = members;
+    Titan__Bus__RaftGroupStatus g1 = TITAN__BUS__RAFT_GROUP_STATUS__INIT;
+    g1.shard = 1; g1.role = "leader"; g1.leader_id = "n1";
+    g1.n_members = 1; g1.members = members;
+    Titan__Bus__RaftGroupStatus g3 = TITAN__BUS__RAFT_GROUP_STATUS__INIT;
+    g3.shard = 3; g3.role = "follower"; g3.leader_id = "n2";
+    g3.n_members = 2; g3.members = members;
+    Titan__Bus__RaftGroupStatus *groups [3] = { &meta, &g1, &g3 };
+    Titan__Bus__RaftStatusReply rs = TITAN__BUS__RAFT_STATUS_REPLY__INIT;
+    rs.n_groups = 3;
+    rs.groups = groups;
+    size_t rs_size = titan__bus__raft_status_reply__pack (&rs, buf);
+    uint8_t *prev = NULL;
+    size_t prev_size = 0;
+    ck_assert_int_eq (gw_api_step (&env, GW_M_STATUS, 0, 0, prev, prev_size,
+                                   buf, rs_size, &req, &res), 1);
+    ck_assert_str_eq (req.type, TITAN_T_KV_STATS);
+    Titan__Bus__KvStatsRequest *sq =
+        titan__bus__kv_stats_request__unpack (NULL, req.size, req.payload);
+    ck_assert_uint_eq (sq->shard, 1);
+    titan__bus__kv_stats_request__free_unpacked (sq, NULL);
+    free (req.payload);
+    ck_assert_int_eq (gw_api_prev_append (&prev, &prev_size, buf, rs_size), 0);
+    Titan__Bus__KvStatsReply st1 = TITAN__BUS__KV_STATS_REPLY__INIT;
+    st1.keys = 11; st1.last_revision = 111; st1.applied_index = 112;
+    uint8_t sbuf [128];
+    size_t s1 = titan__bus__kv_stats_reply__pack (&st1, sbuf);
+    ck_assert_int_eq (gw_api_step (&env, GW_M_STATUS, 0, 1, prev, prev_size,
+                                   sbuf, s1, &req, &res), 1);
+    sq = titan__bus__kv_stats_request__unpack (NULL, req.size, req.payload);
+    ck_assert_uint_eq (sq->shard, 3);
+    titan__bus__kv_stats_request__free_unpacked (sq, NULL);
+    free (req.payload);
+    ck_assert_int_eq (gw_api_prev_append (&prev, &prev_size, sbuf, s1), 0);
+    Titan__Bus__KvStatsReply st3 = TITAN__BUS__KV_STATS_REPLY__INIT;
+    st3.keys = 33; st3.last_revision = 333;
+    size_t s3 = titan__bus__kv_stats_reply__pack (&st3, sbuf);
+    ck_assert_int_eq (gw_api_step (&env, GW_M_STATUS, 0, 2, prev, prev_size,
+                                   sbuf, s3, &req, &res), 0);
+    ck_assert_msg (res.code == GRPC_STATUS_OK, "%s", res.message);
+    free (prev);
+    Titan__V1__StatusResponse *out =
+        titan__v1__status_response__unpack (NULL, res.response_size, res.response);
+    ck_assert_ptr_nonnull (out);
+    ck_assert_str_eq (out->placement, "ring");
+    ck_assert_uint_eq (out->ring_epoch, epoch);
+    ck_assert_uint_eq (out->shard_count, 8);
+    ck_assert_uint_eq (out->replica_count, 3);
+    ck_assert_uint_eq (out->n_shards, 8);
+    for (uint32_t i = 0; i < 8; i++) {
+        const Titan__V1__ShardStatus *sh = out->shards [i];
+        ck_assert_uint_eq (sh->id, i);
+        ck_assert_uint_eq (sh->n_desired, 3);
+        for (uint32_t rank = 0; rank < 3; rank++)
+            ck_assert_str_eq (sh->desired [rank], gw_ring_replica (ring, i, rank));
+        ck_assert_int_eq (sh->hosted, i == 1 || i == 3);
+    }
+    ck_assert_uint_eq (out->shards [1]->keys, 11);
+    ck_assert_uint_eq (out->shards [1]->last_revision, 111);
+    ck_assert_str_eq (out->shards [1]->role, "leader");
+    ck_assert_uint_eq (out->shards [3]->keys, 33);
+    ck_assert_str_eq (out->shards [3]->leader, "n2");
+    ck_assert_uint_eq (out->shards [3]->n_learners, 1);
+    ck_assert_str_eq (out->shards [3]->learners [0], "n4");
+    ck_assert_uint_eq (out->shards [0]->keys, 0);
+    ck_assert_uint_eq (out->n_nodes, 4);
+    for (size_t i = 0; i < out->n_nodes; i++) {
+        const Titan__V1__NodeStatus *n = out->nodes [i];
+        int leaving = strcmp (n->id, "n4") == 0;
+        ck_assert_str_eq (n->ring_state, leaving ? "leaving" : "active");
+        ck_assert_str_eq (n->state, leaving ? "leaving" : "up");
+    }
+    titan__v1__status_response__free_unpacked (out, NULL);
+    gw_result_reset (&res);
+
+    ck_assert_int_eq (gw_api_step (&env, GW_M_MEMBER_LIST, 0, 0, NULL, 0,
+                                   buf, rs_size, &req, &res), 0);
+    Titan__V1__MemberListResponse *ml =
+        titan__v1__member_list_response__unpack (NULL, res.response_size,
+                                                 res.response);
+    ck_assert_uint_eq (ml->n_members, 4);
+    ck_assert_str_eq (ml->members [3]->id, "n4");
+    ck_assert_str_eq (ml->members [3]->ring_state, "leaving");
+    ck_assert_str_eq (ml->members [3]->peer_addr, "127.0.0.1:8004");
+    titan__v1__member_list_response__free_unpacked (ml, NULL);
+    gw_result_reset (&res);
+    gw_ring_destroy (&ring);
+}
+END_TEST
+
+/*  The gateway actor in ring mode: it asks the ring module for the table
+    at start and takes it (Status says so, Q = 8); a key whose shard the
+    table places here is proposed locally; a key whose shard is placed
+    only on "far" (whose client address refuses connections) is sent
+    there, then, since far is down, asked locally again (the fake raft
+    refuses: no replica here) until the deadline: UNAVAILABLE naming
+    the shard and far's answer.  */
+START_TEST (test_ring_gateway)
+{
+    zactor_destroy (&s_gateway);
+    const char *names [2] = { "far", "gwtest" };
+    const char *clients [2] = { "127.0.0.1:1", "127.0.0.1:2" };
+    uint64_t epoch;
+    s_ring_msg_named (8, 1, 2, 0, names, clients, &s_ring_reply,
+                      &s_ring_reply_size, &epoch);
+    s_fake_ring = gw_ring_new ();
+    char err [200];
+    ck_assert_int_eq (gw_ring_offer (s_fake_ring, s_ring_reply,
+                                     s_ring_reply_size, err, sizeof err), 1);
+    s_gateway = s_start_gateway (titan_module_descriptor.actor);
+
+    /* the table is taken: Status reports ring placement */
+    Titan__V1__StatusResponse *st = NULL;
+    int64_t deadline = zclock_mono () + 10000;
+    while (zclock_mono () < deadline) {
+        Titan__V1__StatusRequest sreq = TITAN__V1__STATUS_REQUEST__INIT;
+        s_result_t r = s_call ("/titan.v1.Cluster/Status", &sreq.base, 5000);
+        ck_assert_msg (r.code == GRPC_STATUS_OK, "%s", r.details);
+        st = titan__v1__status_response__unpack (NULL, r.size, r.data);
+        free (r.data);
+        if (strcmp (st->placement, "ring") == 0)
+            break;
+        titan__v1__status_response__free_unpacked (st, NULL);
+        st = NULL;
+        zclock_sleep (20);
+    }
+    ck_assert_msg (st, "the gateway never took the ring table");
+    ck_assert_uint_eq (st->ring_epoch, epoch);
+    ck_assert_uint_eq (st->shard_count, 8);
+    ck_assert_uint_eq (st->n_shards, 8);
+    ck_assert_uint_eq (st->n_nodes, 2);
+    titan__v1__status_response__free_unpacked (st, NULL);
+
+    /* one key placed here, one placed on far */
+    char here [16] = "", there [16] = "";
+    gw_env_t env = { "gwtest", "", "", "grpc_gateway", 16, 1024, 8, s_fake_ring };
+    for (int i = 0; i < 1000 && (!*here || !*there); i++) {
+        char key [16];
+        snprintf (key, sizeof key, "k%d", i);
+        uint32_t shard = gw_api_key_shard (&env, (const uint8_t *) key,
+                                           strlen (key));
+        if (gw_ring_places (s_fake_ring, shard, "gwtest"))
+            snprintf (here, sizeof here, "%s", key);
+        else
+            snprintf (there, sizeof there, "%s", key);
+    }
+    ck_assert (*here && *there);
+    ck_assert_uint_gt (s_put (here, "v", GRPC_STATUS_OK), 0);
+    ck_assert_int_eq (s_ring_refused, 0);
+    Titan__V1__PutRequest req = TITAN__V1__PUT_REQUEST__INIT;
+    req.key = s_bin (there);
+    req.value = s_bin ("v");
+    s_result_t r = s_call ("/titan.v1.KV/Put", &req.base, 1500);
+    /* UNAVAILABLE naming far's last answer, or (a loaded machine: the
+       last forward still connecting at the deadline) DEADLINE_EXCEEDED
+       naming far: either way it was forwarded there */
+    ck_assert_msg (r.code == GRPC_STATUS_UNAVAILABLE
+                   || r.code == GRPC_STATUS_DEADLINE_EXCEEDED, "%s: %s",
+                   tc_status_name (r.code), r.details);
+    ck_assert_msg (strstr (r.details, "127.0.0.1:1"), "%s", r.details);
+    if (r.code == GRPC_STATUS_UNAVAILABLE)
+        ck_assert_msg (strstr (r.details, "shard"), "%s", r.details);
+    ck_assert_int_gt (s_ring_refused, 0);
+    free (r.data);
+
+    zactor_destroy (&s_gateway);
+    free (s_ring_reply);
+    s_ring_reply = NULL;
+    gw_ring_destroy (&s_fake_ring);
+    s_gateway = s_start_gateway (titan_module_descriptor.actor);
+}
+END_TEST
+
 static Suite *
 s_suite (void)
 {
@@ -1267,10 +1758,14 @@ s_suite (void)
     tcase_add_test (tc, test_concurrent);
     tcase_add_test (tc, test_restart);
     tcase_add_test (tc, test_reload_shared_object);
+    tcase_add_test (tc, test_ring_gateway);
     suite_add_tcase (suite, tc);
     TCase *pure = tcase_create ("api");
     tcase_add_test (pure, test_api_pure);
     tcase_add_test (pure, test_request_decode);
+    tcase_add_test (pure, test_ring_table_epochs);
+    tcase_add_test (pure, test_ring_targets_and_hints);
+    tcase_add_test (pure, test_ring_status_api);
     suite_add_tcase (suite, pure);
     return suite;
 }

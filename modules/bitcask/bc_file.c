@@ -7,6 +7,7 @@
     tracking table is small (one entry per open data, hint or merge file)
     and guarded by the fault object's mutex.  */
 #include "bc_file.h"
+#include <dirent.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -471,4 +472,44 @@ bc_file_sync_dir (bc_fault_t *fault, const char *dir)
     rc = fsync (fd) == 0 ? 0 : -errno;
     close (fd);
     return rc;
+}
+
+int
+bc_file_remove_dir (bc_fault_t *fault, const char *dir)
+{
+    DIR *d = opendir (dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir (d))) {
+        if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+            continue;
+        char path [4096];
+        snprintf (path, sizeof path, "%s/%s", dir, de->d_name);
+        int r = bc_file_unlink (fault, path);
+        if (r && r != -ENOENT && !rc)
+            rc = r;
+    }
+    closedir (d);
+    if (rc == 0 && rmdir (dir) != 0 && errno != ENOENT)
+        rc = -errno;
+    return rc;
+}
+
+void
+bc_file_parent_dir (const char *dir, char *out, size_t size)
+{
+    snprintf (out, size, "%s", dir);
+    size_t len = strlen (out);
+    while (len > 1 && out [len - 1] == '/')
+        out [--len] = 0;
+    char *slash = strrchr (out, '/');
+    if (!slash)
+        snprintf (out, size, ".");
+    else
+    if (slash == out)
+        out [1] = 0;
+    else
+        *slash = 0;
 }

@@ -90,4 +90,13 @@ int bc_file_rename (bc_fault_t *fault, const char *from, const char *to);
 int bc_file_unlink (bc_fault_t *fault, const char *path);
 int bc_file_sync_dir (bc_fault_t *fault, const char *dir);
 
+/*  Removes a flat directory and every file in it through the layer (a
+    missing directory is fine; subdirectories are not expected).  Returns
+    0 or a negative errno.  */
+int bc_file_remove_dir (bc_fault_t *fault, const char *dir);
+
+/*  Writes into `out` (of `size` bytes) the directory that holds `dir`
+    ("." when it has no slash, "/" for a top-level one).  */
+void bc_file_parent_dir (const char *dir, char *out, size_t size);
+
 #endif

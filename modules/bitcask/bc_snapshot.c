@@ -14,7 +14,6 @@
 #include "titan/crc32c.h"
 #include "titan/status.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -244,53 +243,11 @@ bc_snapshot_end (bc_snapshot_t **self_p)
 
 /* ---------------------------------------------------------- directories */
 
-/* Removes a flat directory and everything in it (missing is fine). */
-static int
-s_remove_tree (bc_fault_t *fault, const char *dir)
-{
-    DIR *d = opendir (dir);
-    if (!d)
-        return errno == ENOENT ? 0 : -errno;
-    struct dirent *de;
-    int rc = 0;
-    while ((de = readdir (d))) {
-        if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
-            continue;
-        char path [4096];
-        snprintf (path, sizeof path, "%s/%s", dir, de->d_name);
-        int r = bc_file_unlink (fault, path);
-        if (r && r != -ENOENT && !rc)
-            rc = r;
-    }
-    closedir (d);
-    if (rc == 0 && rmdir (dir) != 0 && errno != ENOENT)
-        rc = -errno;
-    return rc;
-}
-
 static bool
 s_exists (const char *path)
 {
     struct stat st;
     return stat (path, &st) == 0;
-}
-
-/* The directory that holds `dir` ("." when it has no slash). */
-static void
-s_parent (const char *dir, char *out, size_t size)
-{
-    snprintf (out, size, "%s", dir);
-    size_t len = strlen (out);
-    while (len > 1 && out [len - 1] == '/')
-        out [--len] = 0;
-    char *slash = strrchr (out, '/');
-    if (!slash)
-        snprintf (out, size, ".");
-    else
-    if (slash == out)
-        out [1] = 0;
-    else
-        *slash = 0;
 }
 
 int
@@ -300,7 +257,7 @@ bc_snapshot_recover (const char *dir, bc_fault_t *fault, bool discard,
     char tmp [4096], old [4096], parent [4096], marker [4200];
     snprintf (tmp, sizeof tmp, "%s.restore", dir);
     snprintf (old, sizeof old, "%s.old", dir);
-    s_parent (dir, parent, sizeof parent);
+    bc_file_parent_dir (dir, parent, sizeof parent);
     int rc = 0;
     if (!s_exists (dir)) {
         snprintf (marker, sizeof marker, "%s/" MARKER, tmp);
@@ -319,9 +276,9 @@ bc_snapshot_recover (const char *dir, bc_fault_t *fault, bool discard,
     /* `dir` now holds one whole state; what is beside it is leftover
        (`<dir>.restore` may also be a restore being written right now:
        only its owner discards it). */
-    rc = discard ? s_remove_tree (fault, tmp) : 0;
+    rc = discard ? bc_file_remove_dir (fault, tmp) : 0;
     if (rc == 0)
-        rc = s_remove_tree (fault, old);
+        rc = bc_file_remove_dir (fault, old);
     snprintf (marker, sizeof marker, "%s/" MARKER, dir);
     if (rc == 0 && s_exists (marker)) {
         rc = bc_file_unlink (fault, marker);
@@ -655,7 +612,7 @@ bc_restore_commit (bc_restore_t *self, bc_snapshot_info_t *info, char *err,
     if (vrc)
         return vrc;
     char parent [4096], path [4096], old [4096];
-    s_parent (self->dir, parent, sizeof parent);
+    bc_file_parent_dir (self->dir, parent, sizeof parent);
     snprintf (old, sizeof old, "%s.old", self->dir);
     const char *step = "create its active file";
     /* 1: an empty active file above every id, so that the engine loads
@@ -721,7 +678,7 @@ bc_restore_commit (bc_restore_t *self, bc_snapshot_info_t *info, char *err,
         rc = bc_file_sync_dir (self->fault, self->dir);
     if (rc || self->test_stop == 4)
         goto done;
-    rc = s_remove_tree (self->fault, old);
+    rc = bc_file_remove_dir (self->fault, old);
     if (rc == 0)
         rc = bc_file_sync_dir (self->fault, parent);
 done:
@@ -746,7 +703,7 @@ bc_restore_abort (bc_restore_t **self_p)
         return;
     bc_file_close (&self->cur_file);
     if (self->tmp && !self->committed)
-        (void) s_remove_tree (self->fault, self->tmp);
+        (void) bc_file_remove_dir (self->fault, self->tmp);
     free (self->files);
     free (self->header);
     free (self->tmp);

@@ -2,7 +2,8 @@
     shard directory (<data_dir>/shard-<n>, opened on first use) on the bus.
 
     Requests: kv.put, kv.delete, kv.cas (KvWrite), kv.apply_batch
-    (KvApplyBatch), kv.get (KvGet), kv.stats, kv.merge.  Group commit at the
+    (KvApplyBatch), kv.get (KvGet), kv.stats, kv.merge, kv.snapshot_*,
+    kv.drop_shard.  Group commit at the
     actor level: on each wake-up the actor drains every ready bus message;
     consecutive writes are collected and handed to each shard's engine in
     one bc_engine_submit, so one fdatasync covers them all, and only then
@@ -47,6 +48,15 @@
     damaged record it finds is logged and published to the gateway as the
     event kv.corrupt, which repairs it.
 
+    Dropping a replica that moved away (kv.drop_shard, bc_drop.h): the
+    shard's pinned snapshots and any install in progress are cancelled,
+    its engine closed and its directory deleted durably (renamed to
+    `shard-<n>.trash`, parent fsynced, removed); a leftover trash from a
+    crash is removed at start.  Idempotent: a shard not held is OK.  The
+    meta group's shard (TITAN_META_SHARD) and shards beyond max_shards
+    are refused with INVALID_ARGUMENT; a shard being merged with
+    UNAVAILABLE (retry once the merge is done).
+
     Settings (module subtree): max_value_bytes (8 MiB), max_file_bytes
     (256 MiB), max_open_files (64 per shard), max_shards (65536),
     merge_check_ms (10000), merge_min_dead_bytes (64 MiB),
@@ -57,6 +67,7 @@
     kv.stats reports the state digest recorded at applied indexes that are
     multiples of it, for the consistency check of docs/consistency.md; 0 =
     never).  */
+#include "bc_drop.h"
 #include "bc_engine.h"
 #include "bc_format.h"
 #include "bc_scrub.h"
@@ -1279,6 +1290,71 @@ s_handle_snapshot_install (s_actor_t *self, titan_envelope_t **env_p)
     s_install_reply (self, env_p, received, done ? &st : NULL);
 }
 
+/* ---------------------------------------------------------- drop */
+
+/* kv.drop_shard: cancels the shard's snapshots and install, closes its
+   engine and deletes its directory durably. */
+static void
+s_handle_drop (s_actor_t *self, titan_envelope_t **env_p)
+{
+    titan_envelope_t *env = *env_p;
+    Titan__Bus__KvDropShard *q = titan__bus__kv_drop_shard__unpack (
+        NULL, titan_envelope_size (env), titan_envelope_data (env));
+    if (!q) {
+        s_reply_error (self, env_p, -EINVAL, "bitcask: malformed KvDropShard");
+        return;
+    }
+    uint32_t id = q->shard;
+    titan__bus__kv_drop_shard__free_unpacked (q, NULL);
+    char err [512];
+    if (id == TITAN_META_SHARD || (int64_t) id >= self->max_shards) {
+        snprintf (err, sizeof err, "bitcask: cannot drop shard %u: %s", id,
+                  id == TITAN_META_SHARD ? "it is the meta group's, which "
+                  "the ring module stores" : "out of range (max_shards)");
+        s_reply_error (self, env_p, -EINVAL, err);
+        return;
+    }
+    if (self->merge_shard && self->merge_shard->id == id) {
+        snprintf (err, sizeof err, "bitcask: shard %u is merging; retry the "
+                  "drop once the merge is done", id);
+        s_reply_error (self, env_p, -EBUSY, err);
+        return;
+    }
+    int cancelled = 0;
+    for (size_t i = self->nexports; i-- > 0; )
+        if (self->exports [i].shard == id) {
+            s_export_remove (self, &self->exports [i]);
+            cancelled++;
+        }
+    s_install_t *in = s_install_find (self, id);
+    if (in) {
+        s_install_remove (self, in);
+        cancelled++;
+    }
+    for (size_t i = 0; i < self->nshards; i++)
+        if (self->shards [i]->id == id) {
+            bc_engine_destroy (&self->shards [i]->engine);
+            free (self->shards [i]);
+            self->shards [i] = self->shards [--self->nshards];
+            break;
+        }
+    char dir [4096];
+    snprintf (dir, sizeof dir, "%s/shard-%u", self->ctx->data_dir, id);
+    bool dropped = false;
+    int rc = bc_drop_dir (dir, self->opt.fault, &dropped, err, sizeof err);
+    if (rc) {
+        titan_log_error ("%s", err);
+        s_reply_error (self, env_p, rc, err);
+        return;
+    }
+    if (dropped || cancelled)
+        titan_log_info ("bitcask: shard %u dropped (%s; %d snapshot(s) or "
+                        "install(s) cancelled)", id, dropped
+                        ? "directory deleted" : "no directory", cancelled);
+    Titan__Bus__KvReply r = TITAN__BUS__KV_REPLY__INIT;
+    s_reply_kv (self, env_p, &r, false);
+}
+
 /* ---------------------------------------------------------- actor */
 
 /* ---------------------------------------------------------- repair, scrub */
@@ -1489,6 +1565,9 @@ s_dispatch (s_actor_t *self, titan_envelope_t **env_p)
     else
     if (streq (env->type, TITAN_T_KV_SCRUB))
         s_handle_scrub (self, env_p);
+    else
+    if (streq (env->type, TITAN_T_KV_DROP_SHARD))
+        s_handle_drop (self, env_p);
     else {
         char msg [128];
         snprintf (msg, sizeof msg, "bitcask: unknown request type '%s'",
@@ -1572,6 +1651,18 @@ s_actor (zsock_t *pipe, void *args)
         zsock_signal (pipe, 1);
         return;
     }
+    int trashed = 0;
+    if (bc_drop_clean (ctx->data_dir, self->opt.fault, &trashed, ctx->error,
+                       sizeof ctx->error)) {
+        zpoller_destroy (&self->poller);
+        titan_bus_destroy (&self->bus);
+        free (self);
+        zsock_signal (pipe, 1);
+        return;
+    }
+    if (trashed)
+        titan_log_info ("bitcask: removed %d shard director%s left by an "
+                        "interrupted drop", trashed, trashed == 1 ? "y" : "ies");
     self->next_check = zclock_mono () + self->merge_check_ms;
     /* Snapshot ids differ across incarnations, so a stale id misses. */
     self->next_snap_id = ((uint64_t) zclock_time () << 16) | 1;

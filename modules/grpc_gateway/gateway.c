@@ -40,6 +40,15 @@
     titan-repair-source is served from this node's replica only (no
     leader hint, no forwarding, no repair of its own).
 
+    Ring mode (docs/sharding.md, gw_ring.h): the gateway asks the ring
+    module for its routing table at start (again every 2 s while it has
+    no cluster) and takes every newer table from ring.table events; Q is
+    then the table's.  A KV call for a shard the table does not place here,
+    or that the raft module refuses for lack of a replica, is forwarded to
+    the shard's replicas in rank order at their client addresses, the next
+    one when one fails with UNAVAILABLE; a new table forgets the leader
+    hints of nodes no longer placed on their shard.
+
     Deadlines: each call waits at most until its client's deadline, and at
     most `request_timeout_ms` (setting, default 10000) when the client set
     none.  When that passes the call fails with DEADLINE_EXCEEDED (client
@@ -78,6 +87,7 @@
 #include "gw_hints.h"
 #include "gw_local.h"
 #include "gw_repair.h"
+#include "gw_ring.h"
 #include "gw_route.h"
 #include "gw_security.h"
 #include "gw_server.h"
@@ -114,7 +124,7 @@ typedef struct {
     const char *to;
     const char *type;
     int step;                    /* bus requests answered so far */
-    uint8_t *prev;               /* the reply to step 0 (two-step methods) */
+    uint8_t *prev;               /* the replies so far (gw_api_prev_append) */
     size_t prev_size;
     uint8_t *payload;            /* the current bus request, for retries */
     size_t payload_size;
@@ -131,13 +141,11 @@ typedef struct {
     int routable;                /* may go straight to the shard's leader */
     int repair_source;           /* a Get sent by another node's read
                                     repair: local replica only, no repair */
+    uint32_t ring_next;          /* ring mode: next replica rank to try */
+    int ring_forward;            /* the forward in flight is to a replica */
 } s_pending_t;
 
-/*  The leader the raft module last named for one shard.  */
-typedef struct {
-    char id [128];
-    char addr [256];
-} s_hint_t;
+typedef gw_leader_hint_t s_hint_t;
 
 /*  The delivery of one shard's hints.  */
 typedef struct {
@@ -160,14 +168,18 @@ typedef struct {
     gw_forward_t *forward;
     gw_repair_t *repair;         /* read repair (gw_repair.h) */
     gw_security_t *security;     /* TLS credentials, client token */
-    s_hint_t *hints;             /* per shard, env.shards of them */
     gw_hints_t *hint_log;        /* deferred puts; NULL: it did not open */
     char hint_log_error [300];   /* why it did not */
     s_delivery_t *deliveries;    /* per shard */
     size_t deliveries_in_flight;
-    gw_hint_stats_t *hint_stats; /* env.shards + 1, for Cluster.Status */
+    gw_hint_stats_t *hint_stats; /* env.hint_parts + 1, for Cluster.Status */
     char self_target [300];      /* where deliveries are submitted */
     gw_local_t *local;           /* shards whose LOCAL reads skip raft */
+    s_hint_t *hints;             /* per shard, n_hints of them */
+    uint32_t n_hints;            /* env.shards, unless memory ran out */
+    gw_ring_t *ring;             /* the newest routing table, if any */
+    uint64_t ring_corr;          /* our ring.table request in flight */
+    int64_t ring_ask_at;         /* when to ask again (0: never) */
 } s_gateway_t;
 
 static size_t
@@ -262,6 +274,7 @@ s_gateway_destroy (s_gateway_t **self_p)
     free (self->deliveries);
     free (self->hint_stats);
     gw_local_destroy (&self->local);
+    gw_ring_destroy (&self->ring);
     zsock_destroy (&self->pull);
     titan_bus_destroy (&self->bus);
     gw_security_destroy (&self->security);
@@ -283,7 +296,7 @@ s_hint_log_open (s_gateway_t *self, uint64_t max_bytes, size_t max_request)
     }
     char dir [1024], error [300] = "";
     snprintf (dir, sizeof dir, "%s/hints", ctx->data_dir);
-    self->hint_log = gw_hints_open (dir, self->env.shards, max_bytes,
+    self->hint_log = gw_hints_open (dir, self->env.hint_parts, max_bytes,
                                     max_request, error, sizeof error);
     if (!self->hint_log) {
         snprintf (self->hint_log_error, sizeof self->hint_log_error, "%s", error);
@@ -362,13 +375,22 @@ s_gateway_new (titan_module_ctx_t *ctx)
         free (self);
         return NULL;
     }
+    /* the hint log's partitions stay Q as configured at start even when
+       the ring's table brings another Q: a key's hints stay in one
+       partition, delivered in order */
+    self->env.hint_parts = self->env.shards;
     self->hints = calloc (self->env.shards, sizeof *self->hints);
-    self->deliveries = calloc (self->env.shards, sizeof *self->deliveries);
-    self->hint_stats = calloc (self->env.shards + 1, sizeof *self->hint_stats);
+    self->n_hints = self->env.shards;
+    self->ring = gw_ring_new ();
+    self->env.ring = self->ring;
+    self->deliveries = calloc (self->env.hint_parts, sizeof *self->deliveries);
+    self->hint_stats = calloc (self->env.hint_parts + 1, sizeof *self->hint_stats);
     self->local = gw_local_new (self->env.shards);
-    if (!self->hints || !self->deliveries || !self->hint_stats || !self->local) {
+    if (!self->hints || !self->ring || !self->deliveries || !self->hint_stats
+    ||  !self->local) {
         snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: out of memory");
         free (self->hints);
+        gw_ring_destroy (&self->ring);
         free (self->deliveries);
         free (self->hint_stats);
         gw_local_destroy (&self->local);
@@ -488,7 +510,7 @@ s_local_read (const s_pending_t *p)
 static s_hint_t *
 s_hint (s_gateway_t *self, const s_pending_t *p)
 {
-    if (!p->routable || p->shard >= self->env.shards)
+    if (!p->routable || p->shard >= self->n_hints)
         return NULL;
     s_hint_t *h = &self->hints [p->shard];
     return *h->id ? h : NULL;
@@ -499,7 +521,7 @@ static void
 s_hint_set (s_gateway_t *self, const s_pending_t *p, const char *id,
             const char *addr)
 {
-    if (!p->routable || p->shard >= self->env.shards)
+    if (!p->routable || p->shard >= self->n_hints)
         return;
     s_hint_t *h = &self->hints [p->shard];
     snprintf (h->id, sizeof h->id, "%s", id);
@@ -510,11 +532,143 @@ s_hint_set (s_gateway_t *self, const s_pending_t *p, const char *id,
 static void
 s_hints_forget_addr (s_gateway_t *self, const char *addr)
 {
-    for (uint32_t shard = 0; shard < self->env.shards; shard++) {
+    for (uint32_t shard = 0; shard < self->n_hints; shard++) {
         s_hint_t *h = &self->hints [shard];
         if (*h->id && streq (h->addr, addr))
             *h->id = *h->addr = '\0';
     }
+}
+
+/*  ------------------------------------------------------------ ring  */
+
+#define GW_RING_ASK_MS 2000      /* ask again while the ring has no cluster */
+
+/*  Asks the ring module for its table (the reply comes as a bus reply
+    with ring_corr).  A node without a ring module answers UNIMPLEMENTED
+    (the kernel) and the gateway stays in static mode.  */
+static void
+s_ring_ask (s_gateway_t *self)
+{
+    Titan__Bus__RingTableRequest q = TITAN__BUS__RING_TABLE_REQUEST__INIT;
+    uint8_t buf [16];
+    size_t size = titan__bus__ring_table_request__pack (&q, buf);
+    self->ring_ask_at = 0;
+    if (titan_bus_request (self->bus, "ring", TITAN_T_RING_TABLE, buf, size,
+                           &self->ring_corr) != 0)
+        self->ring_ask_at = zclock_mono () + GW_RING_ASK_MS;
+}
+
+/*  A ring.table event or reply: keeps the table when it is the newest,
+    then Q is the table's and the leader hints that name a node no longer
+    placed on their shard are forgotten.  */
+static void
+s_ring_take (s_gateway_t *self, const uint8_t *data, size_t size)
+{
+    char err [300] = "";
+    int rc = gw_ring_offer (self->ring, data, size, err, sizeof err);
+    if (rc == -EAGAIN) {
+        titan_log_debug ("grpc_gateway: %s; asking again in %d ms", err,
+                         GW_RING_ASK_MS);
+        self->ring_ask_at = zclock_mono () + GW_RING_ASK_MS;
+        return;
+    }
+    if (rc == -ENOENT)
+        return;                  /* no ring module: static placement */
+    if (rc < 0) {
+        titan_log_warning ("grpc_gateway: %s", err);
+        return;
+    }
+    if (rc == 0)
+        return;                  /* not newer than ours */
+    /* keys map over the table's Q from now on, hints or not */
+    uint32_t q = gw_ring_shards (self->ring);
+    self->env.shards = q;
+    if (q != self->n_hints) {
+        s_hint_t *hints = calloc (q, sizeof *hints);
+        if (hints)
+            memcpy (hints, self->hints, (q < self->n_hints ? q : self->n_hints)
+                                        * sizeof *hints);
+        else
+            titan_log_error ("grpc_gateway: out of memory for the leader hints "
+                             "of %u shards; calls go through the raft module", q);
+        free (self->hints);
+        self->hints = hints;
+        self->n_hints = hints ? q : 0;
+        /* LOCAL reads go through raft again until confirmed per shard */
+        gw_local_t *local = gw_local_new (q);
+        if (local) {
+            gw_local_destroy (&self->local);
+            self->local = local;
+        }
+    }
+    uint32_t forgotten = gw_ring_prune_hints (self->ring, self->hints,
+                                              self->n_hints);
+    titan_log_info ("grpc_gateway: ring table of epoch %" PRIu64 ": %u shards, "
+                    "%u replicas, %zu members; %u leader hint(s) forgotten",
+                    gw_ring_epoch (self->ring), q, gw_ring_replicas (self->ring),
+                    gw_ring_members (self->ring), forgotten);
+}
+
+/*  Whether a method is a KV call (its shard is its key's).  */
+static int
+s_is_kv (gw_method_t method)
+{
+    return method == GW_M_PUT || method == GW_M_GET || method == GW_M_DELETE
+        || method == GW_M_CAS;
+}
+
+/*  Whether a KV call must go to another node's replicas in ring mode:
+    the table does not place its shard here, or the raft module said it
+    has no replica of it (`refusal`, may be NULL: not asked yet).  */
+static int
+s_ring_elsewhere (s_gateway_t *self, const s_pending_t *p, const char *refusal)
+{
+    if (!s_is_kv (p->method) || !gw_ring_active (self->ring)
+    ||  p->shard >= gw_ring_shards (self->ring))
+        return 0;
+    return !gw_ring_places (self->ring, p->shard, self->env.node_id)
+        || (refusal && strstr (refusal, "no replica on this node"));
+}
+
+/*  Forwards a call (not in the table) to the next replica of its shard
+    in rank order, from p->ring_next.  Returns 1 when it did (the call is
+    in the table), 0 when every replica was tried (p->ring_next is reset
+    for the next round) or the call took its hops (then it was failed and
+    freed: *p_p is NULL).  */
+static int
+s_forward_to_replica (s_gateway_t *self, s_pending_t **p_p)
+{
+    s_pending_t *p = *p_p;
+    if (p->hops >= GW_MAX_HOPS) {
+        char message [300];
+        snprintf (message, sizeof message, "not forwarded: the call already "
+                  "took %d hops and this node holds no replica of shard %u",
+                  p->hops, p->shard);
+        s_fail (&p->call, GRPC_STATUS_UNAVAILABLE, message);
+        s_pending_free (p_p);
+        return 0;
+    }
+    const char *id, *addr;
+    while (gw_ring_target (self->ring, p->shard, self->env.node_id,
+                           &p->ring_next, &id, &addr)) {
+        p->corr = titan_bus_next_corr (self->bus);
+        if (gw_forward_start (self->forward, addr, gw_api_method_path (p->method),
+                              p->request, p->request_size, p->deadline_ms,
+                              p->hops + 1, p->corr) != 0)
+            continue;
+        p->forwarding = 1;
+        p->ring_forward = 1;
+        snprintf (p->forwarded_to, sizeof p->forwarded_to, "%.127s", addr);
+        zhashx_insert (self->pending, (void *) (uintptr_t) p->corr, p);
+        return 1;
+    }
+    p->ring_next = 0;
+    char last [sizeof p->refusal];
+    snprintf (last, sizeof last, "%s", p->refusal);
+    snprintf (p->refusal, sizeof p->refusal, "no replica of shard %u "
+              "answered (table epoch %" PRIu64 "); last: %.70s", p->shard,
+              gw_ring_epoch (self->ring), *last ? last : "none reachable");
+    return 0;
 }
 
 /*  Sends a new call (not in the table) straight to its shard's leader
@@ -657,7 +811,15 @@ s_handle_call (s_gateway_t *self, gw_call_t *call)
     p->deadline_ms = p->client_deadline ? call->deadline_ms : ours;
     if (s_forward_to_hint (self, p))
         return;
-    if (s_local_read (p) && gw_local_direct (self->local, p->shard, now)) {
+    if (!p->repair_source && s_ring_elsewhere (self, p, NULL)) {
+        if (s_forward_to_replica (self, &p))
+            return;
+        if (!p)
+            return;              /* failed: too many hops */
+        /* no replica reachable: ask the local raft module, which refuses
+           and retries from the table after a backoff */
+    }
+    else if (s_local_read (p) && gw_local_direct (self->local, p->shard, now)) {
         p->to = GW_ROUTE_LOCAL_READS;
         p->type = GW_ROUTE_LOCAL_READ_TYPE;
     }
@@ -739,6 +901,16 @@ s_redirect (s_gateway_t *self, s_pending_t *p, const char *leader_id,
             const char *leader_addr)
 {
     int is_self = streq (leader_id, self->env.node_id);
+    if ((!*leader_addr || !*leader_id) && !p->repair_source
+    &&  s_ring_elsewhere (self, p, p->refusal)) {
+        /* ring mode: no replica here; the replicas in rank order */
+        p->no_leader = 0;
+        if (s_forward_to_replica (self, &p) || !p)
+            return;
+        p->no_leader = 1;
+        s_schedule_retry (self, p);
+        return;
+    }
     if (!*leader_addr || !*leader_id || is_self || p->repair_source) {
         /* no leader known (or we are a leader that cannot commit) */
         s_hint_set (self, p, "", "");
@@ -784,7 +956,7 @@ s_handoff_pump (s_gateway_t *self, int cap)
         return cap;
     int64_t now = zclock_mono ();
     int64_t next = now + cap;
-    for (uint32_t shard = 0; shard < self->env.shards; shard++) {
+    for (uint32_t shard = 0; shard < self->env.hint_parts; shard++) {
         s_delivery_t *d = &self->deliveries [shard];
         if (d->corr)
             continue;
@@ -838,9 +1010,9 @@ s_handoff_result (s_gateway_t *self, const gw_fwd_result_t *res)
     if (!self->deliveries_in_flight)
         return 0;
     uint32_t shard = 0;
-    while (shard < self->env.shards && self->deliveries [shard].corr != res->corr)
+    while (shard < self->env.hint_parts && self->deliveries [shard].corr != res->corr)
         shard++;
-    if (shard == self->env.shards)
+    if (shard == self->env.hint_parts)
         return 0;
     s_delivery_t *d = &self->deliveries [shard];
     d->corr = 0;
@@ -905,9 +1077,9 @@ s_hint_stats_refresh (s_gateway_t *self)
         self->env.hint_stats = NULL;
         return;
     }
-    for (uint32_t shard = 0; shard < self->env.shards; shard++)
+    for (uint32_t shard = 0; shard < self->env.hint_parts; shard++)
         gw_hints_stats (self->hint_log, shard, &self->hint_stats [shard]);
-    gw_hints_totals (self->hint_log, &self->hint_stats [self->env.shards]);
+    gw_hints_totals (self->hint_log, &self->hint_stats [self->env.hint_parts]);
     self->env.hint_stats = self->hint_stats;
     self->env.hint_now_ms = zclock_time ();
 }
@@ -931,6 +1103,18 @@ s_handle_forwarded (s_gateway_t *self, gw_fwd_result_t *res)
         return;                  /* the call timed out meanwhile */
     zhashx_delete (self->pending, (void *) (uintptr_t) res->corr);
     p->forwarding = 0;
+    int to_replica = p->ring_forward;
+    p->ring_forward = 0;
+    if (res->code == GRPC_STATUS_UNAVAILABLE && to_replica) {
+        /* that replica is down or has no leader: the next one */
+        snprintf (p->refusal, sizeof p->refusal, "%.60s: %.90s",
+                  res->target, res->details);
+        if (s_forward_to_replica (self, &p) || !p)
+            return;
+        p->no_leader = 1;
+        s_schedule_retry (self, p);
+        return;
+    }
     if (res->code == GRPC_STATUS_UNAVAILABLE) {
         /* the leader we knew is gone or has no quorum: ask raft again */
         s_hint_t *h = s_hint (self, p);
@@ -981,19 +1165,13 @@ s_handle_reply (s_gateway_t *self, s_pending_t *p, titan_envelope_t *env)
         s_hint_stats_refresh (self);
     if (gw_api_step (&self->env, p->method, p->expected, p->step, p->prev,
                      p->prev_size, data, size, &req, &res)) {
-        /* the next request of a two-step method */
-        if (p->step == 0) {
-            p->prev = malloc (size ? size : 1);
-            if (!p->prev) {
-                free (req.payload);
-                s_fail (&p->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                        "gateway out of memory");
-                s_pending_free (&p);
-                return;
-            }
-            if (size)
-                memcpy (p->prev, data, size);
-            p->prev_size = size;
+        /* the next request of a many-step method: keep this reply */
+        if (gw_api_prev_append (&p->prev, &p->prev_size, data, size)) {
+            free (req.payload);
+            s_fail (&p->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                    "gateway out of memory");
+            s_pending_free (&p);
+            return;
         }
         p->step++;
         free (p->payload);
@@ -1017,7 +1195,15 @@ s_handle_bus (s_gateway_t *self)
     titan_envelope_t *env = titan_bus_try_recv (self->bus);
     if (!env)
         return false;
-    if (env->kind == TITAN_MSG_REPLY) {
+    if (env->kind == TITAN_MSG_REPLY && self->ring_corr
+    &&  env->corr == self->ring_corr) {
+        self->ring_corr = 0;
+        s_ring_take (self, titan_envelope_data (env), titan_envelope_size (env));
+    }
+    else if (env->kind == TITAN_MSG_EVENT
+         &&  streq (env->type, TITAN_T_RING_TABLE))
+        s_ring_take (self, titan_envelope_data (env), titan_envelope_size (env));
+    else if (env->kind == TITAN_MSG_REPLY) {
         s_pending_t *p = zhashx_lookup (self->pending, (void *) (uintptr_t) env->corr);
         if (p && !p->forwarding && !p->retry_at) {
             zhashx_delete (self->pending, (void *) (uintptr_t) env->corr);
@@ -1217,9 +1403,17 @@ s_gateway_actor (zsock_t *pipe, void *args)
         { zsock_resolve (self->pull), 0, ZMQ_POLLIN, 0 },
         { zsock_resolve (self->done), 0, ZMQ_POLLIN, 0 },
     };
+    s_ring_ask (self);
     bool terminated = false;
     while (!terminated) {
         int timeout = s_handoff_pump (self, s_expire (self, 1000));
+        if (self->ring_ask_at) {
+            int64_t wait = self->ring_ask_at - zclock_mono ();
+            if (wait <= 0)
+                s_ring_ask (self);
+            else if (wait < timeout)
+                timeout = (int) wait;
+        }
         if (zmq_poll (items, ITEMS, timeout) < 0 || zsys_interrupted)
             break;                      /* context terminated, or interrupted */
         if (items [PIPE].revents & ZMQ_POLLIN) {

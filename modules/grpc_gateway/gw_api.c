@@ -191,6 +191,21 @@ s_member_change (const char *type, uint32_t shard, const char *node_id,
     return s_bus (req, GW_ROUTE_REPLICATION, type, &change.base, res);
 }
 
+/*  Whether the node routes by the ring's table.  */
+static int
+s_ring_mode (const gw_env_t *env)
+{
+    return env->ring && gw_ring_active (env->ring);
+}
+
+/*  The group whose membership Join and Leave change: the meta group in
+    ring mode (the ring module turns it into placement), else shard 0.  */
+static uint32_t
+s_membership_shard (const gw_env_t *env)
+{
+    return s_ring_mode (env) ? TITAN_META_SHARD : GW_ROUTE_SHARD;
+}
+
 static int
 s_raft_status (gw_bus_req_t *req, gw_result_t *res)
 {
@@ -217,7 +232,9 @@ gw_api_prepare (const gw_env_t *env, gw_method_t method, const uint8_t *data,
                    later as an ordinary put, with its own dedup pair */
                 put->deferred = 0;
                 put->client_id = put->sequence = 0;
-                req->shard = gw_api_key_shard (env, put->key.data, put->key.len);
+                req->shard = env->hint_parts > 1
+                           ? ring_key_shard (put->key.data, put->key.len,
+                                             env->hint_parts) : 0;
                 req->deferred = 1;
                 rc = s_pack (&put->base, &req->payload, &req->size, res) ? 0 : 1;
                 break;
@@ -262,14 +279,14 @@ gw_api_prepare (const gw_env_t *env, gw_method_t method, const uint8_t *data,
             break;
         case GW_M_JOIN: {
             Titan__V1__JoinRequest *join = (Titan__V1__JoinRequest *) msg;
-            rc = s_member_change (TITAN_T_RAFT_ADD, GW_ROUTE_SHARD,
+            rc = s_member_change (TITAN_T_RAFT_ADD, s_membership_shard (env),
                                   join->node_id, join->peer_addr,
                                   join->client_addr, req, res);
             break;
         }
         case GW_M_LEAVE: {
             Titan__V1__LeaveRequest *leave = (Titan__V1__LeaveRequest *) msg;
-            rc = s_member_change (TITAN_T_RAFT_REMOVE, GW_ROUTE_SHARD,
+            rc = s_member_change (TITAN_T_RAFT_REMOVE, s_membership_shard (env),
                                   leave->node_id, NULL, NULL, req, res);
             break;
         }
@@ -424,14 +441,24 @@ s_complete_kv (gw_method_t method, uint64_t expected,
     }
 }
 
-/*  The group of our shard in a raft.status reply, or NULL.  */
+/*  The group `shard` in a raft.status reply, or NULL.  */
 static const Titan__Bus__RaftGroupStatus *
-s_group (const Titan__Bus__RaftStatusReply *st)
+s_group (const Titan__Bus__RaftStatusReply *st, uint32_t shard)
 {
     for (size_t i = 0; st && i < st->n_groups; i++)
-        if (st->groups [i] && st->groups [i]->shard == GW_ROUTE_SHARD)
+        if (st->groups [i] && st->groups [i]->shard == shard)
             return st->groups [i];
     return NULL;
+}
+
+/*  What a client sees of a ring state: ACTIVE is "up", the others keep
+    their names ("joining", "leaving", "removed").  */
+static const char *
+s_ring_client_state (const char *ring_state)
+{
+    if (!ring_state)
+        return "";
+    return strcmp (ring_state, "active") == 0 ? "up" : ring_state;
 }
 
 /*  What a client sees of a member: voters are "up", learners (being
@@ -442,8 +469,10 @@ s_member_state (const Titan__Bus__RaftMember *m)
     return m->voter ? "up" : "joining";
 }
 
-/*  The members after MemberList, Join or Leave, from a raft.status reply
-    (NULL: the node runs no raft module, so it is its own only member).
+/*  The members after MemberList, Join or Leave: in ring mode the ring
+    table's members (tombstones included, with their ring states), else
+    shard 0's group in a raft.status reply (NULL: the node runs no raft
+    module, so it is its own only member).
     MemberListResponse, JoinResponse and LeaveResponse are the same
     message on the wire (`repeated Member members = 1`), so one is packed
     for all three.  */
@@ -451,8 +480,10 @@ static void
 s_complete_members (const gw_env_t *env, const Titan__Bus__RaftStatusReply *st,
                     gw_result_t *res)
 {
-    const Titan__Bus__RaftGroupStatus *g = s_group (st);
-    size_t n = g ? g->n_members : 1;
+    int ring = s_ring_mode (env);
+    const Titan__Bus__RaftGroupStatus *g = ring ? NULL
+                                       : s_group (st, GW_ROUTE_SHARD);
+    size_t n = ring ? gw_ring_members (env->ring) : g ? g->n_members : 1;
     Titan__V1__Member *members = calloc (n + 1, sizeof *members);
     Titan__V1__Member **ptrs = calloc (n + 1, sizeof *ptrs);
     if (!members || !ptrs) {
@@ -464,7 +495,14 @@ s_complete_members (const gw_env_t *env, const Titan__Bus__RaftStatusReply *st,
     }
     for (size_t i = 0; i < n; i++) {
         titan__v1__member__init (&members [i]);
-        if (g) {
+        if (ring) {
+            members [i].id = (char *) gw_ring_member_id (env->ring, i);
+            members [i].client_addr = (char *) gw_ring_member_addr (env->ring, i);
+            members [i].peer_addr = (char *) gw_ring_member_peer (env->ring, i);
+            members [i].ring_state = (char *) gw_ring_member_state (env->ring, i);
+            members [i].state = (char *) s_ring_client_state (members [i].ring_state);
+        }
+        else if (g) {
             const Titan__Bus__RaftMember *m = g->members [i];
             members [i].id = m->node_id;
             members [i].client_addr = m->client_addr;
@@ -560,40 +598,53 @@ s_fill_shard (const Titan__Bus__RaftGroupStatus *g, Titan__V1__ShardStatus *shar
     shard->learners = names + g->n_members;
 }
 
-/*  The storage side of a shard's status: the local bitcask's kv.stats.  */
+/*  Copies the storage figures of a data shard from its kv.stats reply
+    (NULL, or a failed one: left at 0).  */
 static void
-s_fill_storage (const Titan__Bus__KvStatsReply *st, Titan__V1__ShardStatus *out)
+s_shard_stats (Titan__V1__ShardStatus *shard, const Titan__Bus__KvStatsReply *st)
 {
-    out->applied_index = st->applied_index;
-    out->keys = st->keys;
-    out->last_revision = st->last_revision;
-    out->read_repairs = st->repairs;
-    out->scrub_errors = st->scrub_errors;
-    out->scrub_passes = st->scrub_passes;
-    out->last_scrub_ms = st->last_scrub_ms;
-    out->data_errors = st->read_errors + st->load_errors;
+    if (!st || st->code != TITAN__BUS__CODE__OK)
+        return;
+    shard->keys = st->keys;
+    shard->last_revision = st->last_revision;
+    shard->applied_index = st->applied_index;
+    shard->read_repairs = st->repairs;
+    shard->scrub_errors = st->scrub_errors;
+    shard->scrub_passes = st->scrub_passes;
+    shard->last_scrub_ms = st->last_scrub_ms;
+    shard->data_errors = st->read_errors + st->load_errors;
 }
 
 /*  Cluster.Status from raft.status (NULL without a raft module: a
-    single-node answer) and the storage engine's kv.stats of shard
-    GW_ROUTE_SHARD (the keys and last revision of the other shards are not
-    reported).  Nodes are the union of every group's members; one shard
-    per data group this node hosts, the meta group left out.  */
+    single-node answer) and the storage engine's kv.stats of every data
+    group the node hosts (`stats` [i] for the i-th data group of the
+    reply, in its order; without data groups `stats` [0] is shard 0's).
+    Static mode: one shard per data group this node hosts, the meta
+    group left out, and the union of the groups' members as nodes.  Ring
+    mode: every shard of the table with its desired replicas, this
+    node's view of those it hosts, and the table's members as nodes.  */
 static void
 s_complete_status (const gw_env_t *env, const Titan__Bus__RaftStatusReply *raft,
-                   const Titan__Bus__KvStatsReply *st, gw_result_t *res)
+                   Titan__Bus__KvStatsReply **stats, size_t n_stats,
+                   gw_result_t *res)
 {
-    if (s_reply_status (st->code, st->message, "storage statistics failed", res))
+    int ring = s_ring_mode (env);
+    if (!ring && n_stats > 0
+    &&  s_reply_status (stats [0]->code, stats [0]->message,
+                        "storage statistics failed", res))
         return;
     size_t n_groups = raft ? raft->n_groups : 0;
-    size_t n_members = 1;
+    size_t n_members = 1 + gw_ring_members (env->ring);
     for (size_t i = 0; i < n_groups; i++)
         n_members += raft->groups [i]->n_members;
+    uint32_t q = ring ? gw_ring_shards (env->ring) : 0;
+    size_t n_slots = n_groups + q + 1;
+    size_t n_names = 2 * n_members + (size_t) q * gw_ring_replicas (env->ring) + 1;
     Titan__V1__NodeStatus *nodes = calloc (n_members, sizeof *nodes);
     Titan__V1__NodeStatus **node_ptrs = calloc (n_members, sizeof *node_ptrs);
-    Titan__V1__ShardStatus *shards = calloc (n_groups + 1, sizeof *shards);
-    Titan__V1__ShardStatus **shard_ptrs = calloc (n_groups + 1, sizeof *shard_ptrs);
-    char **names = calloc (2 * n_members, sizeof *names);
+    Titan__V1__ShardStatus *shards = calloc (n_slots, sizeof *shards);
+    Titan__V1__ShardStatus **shard_ptrs = calloc (n_slots, sizeof *shard_ptrs);
+    char **names = calloc (n_names, sizeof *names);
     if (!nodes || !node_ptrs || !shards || !shard_ptrs || !names) {
         free (nodes);
         free (node_ptrs);
@@ -605,17 +656,49 @@ s_complete_status (const gw_env_t *env, const Titan__Bus__RaftStatusReply *raft,
         return;
     }
     size_t n = 0, n_shards = 0, used = 0;
+    if (ring) {
+        for (size_t i = 0; i < gw_ring_members (env->ring); i++) {
+            titan__v1__node_status__init (&nodes [n]);
+            nodes [n].id = (char *) gw_ring_member_id (env->ring, i);
+            nodes [n].client_addr = (char *) gw_ring_member_addr (env->ring, i);
+            nodes [n].ring_state = (char *) gw_ring_member_state (env->ring, i);
+            nodes [n].state = (char *) s_ring_client_state (nodes [n].ring_state);
+            n++;
+        }
+        for (uint32_t id = 0; id < q; id++)
+            titan__v1__shard_status__init (&shards [id]), shards [id].id = id;
+        n_shards = q;
+    }
+    size_t data_group = 0;
     for (size_t i = 0; i < n_groups; i++) {
         const Titan__Bus__RaftGroupStatus *g = raft->groups [i];
         if (g->shard == TITAN_META_SHARD)
             continue;
-        s_add_nodes (g, nodes, &n);
-        s_fill_shard (g, &shards [n_shards], names + used);
+        const Titan__Bus__KvStatsReply *st = data_group < n_stats
+                                           ? stats [data_group] : NULL;
+        data_group++;
+        Titan__V1__ShardStatus *shard;
+        if (ring) {
+            if (g->shard >= q)
+                continue;        /* not in the table: being dropped */
+            shard = &shards [g->shard];
+        }
+        else {
+            s_add_nodes (g, nodes, &n);
+            shard = &shards [n_shards++];
+        }
+        s_fill_shard (g, shard, names + used);
         used += 2 * g->n_members;
-        if (g->shard == GW_ROUTE_SHARD)
-            s_fill_storage (st, &shards [n_shards]);
-        shard_ptrs [n_shards] = &shards [n_shards];
-        n_shards++;
+        shard->hosted = 1;
+        shard->role = g->role;
+        s_shard_stats (shard, st);
+    }
+    for (uint32_t id = 0; id < q; id++) {
+        uint32_t size = gw_ring_shard_size (env->ring, id);
+        shards [id].n_desired = size;
+        shards [id].desired = names + used;
+        for (uint32_t rank = 0; rank < size; rank++)
+            names [used++] = (char *) gw_ring_replica (env->ring, id, rank);
     }
     if (n_shards == 0) {
         /* no raft module: this node alone holds the one shard */
@@ -630,21 +713,27 @@ s_complete_status (const gw_env_t *env, const Titan__Bus__RaftStatusReply *raft,
         shards [0].leader = (char *) env->node_id;
         shards [0].n_replicas = 1;
         shards [0].replicas = names;
-        s_fill_storage (st, &shards [0]);
-        shard_ptrs [0] = &shards [0];
+        shards [0].hosted = 1;
+        shards [0].role = "leader";
+        s_shard_stats (&shards [0], n_stats ? stats [0] : NULL);
         n_shards = 1;
     }
     for (size_t i = 0; i < n; i++)
         node_ptrs [i] = &nodes [i];
+    for (size_t i = 0; i < n_shards; i++)
+        shard_ptrs [i] = &shards [i];
     Titan__V1__StatusResponse out = TITAN__V1__STATUS_RESPONSE__INIT;
-    uint32_t q = env->shards > 1 ? env->shards : 1;
+    uint32_t keyq = env->shards > 1 ? env->shards : 1;
+    uint32_t parts = env->hint_parts > 1 ? env->hint_parts : 1;
     if (env->hint_stats) {
-        for (size_t i = 0; i < n_shards; i++)
-            if (shards [i].id < q)
+        /* per shard while the hint log's partitions are the shards (the
+           ring's table did not bring another Q) */
+        for (size_t i = 0; parts == keyq && i < n_shards; i++)
+            if (shards [i].id < keyq)
                 s_fill_hints (env, &env->hint_stats [shards [i].id], &shards [i]);
         /* the totals, in the same form */
         Titan__V1__ShardStatus all = TITAN__V1__SHARD_STATUS__INIT;
-        s_fill_hints (env, &env->hint_stats [q], &all);
+        s_fill_hints (env, &env->hint_stats [parts], &all);
         out.hints_pending = all.hints_pending;
         out.hints_pending_bytes = all.hints_pending_bytes;
         out.hints_oldest_age_ms = all.hints_oldest_age_ms;
@@ -654,6 +743,10 @@ s_complete_status (const gw_env_t *env, const Titan__Bus__RaftStatusReply *raft,
     out.nodes = node_ptrs;
     out.n_shards = n_shards;
     out.shards = shard_ptrs;
+    out.placement = ring ? "ring" : "static";
+    out.ring_epoch = gw_ring_epoch (env->ring);
+    out.shard_count = ring ? q : (uint32_t) n_shards;
+    out.replica_count = gw_ring_replicas (env->ring);
     s_succeed (res, &out.base);
     free (nodes);
     free (node_ptrs);
@@ -854,6 +947,151 @@ s_raft_refusal (gw_method_t method, int code, const char *message,
     return s_reply_status (code, message, "the raft module refused", res);
 }
 
+/*  Reply `index` of the replies `prev` (gw_api_prev_append); returns 0,
+    or -1 when there is no such well-formed record.  */
+static int
+s_prev_at (const uint8_t *prev, size_t prev_size, size_t index,
+           const uint8_t **data_p, size_t *size_p)
+{
+    size_t at = 0;
+    for (size_t i = 0; ; i++) {
+        if (at > prev_size || prev_size - at < 4)
+            return -1;
+        size_t len = (size_t) prev [at] | (size_t) prev [at + 1] << 8
+                   | (size_t) prev [at + 2] << 16 | (size_t) prev [at + 3] << 24;
+        at += 4;
+        if (len > prev_size - at)
+            return -1;
+        if (i == index) {
+            *data_p = prev + at;
+            *size_p = len;
+            return 0;
+        }
+        at += len;
+    }
+}
+
+int
+gw_api_prev_append (uint8_t **prev_p, size_t *size_p, const uint8_t *data,
+                    size_t size)
+{
+    if (size > UINT32_MAX)
+        return -ENOMEM;
+    uint8_t *prev = realloc (*prev_p, *size_p + 4 + size);
+    if (!prev)
+        return -ENOMEM;
+    uint8_t *at = prev + *size_p;
+    for (int i = 0; i < 4; i++)
+        at [i] = (uint8_t) (size >> (8 * i));
+    if (size)
+        memcpy (at + 4, data, size);
+    *prev_p = prev;
+    *size_p += 4 + size;
+    return 0;
+}
+
+/*  The data shards of a raft.status reply (meta group left out), in its
+    order: stores the shard of the `index`-th in *shard_p; returns the
+    count.  */
+static size_t
+s_data_groups (const Titan__Bus__RaftStatusReply *raft, size_t index,
+               uint32_t *shard_p)
+{
+    size_t count = 0;
+    for (size_t i = 0; raft && i < raft->n_groups; i++) {
+        if (raft->groups [i]->shard == TITAN_META_SHARD)
+            continue;
+        if (count == index && shard_p)
+            *shard_p = raft->groups [i]->shard;
+        count++;
+    }
+    return count;
+}
+
+/*  A raft.status reply decoded (the caller's, to free), or NULL with *res
+    failed INTERNAL.  */
+static Titan__Bus__RaftStatusReply *
+s_unpack_raft_status (const uint8_t *data, size_t size, gw_result_t *res)
+{
+    Titan__Bus__RaftStatusReply *raft =
+        titan__bus__raft_status_reply__unpack (NULL, size, data);
+    if (!raft)
+        gw_api_fail (res, GRPC_STATUS_INTERNAL, "raft.status reply does not "
+                     "decode (%zu bytes)", size);
+    return raft;
+}
+
+/*  Status and MemberList: step 0 is raft.status (refused UNIMPLEMENTED
+    without a raft module); Status then asks kv.stats of each data group
+    the node hosts (of shard 0 when it hosts none), one step each, and
+    completes with the last.  */
+static int
+s_step_status (const gw_env_t *env, gw_method_t method, int step,
+               const uint8_t *prev, size_t prev_size, const uint8_t *data,
+               size_t size, gw_bus_req_t *req, gw_result_t *res)
+{
+    const uint8_t *raft_data = data;
+    size_t raft_size = size;
+    if (step > 0 && s_prev_at (prev, prev_size, 0, &raft_data, &raft_size)) {
+        gw_api_fail (res, GRPC_STATUS_INTERNAL, "status step %d without the "
+                     "raft.status reply", step);
+        return 0;
+    }
+    Titan__Bus__RaftStatusReply *raft = s_unpack_raft_status (raft_data,
+                                                              raft_size, res);
+    if (!raft)
+        return 0;
+    int no_raft = raft->code == TITAN__BUS__CODE__UNIMPLEMENTED;
+    if (no_raft) {
+        titan__bus__raft_status_reply__free_unpacked (raft, NULL);
+        raft = NULL;
+    }
+    else if (s_reply_status (raft->code, raft->message, "raft status failed",
+                             res)) {
+        titan__bus__raft_status_reply__free_unpacked (raft, NULL);
+        return 0;
+    }
+    int rc = 0;
+    size_t groups = s_data_groups (raft, 0, NULL);
+    size_t wanted = groups ? groups : 1;
+    if (method == GW_M_MEMBER_LIST)
+        s_complete_members (env, raft, res);
+    else if ((size_t) step < wanted) {
+        /* the kv.stats of data group `step` (the replies so far: step) */
+        Titan__Bus__KvStatsRequest q = TITAN__BUS__KV_STATS_REQUEST__INIT;
+        q.shard = GW_ROUTE_SHARD;
+        s_data_groups (raft, (size_t) step, &q.shard);
+        rc = s_bus (req, GW_ROUTE_STORAGE, TITAN_T_KV_STATS, &q.base, res);
+    }
+    else {
+        Titan__Bus__KvStatsReply **stats = calloc (wanted, sizeof *stats);
+        size_t n_stats = 0;
+        for (size_t i = 0; stats && i < wanted; i++) {
+            const uint8_t *d = data;
+            size_t len = size;
+            if (i + 1 < wanted && s_prev_at (prev, prev_size, i + 1, &d, &len))
+                break;
+            stats [i] = titan__bus__kv_stats_reply__unpack (NULL, len, d);
+            if (!stats [i])
+                break;
+            n_stats++;
+        }
+        if (!stats)
+            gw_api_fail (res, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        else if (n_stats < wanted)
+            gw_api_fail (res, GRPC_STATUS_INTERNAL, "kv.stats reply %zu of %zu "
+                         "does not decode", n_stats + 1, wanted);
+        else
+            s_complete_status (env, raft, stats, n_stats, res);
+        for (size_t i = 0; i < n_stats; i++)
+            titan__bus__kv_stats_reply__free_unpacked (stats [i], NULL);
+        free (stats);
+    }
+    if (raft)
+        titan__bus__raft_status_reply__free_unpacked (raft, NULL);
+    return rc;
+}
+
 int
 gw_api_step (const gw_env_t *env, gw_method_t method, uint64_t expected,
              int step, const uint8_t *prev, size_t prev_size,
@@ -865,56 +1103,18 @@ gw_api_step (const gw_env_t *env, gw_method_t method, uint64_t expected,
     int rc = 0;
     switch (method) {
         case GW_M_STATUS:
-        case GW_M_MEMBER_LIST: {
-            /* step 0: raft.status; Status then asks for kv.stats */
-            const uint8_t *raft_data = step == 0 ? data : prev;
-            size_t raft_size = step == 0 ? size : prev_size;
-            Titan__Bus__RaftStatusReply *raft =
-                titan__bus__raft_status_reply__unpack (NULL, raft_size, raft_data);
-            if (!raft) {
-                gw_api_fail (res, GRPC_STATUS_INTERNAL, "raft.status reply "
-                             "does not decode (%zu bytes)", raft_size);
-                return 0;
-            }
-            int no_raft = raft->code == TITAN__BUS__CODE__UNIMPLEMENTED;
-            if (!no_raft && s_reply_status (raft->code, raft->message,
-                                            "raft status failed", res)) {
-                titan__bus__raft_status_reply__free_unpacked (raft, NULL);
-                return 0;
-            }
-            if (method == GW_M_MEMBER_LIST)
-                s_complete_members (env, no_raft ? NULL : raft, res);
-            else if (step == 0) {
-                Titan__Bus__KvStatsRequest stats = TITAN__BUS__KV_STATS_REQUEST__INIT;
-                stats.shard = GW_ROUTE_SHARD;
-                rc = s_bus (req, GW_ROUTE_STORAGE, TITAN_T_KV_STATS,
-                            &stats.base, res);
-            }
-            else {
-                Titan__Bus__KvStatsReply *st =
-                    titan__bus__kv_stats_reply__unpack (NULL, size, data);
-                if (st) {
-                    s_complete_status (env, no_raft ? NULL : raft, st, res);
-                    titan__bus__kv_stats_reply__free_unpacked (st, NULL);
-                }
-                else
-                    gw_api_fail (res, GRPC_STATUS_INTERNAL, "kv.stats reply "
-                                 "does not decode (%zu bytes)", size);
-            }
-            titan__bus__raft_status_reply__free_unpacked (raft, NULL);
-            return rc;
-        }
+        case GW_M_MEMBER_LIST:
+            return s_step_status (env, method, step, prev, prev_size, data,
+                                  size, req, res);
         case GW_M_JOIN:
         case GW_M_LEAVE:
         case GW_M_TRANSFER_LEADER: {
             if (step == 1) {
                 /* the membership after the change */
-                Titan__Bus__RaftStatusReply *raft =
-                    titan__bus__raft_status_reply__unpack (NULL, size, data);
-                if (!raft)
-                    gw_api_fail (res, GRPC_STATUS_INTERNAL, "raft.status reply "
-                                 "does not decode (%zu bytes)", size);
-                else if (!s_raft_refusal (method, raft->code, raft->message, res))
+                Titan__Bus__RaftStatusReply *raft = s_unpack_raft_status (data,
+                                                                  size, res);
+                if (raft && !s_raft_refusal (method, raft->code, raft->message,
+                                             res))
                     s_complete_members (env, raft, res);
                 if (raft)
                     titan__bus__raft_status_reply__free_unpacked (raft, NULL);

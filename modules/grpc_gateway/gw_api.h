@@ -14,6 +14,7 @@
 
 #include "gw_hints.h"
 
+#include "gw_ring.h"
 #include <grpc/status.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,11 +48,15 @@ typedef struct {
     size_t max_key_bytes;        /* setting max_key_bytes */
     size_t max_value_bytes;      /* setting max_value_bytes */
     uint32_t shards;             /* Q: keys map to shards 0..Q-1 (0 means 1) */
+    uint32_t hint_parts;         /* partitions of the hint log: Q at start,
+                                    fixed (0 means 1) */
     /* hinted handoff figures for Cluster.Status: `shards` entries, one
        per shard, then the totals (NULL: no hint log); the time their
        ages are counted to (wall clock ms) */
     const gw_hint_stats_t *hint_stats;
     int64_t hint_now_ms;
+    const gw_ring_t *ring;       /* the ring's table (ring mode when it
+                                    holds one), or NULL */
 } gw_env_t;
 
 /*  The outcome of a call: a status, a message when not OK, and the packed
@@ -119,15 +124,26 @@ void gw_api_complete (gw_method_t method, uint64_t expected,
 
 /*  Continues a call after the reply to its bus request number `step`
     (0 first).  Status and MemberList ask raft.status first (Status then
-    kv.stats); Join and Leave ask raft.status after the change, for the
-    membership they return; every other method has one step and this is
-    gw_api_complete.  Returns 1 when *req is the next bus request to make
-    (the caller then keeps this reply, passed as `prev` with step + 1), or
-    0 when *res is the outcome.  */
+    kv.stats of every data shard the node hosts, one request each); Join
+    and Leave ask raft.status after the change, for the membership they
+    return; every other method has one step and this is gw_api_complete.
+    `prev` holds the replies to steps 0..step-1 as gw_api_prev_append
+    made it.  Returns 1 when *req is the next bus request to make (the
+    caller then appends this reply to `prev` and calls again with step +
+    1), or 0 when *res is the outcome.  In ring mode (env->ring holds a
+    table) Join and Leave change the meta group (TITAN_META_SHARD) and
+    Status and MemberList report the table's shards and members.  */
 int gw_api_step (const gw_env_t *env, gw_method_t method, uint64_t expected,
                  int step, const uint8_t *prev, size_t prev_size,
                  const uint8_t *data, size_t size, gw_bus_req_t *req,
                  gw_result_t *res);
+
+/*  Appends one reply (`data`, `size` bytes) to the replies `*prev_p` of
+    `*size_p` bytes (malloc'd, the caller's; NULL/0 to start): a 4-byte
+    little-endian length, then the bytes.  Returns 0 or -ENOMEM (then
+    *prev_p is unchanged).  */
+int gw_api_prev_append (uint8_t **prev_p, size_t *size_p,
+                        const uint8_t *data, size_t size);
 
 /*  Says whether the reply to step `step` of `method` is the raft module's
     UNAVAILABLE (this node is not the leader, or no leader is known), in
