@@ -831,9 +831,10 @@ START_TEST (test_drop_shard)
     ck_assert_int_eq (r->code, TITAN__BUS__CODE__INVALID_ARGUMENT);
     titan__bus__kv_reply__free_unpacked (r, NULL);
 
-    /* the shard reopens empty and takes writes */
+    /* a read does not recreate the dropped shard (it is refused: this
+       node holds no replica); a write reopens it empty */
     r = s_get ("k1");
-    ck_assert_int_eq (r->code, TITAN__BUS__CODE__NOT_FOUND);
+    ck_assert_int_eq (r->code, TITAN__BUS__CODE__UNAVAILABLE);
     titan__bus__kv_reply__free_unpacked (r, NULL);
     Titan__Bus__KvStatsReply *st = s_stats ();
     ck_assert_uint_eq (st->keys, 0);
@@ -847,7 +848,7 @@ START_TEST (test_drop_shard)
     titan__bus__kv_reply__free_unpacked (r, NULL);
 
     /* a drop that "crashed" after the rename leaves a trash directory,
-       removed when the module starts; the shard itself is empty */
+       removed when the module starts; the shard is gone */
     s_stop ();
     char from [512], to [512];
     snprintf (from, sizeof from, "%s/shard-0", s_dir);
@@ -855,8 +856,9 @@ START_TEST (test_drop_shard)
     ck_assert_int_eq (rename (from, to), 0);
     s_start ();
     ck_assert (!s_path_exists ("shard-0.trash"));
+    ck_assert (!s_path_exists ("shard-0"));
     r = s_get ("again");
-    ck_assert_int_eq (r->code, TITAN__BUS__CODE__NOT_FOUND);
+    ck_assert_int_eq (r->code, TITAN__BUS__CODE__UNAVAILABLE);
     titan__bus__kv_reply__free_unpacked (r, NULL);
 }
 END_TEST

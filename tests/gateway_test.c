@@ -1048,7 +1048,7 @@ END_TEST
     bus contract says.  */
 START_TEST (test_api_pure)
 {
-    gw_env_t env = { "n1", "127.0.0.1:1", "127.0.0.1:2", "grpc_gateway", 16, 1024, 0, NULL };
+    gw_env_t env = { .node_id = "n1", .client_addr = "127.0.0.1:1", .peer_addr = "127.0.0.1:2", .module_name = "grpc_gateway", .max_key_bytes = 16, .max_value_bytes = 1024, .shards = 0, .ring = NULL };
     ck_assert_int_eq (gw_api_method ("/titan.v1.KV/Put", 16), GW_M_PUT);
     ck_assert_int_eq (gw_api_method ("/titan.v1.Admin/Merge", 21), GW_M_MERGE);
     ck_assert_int_eq (gw_api_method ("/titan.v1.KV/Pu", 15), -1);
@@ -1162,7 +1162,7 @@ END_TEST
     a precise INVALID_ARGUMENT, for every method.  */
 START_TEST (test_request_decode)
 {
-    gw_env_t env = { "n1", "127.0.0.1:1", "127.0.0.1:2", "grpc_gateway", 16, 64, 0, NULL };
+    gw_env_t env = { .node_id = "n1", .client_addr = "127.0.0.1:1", .peer_addr = "127.0.0.1:2", .module_name = "grpc_gateway", .max_key_bytes = 16, .max_value_bytes = 64, .shards = 0, .ring = NULL };
     gw_result_t res = { GRPC_STATUS_OK, "", NULL, 0 };
     gw_request_t req;
     /* truncated (a length past the end), a 64-bit length prefix, a
@@ -1534,8 +1534,7 @@ START_TEST (test_ring_status_api)
     uint64_t epoch;
     gw_ring_t *ring = s_ring_new (8, 3, 4, 4, &epoch);
     size_t size;
-    gw_env_t env = { "n1", "127.0.0.1:7001", "127.0.0.1:8001", "grpc_gateway",
-                     16, 1024, 8, ring };
+    gw_env_t env = { .node_id = "n1", .client_addr = "127.0.0.1:7001", .peer_addr = "127.0.0.1:8001", .module_name = "grpc_gateway", .max_key_bytes = 16, .max_value_bytes = 1024, .shards = 8, .ring = ring };
     gw_bus_req_t req;
     gw_result_t res = { GRPC_STATUS_OK, "", NULL, 0 };
     uint8_t buf [512];
@@ -1703,7 +1702,7 @@ START_TEST (test_ring_gateway)
 
     /* one key placed here, one placed on far */
     char here [16] = "", there [16] = "";
-    gw_env_t env = { "gwtest", "", "", "grpc_gateway", 16, 1024, 8, s_fake_ring };
+    gw_env_t env = { .node_id = "gwtest", .client_addr = "", .peer_addr = "", .module_name = "grpc_gateway", .max_key_bytes = 16, .max_value_bytes = 1024, .shards = 8, .ring = s_fake_ring };
     for (int i = 0; i < 1000 && (!*here || !*there); i++) {
         char key [16];
         snprintf (key, sizeof key, "k%d", i);

@@ -150,7 +150,7 @@ START_TEST (test_static_output)
     fclose (out);
     ck_assert_ptr_null (strstr (text, "ring epoch"));
     ck_assert_ptr_nonnull (strstr (text, "APPLIED_INDEX"));
-    ck_assert_ptr_nonnull (strstr (text, "\n1 shard(s), 0 move(s) in progress\n"));
+    ck_assert_ptr_nonnull (strstr (text, "\n1 shard(s), 0 move(s) in progress, 0 deferred put(s) pending"));
     free (text);
     tc_status_clear (&m);
 }
