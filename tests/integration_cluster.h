@@ -46,6 +46,16 @@ tc_cluster_t *tc_new_with (int n, const tc_settings_t *settings);
     every shard has a leader and `n` voters as every node reports it.  */
 tc_cluster_t *tc_new_sharded (int n, uint32_t shards, int timeout_ms);
 
+/*  Starts `n` nodes with ring placement (the ring module loaded, raft
+    setting placement = ring, Q = `shards`, R = `replicas`): node 0
+    creates the cluster, the others join it; returns at once (the test
+    waits for the placement it expects).  */
+tc_cluster_t *tc_new_ring (int n, uint32_t shards, uint32_t replicas);
+
+/*  Starts one more node of a tc_new_ring cluster, joining through node
+    `join_through`'s peer address; returns its index at once.  */
+int tc_add_node_ring (tc_cluster_t *self, int join_through);
+
 /*  Adds one node to a tc_new_sharded cluster (it joins every shard
     through node 0) and waits until every shard has `replicas` voters;
     returns its index.  */
@@ -93,6 +103,9 @@ bool tc_running (tc_cluster_t *self, int i);
 const char *tc_node_id (tc_cluster_t *self, int i);
 const char *tc_client_addr (tc_cluster_t *self, int i);
 const char *tc_peer_addr (tc_cluster_t *self, int i);
+
+/*  The bus endpoint of running node i (for a test's own bus client).  */
+const char *tc_bus_endpoint (tc_cluster_t *self, int i);
 
 /*  The index of the node that leads, as the running nodes report it over
     Cluster.Status (a running leader that a running node names), polling

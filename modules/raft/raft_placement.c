@@ -28,6 +28,7 @@
 
 #define TABLE_ASK_MS      1000      /* ring.table asked again while none */
 #define CMD_RETRY_MS      3000      /* a ring command not applied by then */
+#define CMD_SETTLE_MS     1000      /* an applied one shows in the table */
 #define DRAINS_MAX        8
 #define LEFT_MAX          16
 #define NOTICE_MS         1000      /* NOT_MEMBER per (node, group) */
@@ -36,6 +37,7 @@
 #define DROP_RETRY_MS     2000
 #define DROP_RETRY_MAX_MS 30000
 #define BOOT_MARKER       "ring-bootstrap"
+#define PROBE_MS          1000      /* a stale replica asks its group */
 
 /*  A ring command this node proposed to the meta group.  */
 typedef struct {
@@ -74,6 +76,7 @@ struct raft_placement {
     bool table_new;              /* run the duty at once */
 
     s_cmd_t derived;             /* CREATE / ADD / REMOVE in flight */
+    int64_t derived_at;          /* when the last one was applied */
     s_cmd_t drains [DRAINS_MAX];
     size_t n_drains;
     char left [LEFT_MAX][RAFT_NODE_ID_MAX + 1];   /* LEFT notices seen */
@@ -87,6 +90,8 @@ struct raft_placement {
     size_t next_notice;
 
     int64_t next_duty;
+    int64_t probed_at;
+    bool probe_due;
     int64_t left_sent_at;
     bool removed_logged;
     uint64_t moves;
@@ -370,16 +375,18 @@ s_membership_duty (raft_placement_t *self)
         self->derived.cmd.type = 0;
         return;
     }
+    int64_t now = zclock_mono ();
     if (self->derived.cmd.type) {
         if (!s_cmd_step (self, &self->derived))
             return;
-        /* applied: wait until the table reflects it */
-        if (self->msg && self->msg->applied_index < self->derived.index)
-            return;
-        if (!self->msg && self->derived.cmd.type == RING_CMD_CREATE)
-            return;
         self->derived.cmd.type = 0;
+        self->derived_at = now;
     }
+    /* applied: give the table a moment to reflect it (a command that
+       changed nothing publishes no table) */
+    uint64_t seen = self->msg ? self->msg->applied_index : 0;
+    if (self->derived.index > seen && now - self->derived_at < CMD_SETTLE_MS)
+        return;
     ring_cmd_t cmd;
     if (s_next_derived (self, meta, &cmd)) {
         s_cmd_init (self, &self->derived, &cmd);
@@ -508,6 +515,43 @@ s_drop_reply (raft_placement_t *self, titan_envelope_t **env_p)
     return false;
 }
 
+/*  A replica the table no longer places here but that its own view of
+    the committed configuration still includes (a removed learner hears
+    nothing more, and a removed node may miss its removal entry) asks:
+    it sends each member of its configuration and each replica the table
+    names (the leader is among them) a heartbeat answer of term
+    0, which a member steps and ignores (a stale term) and a leader whose
+    committed configuration no longer includes it answers with NOT_MEMBER
+    (raft_placement_not_member).  */
+static void
+s_probe (raft_placement_t *self, uint32_t shard, raft_group_t *g,
+         const raft_wire_node_t *desired, size_t n_desired)
+{
+    Titan__Bus__RaftGroupStatus st = TITAN__BUS__RAFT_GROUP_STATUS__INIT;
+    raft_group_status (g, &st);
+    uint64_t me = raft_members_id (self->cfg.self.node_id);
+    for (size_t i = 0; i < st.n_members + n_desired; i++) {
+        const char *id = i < st.n_members ? st.members [i]->node_id
+                                          : desired [i - st.n_members].node_id;
+        if (!id || streq (id, self->cfg.self.node_id))
+            continue;
+        if (i >= st.n_members)
+            raft_transport_set_peer (self->cfg.transport, id,
+                                     desired [i - st.n_members].peer_addr);
+        raft_msg_t msg;
+        memset (&msg, 0, sizeof msg);
+        msg.group = shard;
+        msg.from = me;
+        msg.to = raft_members_id (id);
+        msg.type = RAFT_MSG_HEARTBEAT_RESP;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        if (raft_wire_encode_msg (&self->cfg.self, &msg, &buf, &len) == 0)
+            raft_transport_queue (self->cfg.transport, id, buf, len);
+        free (buf);
+    }
+}
+
 /*  Destroys data group `shard` (not placed here, not in its committed
     configuration), deletes its directory and drops its storage.  */
 static void
@@ -539,7 +583,7 @@ s_bootstrap_data (raft_placement_t *self)
     int rc = 0;
     for (uint32_t s = 0; s < q && rc == 0; s++)
         if (!raft_groups_find (self->cfg.groups, s))
-            rc = self->cfg.open (self->cfg.open_arg, s, true, false);
+            rc = self->cfg.open (self->cfg.open_arg, s, true, true);
     if (rc == 0 && unlink (marker) == 0)
         titan_log_info ("raft %s: created the %u data shards of the cluster",
                         self->cfg.self.node_id, q);
@@ -553,7 +597,6 @@ s_replica_duty (raft_placement_t *self)
     s_bootstrap_data (self);
     uint32_t q = ring_table_shards (self->table);
     raft_wire_node_t desired [RAFT_MAX_MEMBERS];
-    uint64_t self_id = raft_members_id (self->cfg.self.node_id);
     for (uint32_t s = 0; s < q; s++) {
         bool here = false;
         size_t n = s_desired (self, s, desired, &here);
@@ -585,11 +628,17 @@ s_replica_duty (raft_placement_t *self)
             }
             continue;
         }
-        /* Raft safety: only a replica out of the committed configuration */
-        if (!here && (!raft_group_in_committed_config (g, self_id)
-                      || s_evicted (self, s)))
+        /* Raft safety: only a replica out of the committed configuration,
+           as the group's leader says (this node's own view may lag: a
+           replica that has not applied the entry that made it a voter
+           does not see itself in its applied configuration) */
+        if (!here && s_evicted (self, s))
             s_destroy_replica (self, s);
+        else
+        if (!here && self->probe_due)
+            s_probe (self, s, g, desired, n);
     }
+    self->probe_due = false;
 }
 
 /*  A draining node that hosts no data group any more tells the meta
@@ -699,11 +748,10 @@ raft_placement_on_notice (raft_placement_t *self, const char *from,
         return;
     uint32_t id = (uint32_t) notice->group;
     raft_group_t *g = raft_groups_find (self->cfg.groups, id);
-    /* believed only from a member of the group as this node sees it */
-    const raft_config_t *cfg = g ? raft_config (raft_group_core (g)) : NULL;
-    uint64_t rid = raft_members_id (from);
+    /* believed from a ring member only (the leader that sends it checked
+       its committed configuration; this node's own view may be empty) */
     if (!g || id == TITAN_META_SHARD || s_evicted (self, id)
-    ||  !(raft_config_is_voter (cfg, rid) || raft_config_is_learner (cfg, rid)))
+    ||  !s_node (self, from))
         return;
     uint32_t *grown = realloc (self->evicted, (self->n_evicted + 1) * sizeof *grown);
     if (!grown)
@@ -786,6 +834,10 @@ raft_placement_duty (raft_placement_t *self)
         return;
     self->table_new = false;
     self->next_duty = now + self->cfg.duty_ms;
+    if (now - self->probed_at >= PROBE_MS) {
+        self->probe_due = true;
+        self->probed_at = now;
+    }
     s_ask_table (self);
     s_membership_duty (self);
     s_drain_duty (self);

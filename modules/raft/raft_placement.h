@@ -24,11 +24,14 @@
     - for every data group this node leads: runs the planner
       (raft_group_reconcile) towards the table's replicas;
     - destroys a replica the table does not place here once the group's
-      committed configuration no longer includes it (or its leader said
-      so: a NOT_MEMBER notice), deletes its directory and asks the storage
-      module to drop the shard's data (kv.drop_shard, retried while it
-      fails).  A replica still in the committed configuration is never
-      destroyed.
+      leader said that its committed configuration no longer includes it
+      (a NOT_MEMBER notice: the replica asks by a probe every second, as
+      a removed learner hears nothing more), deletes its directory and
+      asks the storage module to drop the shard's data (kv.drop_shard,
+      retried while it fails).  A replica still in the committed
+      configuration is never destroyed: its own view is not enough (a
+      replica that has not yet applied the entry that made it a voter
+      does not see itself in its applied configuration).
 
     Not thread-safe: the raft actor owns it.
 */
