@@ -78,6 +78,17 @@ START_TEST (test_promote_when_caught_up)
     ASSERT_ACTION (s_plan (1, m, 3, d, 3), RAFT_RECONCILE_NONE, 0);
     m [1].match = COMMIT;
     ASSERT_ACTION (s_plan (1, m, 3, d, 3), RAFT_RECONCILE_PROMOTE, 2);
+    /* a short log: within the gap, but a learner that never answered
+       (match 0) is not promoted */
+    member_t m2 [] = { { 1, true, 3 }, { 2, false, 0 } };
+    uint64_t d2 [] = { 1, 2 };
+    raft_reconcile_input_t in = {
+        .self = 1, .leader = true, .commit = 3, .members = m2,
+        .n_members = 2, .desired = d2, .n_desired = 2, .promote_gap = GAP,
+    };
+    ASSERT_ACTION (raft_reconcile_plan (&in), RAFT_RECONCILE_NONE, 0);
+    m2 [1].match = 1;
+    ASSERT_ACTION (raft_reconcile_plan (&in), RAFT_RECONCILE_PROMOTE, 2);
 }
 END_TEST
 

@@ -49,7 +49,7 @@ raft_reconcile_plan (const raft_reconcile_input_t *in)
         if (m->voter)
             continue;
         all_voters = false;
-        if (m->match + in->promote_gap >= in->commit)
+        if (m->match > 0 && m->match + in->promote_gap >= in->commit)
             return s_action (RAFT_RECONCILE_PROMOTE, m->id);
     }
     if (!all_voters)

@@ -16,7 +16,9 @@
       3. a desired replica that is not a member is added as a learner
          (the first missing one in rank order);
       4. a desired learner that has caught up (match + promote_gap >=
-         commit) is promoted;
+         commit, and it has acknowledged something: an empty replica that
+         never answered must not become a voter, which in a short log
+         the gap alone would allow) is promoted;
       5. once EVERY desired replica is a voter, a voter that is not
          desired is removed; if that voter is the leader itself, it hands
          leadership to a desired voter whose match index reaches the commit
