@@ -277,11 +277,16 @@ tc_new_sharded (int n, uint32_t shards, int timeout_ms)
 }
 
 tc_cluster_t *
-tc_new_ring (int n, uint32_t shards, uint32_t replicas)
+tc_new_ring (int n, uint32_t shards, uint32_t replicas,
+             const tc_settings_t *settings)
 {
     ck_assert (n >= 1 && n <= TC_MAX_NODES && shards >= 1 && replicas >= 1);
     tc_cluster_t *self = calloc (1, sizeof *self);
     ck_assert_ptr_nonnull (self);
+    if (settings && settings->raft)
+        ck_assert_ptr_nonnull (self->raft_extra = strdup (settings->raft));
+    if (settings && settings->bitcask)
+        ck_assert_ptr_nonnull (self->bitcask_extra = strdup (settings->bitcask));
     self->shards = shards;
     self->ring_replicas = replicas;
     s_launch (self, 0, NULL);

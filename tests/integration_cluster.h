@@ -48,9 +48,11 @@ tc_cluster_t *tc_new_sharded (int n, uint32_t shards, int timeout_ms);
 
 /*  Starts `n` nodes with ring placement (the ring module loaded, raft
     setting placement = ring, Q = `shards`, R = `replicas`): node 0
-    creates the cluster, the others join it; returns at once (the test
-    waits for the placement it expects).  */
-tc_cluster_t *tc_new_ring (int n, uint32_t shards, uint32_t replicas);
+    creates the cluster, the others join it; `settings` as tc_new_with
+    (NULL: none).  Returns at once (the test waits for the placement it
+    expects).  */
+tc_cluster_t *tc_new_ring (int n, uint32_t shards, uint32_t replicas,
+                           const tc_settings_t *settings);
 
 /*  Starts one more node of a tc_new_ring cluster, joining through node
     `join_through`'s peer address; returns its index at once.  */

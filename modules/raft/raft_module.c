@@ -64,7 +64,20 @@
     has caught up, so that the leaders of the shards, and with them the
     write load, spread over the nodes.
 
-    Settings (module subtree): shards (1: the number of data shards, Q;
+    Ring placement (setting placement = ring; raft_placement.h,
+    docs/sharding.md): the ring module is loaded before raft; this module
+    hosts the meta group (TITAN_META_SHARD, storage module "ring") and
+    only the data groups the ring's routing table places here (plus those
+    it still had when it stopped).  A bootstrapping node creates the meta
+    group and the cluster (CREATE, ADD of itself, then every data shard as
+    sole voter); a `node/join` node joins the meta group only, and the
+    meta leader ADDs it to the ring; the leaders of the data groups move
+    the replicas as the table says (raft_reconcile.h).  raft.member_remove
+    of the meta shard drains a node.  Without a table (yet) only the meta
+    group is served.
+
+    Settings (module subtree): placement (static|ring, default static),
+    placement_ms (100: ring reconciliation period), shards (1: the number of data shards, Q;
     every node of a cluster must use the same), balance_ms (1000; 0: no
     leadership balancing), tick_ms (10), election_ticks (10: elections
     after 100-200 ms of silence), heartbeat_ticks (2), promote_gap (64),
