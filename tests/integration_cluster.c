@@ -237,6 +237,16 @@ tc_wait_voters (tc_cluster_t *self, int count)
     }
 }
 
+/*  Copies the extra settings of every node (NULL: none).  */
+static void
+s_take_settings (tc_cluster_t *self, const tc_settings_t *settings)
+{
+    if (settings && settings->raft)
+        ck_assert_ptr_nonnull (self->raft_extra = strdup (settings->raft));
+    if (settings && settings->bitcask)
+        ck_assert_ptr_nonnull (self->bitcask_extra = strdup (settings->bitcask));
+}
+
 static void
 s_init_node (tc_cluster_t *self, s_node_t *n, int i, const char *join)
 {
@@ -283,10 +293,7 @@ tc_new_ring (int n, uint32_t shards, uint32_t replicas,
     ck_assert (n >= 1 && n <= TC_MAX_NODES && shards >= 1 && replicas >= 1);
     tc_cluster_t *self = calloc (1, sizeof *self);
     ck_assert_ptr_nonnull (self);
-    if (settings && settings->raft)
-        ck_assert_ptr_nonnull (self->raft_extra = strdup (settings->raft));
-    if (settings && settings->bitcask)
-        ck_assert_ptr_nonnull (self->bitcask_extra = strdup (settings->bitcask));
+    s_take_settings (self, settings);
     self->shards = shards;
     self->ring_replicas = replicas;
     s_launch (self, 0, NULL);
@@ -369,10 +376,7 @@ tc_new_with (int n, const tc_settings_t *settings)
     ck_assert (n >= 1 && n <= TC_MAX_NODES);
     tc_cluster_t *self = calloc (1, sizeof *self);
     ck_assert_ptr_nonnull (self);
-    if (settings && settings->raft)
-        ck_assert_ptr_nonnull (self->raft_extra = strdup (settings->raft));
-    if (settings && settings->bitcask)
-        ck_assert_ptr_nonnull (self->bitcask_extra = strdup (settings->bitcask));
+    s_take_settings (self, settings);
     s_launch (self, 0, NULL);
     for (int i = 1; i < n; i++)
         s_launch (self, i, self->nodes [0].peer);
@@ -440,6 +444,32 @@ tc_start_node (tc_cluster_t *self, int i)
     ck_assert (i >= 0 && i < self->n);
     ck_assert_msg (!self->nodes [i].node, "node %d already runs", i);
     s_start (&self->nodes [i], false);
+}
+
+void
+tc_put_ok (tc_cluster_t *self, int i, const char *key, const char *value,
+           int64_t timeout_ms)
+{
+    char details [512] = "";
+    grpc_status_code code = tc_put (self, i, key, value, timeout_ms, NULL,
+                                    details, sizeof details);
+    ck_assert_msg (code == GRPC_STATUS_OK, "put %s through %s: %s %s", key,
+                   tc_node_id (self, i), tc_status_name (code), details);
+}
+
+void
+tc_expect (tc_cluster_t *self, int i, const char *key, const char *value,
+           int64_t timeout_ms)
+{
+    char *got = NULL;
+    char details [512] = "";
+    grpc_status_code code = tc_get (self, i, key, false, timeout_ms, &got,
+                                    NULL, details, sizeof details);
+    ck_assert_msg (code == GRPC_STATUS_OK, "get %s through %s: %s %s", key,
+                   tc_node_id (self, i), tc_status_name (code), details);
+    ck_assert_msg (streq (got, value), "get %s through %s: '%s', not '%s'",
+                   key, tc_node_id (self, i), got, value);
+    free (got);
 }
 
 bool

@@ -137,6 +137,13 @@ grpc_status_code tc_conn_put (tc_conn_t *conn, const char *key,
                               uint64_t *revision, char *details,
                               size_t details_size);
 
+/*  Put through node i that must succeed, and a linearizable get through
+    node i that must return `value` (check assertions naming the node).  */
+void tc_put_ok (tc_cluster_t *self, int i, const char *key, const char *value,
+                int64_t timeout_ms);
+void tc_expect (tc_cluster_t *self, int i, const char *key, const char *value,
+                int64_t timeout_ms);
+
 /*  Shard 0 as node i reports it in Cluster.Status.  */
 typedef struct {
     char leader [16];            /* node id, "" when none is known */

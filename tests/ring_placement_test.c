@@ -227,30 +227,6 @@ s_replica_of (tc_cluster_t *c, const ring_table_t *t, const char *key, int turn)
     return -1;
 }
 
-static void
-s_put_ok (tc_cluster_t *c, int i, const char *key, const char *value)
-{
-    char details [512] = "";
-    grpc_status_code code = tc_put (c, i, key, value, OP_MS, NULL, details,
-                                    sizeof details);
-    ck_assert_msg (code == GRPC_STATUS_OK, "put %s through %s: %s %s", key,
-                   tc_node_id (c, i), tc_status_name (code), details);
-}
-
-static void
-s_expect (tc_cluster_t *c, int i, const char *key, const char *value)
-{
-    char *got = NULL;
-    char details [512] = "";
-    grpc_status_code code = tc_get (c, i, key, false, OP_MS, &got, NULL,
-                                    details, sizeof details);
-    ck_assert_msg (code == GRPC_STATUS_OK, "get %s through %s: %s %s", key,
-                   tc_node_id (c, i), tc_status_name (code), details);
-    ck_assert_msg (streq (got, value), "get %s through %s: '%s', not '%s'",
-                   key, tc_node_id (c, i), got, value);
-    free (got);
-}
-
 /*  Writes KEYS keys round-robin over each shard's running replicas and
     reads each back through every running replica.  */
 static void
@@ -262,7 +238,7 @@ s_all_keys (tc_cluster_t *c, const ring_table_t *t, const char *tag)
         snprintf (value, sizeof value, "%s:%d", tag, k);
         int i = s_replica_of (c, t, key, k);
         ck_assert_int_ge (i, 0);
-        s_put_ok (c, i, key, value);
+        tc_put_ok (c, i, key, value, OP_MS);
     }
     for (int k = 0; k < KEYS; k++) {
         snprintf (key, sizeof key, "key-%03d", k);
@@ -271,7 +247,7 @@ s_all_keys (tc_cluster_t *c, const ring_table_t *t, const char *tag)
         for (uint32_t r = 0; r < ring_table_shard_size (t, shard); r++) {
             int i = s_index (c, ring_table_replica (t, shard, r));
             if (tc_running (c, i))
-                s_expect (c, i, key, value);
+                tc_expect (c, i, key, value, OP_MS);
         }
     }
 }
@@ -443,7 +419,7 @@ START_TEST (test_ring_placement)
                 continue;
             char key [32];
             snprintf (key, sizeof key, "w-%d", n);
-            s_expect (c, s_replica_of (c, t6, key, n), key, key);
+            tc_expect (c, s_replica_of (c, t6, key, n), key, key, OP_MS);
         }
         free (w);
     }

@@ -14,21 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/*  True when both configurations have the same voters and learners.  */
-static bool
-s_same_config (const raft_config_t *a, const raft_config_t *b)
-{
-    if (a->n_voters != b->n_voters || a->n_learners != b->n_learners)
-        return false;
-    for (uint32_t i = 0; i < a->n_voters; i++)
-        if (!raft_config_is_voter (b, a->voters [i]))
-            return false;
-    for (uint32_t i = 0; i < a->n_learners; i++)
-        if (!raft_config_is_learner (b, a->learners [i]))
-            return false;
-    return true;
-}
-
 int
 raft_group_reconcile (raft_group_t *self, const raft_wire_node_t *desired,
                       size_t n_desired, raft_reconcile_action_t *taken)
@@ -59,7 +44,7 @@ raft_group_reconcile (raft_group_t *self, const raft_wire_node_t *desired,
         .self = self->id,
         .leader = true,
         .commit = raft_commit_index (self->core),
-        .change_pending = !s_same_config (cfg, raft_applied_config (self->core))
+        .change_pending = !raft_config_same (cfg, raft_applied_config (self->core))
                        || self->n_adds > 0,
         .members = members,
         .n_members = n,
