@@ -644,7 +644,6 @@ s_handle_bus (s_actor_t *self, titan_envelope_t **env_p)
     if (!group)
         return;
     if (self->placement && streq ((*env_p)->type, TITAN_T_RAFT_REMOVE)
-    &&  raft_group_core (group)
     &&  group == raft_groups_find (self->groups, TITAN_META_SHARD)) {
         raft_placement_drain (self->placement, env_p);    /* a drain */
         return;
