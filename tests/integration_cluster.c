@@ -31,6 +31,7 @@ typedef struct {
     char client [32];
     char join [32];              /* "" for node 0 (bootstrap) */
     uint32_t shards;             /* the raft module's `shards` (Q) */
+    uint32_t ring_replicas;      /* placement = ring with R replicas; 0: static */
     titan_node_t *node;
     tc_conn_t *conn;             /* gRPC channel to its client address */
     const char *raft_extra;      /* the cluster's settings (not owned) */
@@ -40,6 +41,7 @@ typedef struct {
 struct tc_cluster {
     int n;
     uint32_t shards;             /* Q of every node (1: tc_new) */
+    uint32_t ring_replicas;      /* R with ring placement; 0: static */
     s_node_t nodes [TC_MAX_NODES];
     char *raft_extra;            /* settings lines of every node, or NULL */
     char *bitcask_extra;
@@ -74,6 +76,14 @@ s_try_start (s_node_t *n, char *err, size_t err_size)
     char join [64] = "";
     if (*n->join)
         snprintf (join, sizeof join, "    join = %s\n", n->join);
+    char ring [160] = "", placement [64] = "";
+    if (n->ring_replicas) {
+        snprintf (ring, sizeof ring, "    ring\n"
+                  "        path = titan_ring.so\n"
+                  "        shards = %u\n"
+                  "        replicas = %u\n", n->shards, n->ring_replicas);
+        snprintf (placement, sizeof placement, "        placement = ring\n");
+    }
     char *text = zsys_sprintf (
         "node\n"
         "    id = %s\n"
@@ -89,17 +99,19 @@ s_try_start (s_node_t *n, char *err, size_t err_size)
         "    bitcask\n"
         "        path = titan_bitcask.so\n"
         "%s"
+        "%s"
         "    raft\n"
         "        path = titan_raft.so\n"
         "        join_retry_ms = 50\n"
         "        promote_gap = 8\n"
         "        shards = %u\n"
         "%s"
+        "%s"
         "    grpc_gateway\n"
         "        path = titan_grpc_gateway.so\n",
         n->id, n->dir, n->client, n->peer, s_module_path (), join,
-        n->bitcask_extra ? n->bitcask_extra : "",
-        n->shards ? n->shards : 1,
+        n->bitcask_extra ? n->bitcask_extra : "", ring,
+        n->shards ? n->shards : 1, placement,
         n->raft_extra ? n->raft_extra : "");
     zconfig_t *config = zconfig_str_load (text);
     ck_assert_msg (config != NULL, "bad config:\n%s", text);
@@ -225,6 +237,16 @@ tc_wait_voters (tc_cluster_t *self, int count)
     }
 }
 
+/*  Copies the extra settings of every node (NULL: none).  */
+static void
+s_take_settings (tc_cluster_t *self, const tc_settings_t *settings)
+{
+    if (settings && settings->raft)
+        ck_assert_ptr_nonnull (self->raft_extra = strdup (settings->raft));
+    if (settings && settings->bitcask)
+        ck_assert_ptr_nonnull (self->bitcask_extra = strdup (settings->bitcask));
+}
+
 static void
 s_init_node (tc_cluster_t *self, s_node_t *n, int i, const char *join)
 {
@@ -232,6 +254,7 @@ s_init_node (tc_cluster_t *self, s_node_t *n, int i, const char *join)
     n->raft_extra = self->raft_extra;
     n->bitcask_extra = self->bitcask_extra;
     n->shards = self->shards;
+    n->ring_replicas = self->ring_replicas;
     snprintf (n->id, sizeof n->id, "n%d", i);
     snprintf (n->dir, sizeof n->dir, "/tmp/titan-integ-XXXXXX");
     ck_assert_ptr_nonnull (mkdtemp (n->dir));
@@ -261,6 +284,32 @@ tc_new_sharded (int n, uint32_t shards, int timeout_ms)
         s_launch (self, i, self->nodes [0].peer);
     tc_wait_shards (self, n, timeout_ms);
     return self;
+}
+
+tc_cluster_t *
+tc_new_ring (int n, uint32_t shards, uint32_t replicas,
+             const tc_settings_t *settings)
+{
+    ck_assert (n >= 1 && n <= TC_MAX_NODES && shards >= 1 && replicas >= 1);
+    tc_cluster_t *self = calloc (1, sizeof *self);
+    ck_assert_ptr_nonnull (self);
+    s_take_settings (self, settings);
+    self->shards = shards;
+    self->ring_replicas = replicas;
+    s_launch (self, 0, NULL);
+    for (int i = 1; i < n; i++)
+        s_launch (self, i, self->nodes [0].peer);
+    return self;
+}
+
+int
+tc_add_node_ring (tc_cluster_t *self, int join_through)
+{
+    ck_assert_int_lt (self->n, TC_MAX_NODES);
+    ck_assert (tc_running (self, join_through));
+    int i = self->n;
+    s_launch (self, i, self->nodes [join_through].peer);
+    return i;
 }
 
 int
@@ -327,10 +376,7 @@ tc_new_with (int n, const tc_settings_t *settings)
     ck_assert (n >= 1 && n <= TC_MAX_NODES);
     tc_cluster_t *self = calloc (1, sizeof *self);
     ck_assert_ptr_nonnull (self);
-    if (settings && settings->raft)
-        ck_assert_ptr_nonnull (self->raft_extra = strdup (settings->raft));
-    if (settings && settings->bitcask)
-        ck_assert_ptr_nonnull (self->bitcask_extra = strdup (settings->bitcask));
+    s_take_settings (self, settings);
     s_launch (self, 0, NULL);
     for (int i = 1; i < n; i++)
         s_launch (self, i, self->nodes [0].peer);
@@ -400,6 +446,32 @@ tc_start_node (tc_cluster_t *self, int i)
     s_start (&self->nodes [i], false);
 }
 
+void
+tc_put_ok (tc_cluster_t *self, int i, const char *key, const char *value,
+           int64_t timeout_ms)
+{
+    char details [512] = "";
+    grpc_status_code code = tc_put (self, i, key, value, timeout_ms, NULL,
+                                    details, sizeof details);
+    ck_assert_msg (code == GRPC_STATUS_OK, "put %s through %s: %s %s", key,
+                   tc_node_id (self, i), tc_status_name (code), details);
+}
+
+void
+tc_expect (tc_cluster_t *self, int i, const char *key, const char *value,
+           int64_t timeout_ms)
+{
+    char *got = NULL;
+    char details [512] = "";
+    grpc_status_code code = tc_get (self, i, key, false, timeout_ms, &got,
+                                    NULL, details, sizeof details);
+    ck_assert_msg (code == GRPC_STATUS_OK, "get %s through %s: %s %s", key,
+                   tc_node_id (self, i), tc_status_name (code), details);
+    ck_assert_msg (streq (got, value), "get %s through %s: '%s', not '%s'",
+                   key, tc_node_id (self, i), got, value);
+    free (got);
+}
+
 bool
 tc_running (tc_cluster_t *self, int i)
 {
@@ -410,6 +482,13 @@ const char *
 tc_node_id (tc_cluster_t *self, int i)
 {
     return self->nodes [i].id;
+}
+
+const char *
+tc_bus_endpoint (tc_cluster_t *self, int i)
+{
+    ck_assert (tc_running (self, i));
+    return titan_node_endpoint (self->nodes [i].node);
 }
 
 const char *

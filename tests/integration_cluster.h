@@ -46,6 +46,18 @@ tc_cluster_t *tc_new_with (int n, const tc_settings_t *settings);
     every shard has a leader and `n` voters as every node reports it.  */
 tc_cluster_t *tc_new_sharded (int n, uint32_t shards, int timeout_ms);
 
+/*  Starts `n` nodes with ring placement (the ring module loaded, raft
+    setting placement = ring, Q = `shards`, R = `replicas`): node 0
+    creates the cluster, the others join it; `settings` as tc_new_with
+    (NULL: none).  Returns at once (the test waits for the placement it
+    expects).  */
+tc_cluster_t *tc_new_ring (int n, uint32_t shards, uint32_t replicas,
+                           const tc_settings_t *settings);
+
+/*  Starts one more node of a tc_new_ring cluster, joining through node
+    `join_through`'s peer address; returns its index at once.  */
+int tc_add_node_ring (tc_cluster_t *self, int join_through);
+
 /*  Adds one node to a tc_new_sharded cluster (it joins every shard
     through node 0) and waits until every shard has `replicas` voters;
     returns its index.  */
@@ -94,6 +106,9 @@ const char *tc_node_id (tc_cluster_t *self, int i);
 const char *tc_client_addr (tc_cluster_t *self, int i);
 const char *tc_peer_addr (tc_cluster_t *self, int i);
 
+/*  The bus endpoint of running node i (for a test's own bus client).  */
+const char *tc_bus_endpoint (tc_cluster_t *self, int i);
+
 /*  The index of the node that leads, as the running nodes report it over
     Cluster.Status (a running leader that a running node names), polling
     up to `timeout_ms`; -1 when none was found in time.  */
@@ -121,6 +136,13 @@ grpc_status_code tc_conn_put (tc_conn_t *conn, const char *key,
                               const char *value, int64_t timeout_ms,
                               uint64_t *revision, char *details,
                               size_t details_size);
+
+/*  Put through node i that must succeed, and a linearizable get through
+    node i that must return `value` (check assertions naming the node).  */
+void tc_put_ok (tc_cluster_t *self, int i, const char *key, const char *value,
+                int64_t timeout_ms);
+void tc_expect (tc_cluster_t *self, int i, const char *key, const char *value,
+                int64_t timeout_ms);
 
 /*  Shard 0 as node i reports it in Cluster.Status.  */
 typedef struct {

@@ -34,30 +34,6 @@
 #define SHARDS    8
 #define KEYS      200
 
-static void
-s_put_ok (tc_cluster_t *c, int i, const char *key, const char *value)
-{
-    char details [512] = "";
-    grpc_status_code code = tc_put (c, i, key, value, OP_MS, NULL, details,
-                                    sizeof details);
-    ck_assert_msg (code == GRPC_STATUS_OK, "put %s through %s: %s %s", key,
-                   tc_node_id (c, i), tc_status_name (code), details);
-}
-
-static void
-s_expect (tc_cluster_t *c, int i, const char *key, const char *value)
-{
-    char *got = NULL;
-    char details [512] = "";
-    grpc_status_code code = tc_get (c, i, key, false, OP_MS, &got, NULL,
-                                    details, sizeof details);
-    ck_assert_msg (code == GRPC_STATUS_OK, "get %s through %s: %s %s", key,
-                   tc_node_id (c, i), tc_status_name (code), details);
-    ck_assert_msg (streq (got, value), "get %s through %s: '%s', not '%s'",
-                   key, tc_node_id (c, i), got, value);
-    free (got);
-}
-
 /*  Writes KEYS keys (value tag:i) round-robin through the running nodes
     and reads each back through every running node.  */
 static void
@@ -71,7 +47,7 @@ s_all_keys_everywhere (tc_cluster_t *c, const char *tag)
             next++;
         snprintf (key, sizeof key, "key-%03d", k);
         snprintf (value, sizeof value, "%s:%d", tag, k);
-        s_put_ok (c, next++ % n, key, value);
+        tc_put_ok (c, next++ % n, key, value, OP_MS);
     }
     for (int i = 0; i < n; i++) {
         if (!tc_running (c, i))
@@ -79,7 +55,7 @@ s_all_keys_everywhere (tc_cluster_t *c, const char *tag)
         for (int k = 0; k < KEYS; k++) {
             snprintf (key, sizeof key, "key-%03d", k);
             snprintf (value, sizeof value, "%s:%d", tag, k);
-            s_expect (c, i, key, value);
+            tc_expect (c, i, key, value, OP_MS);
         }
     }
 }
@@ -205,7 +181,7 @@ START_TEST (test_node_joins_under_load)
         for (int k = 0; k < w.acked; k++) {
             snprintf (key, sizeof key, "w-%05d", k);
             snprintf (value, sizeof value, "v%d", k);
-            s_expect (c, i, key, value);
+            tc_expect (c, i, key, value, OP_MS);
         }
     /* the new node holds every shard: a LOCAL read of the last key */
     snprintf (key, sizeof key, "w-%05d", w.acked - 1);

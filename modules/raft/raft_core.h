@@ -397,6 +397,8 @@ int raft_progress (const raft_t *self, uint64_t node, uint64_t *match);
 /*  Configuration helpers.  */
 bool raft_config_is_voter (const raft_config_t *cfg, uint64_t node);
 bool raft_config_is_learner (const raft_config_t *cfg, uint64_t node);
+/*  True when both have the same voters and learners (in any order).  */
+bool raft_config_same (const raft_config_t *a, const raft_config_t *b);
 /*  Encodes/decodes a change as RAFT_ENTRY_CONF data (9 bytes).  */
 void raft_conf_encode (raft_conf_op_t op, uint64_t node, uint8_t out[9]);
 int raft_conf_decode (const uint8_t *data, uint32_t size,

@@ -45,6 +45,20 @@ raft_config_is_learner (const raft_config_t *cfg, uint64_t node)
     return s_in (cfg->learners, cfg->n_learners, node);
 }
 
+bool
+raft_config_same (const raft_config_t *a, const raft_config_t *b)
+{
+    if (a->n_voters != b->n_voters || a->n_learners != b->n_learners)
+        return false;
+    for (uint32_t i = 0; i < a->n_voters; i++)
+        if (!raft_config_is_voter (b, a->voters[i]))
+            return false;
+    for (uint32_t i = 0; i < a->n_learners; i++)
+        if (!raft_config_is_learner (b, a->learners[i]))
+            return false;
+    return true;
+}
+
 void
 raft_conf_encode (raft_conf_op_t op, uint64_t node, uint8_t out[9])
 {

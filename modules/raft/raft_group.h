@@ -30,6 +30,7 @@
 
 #include "titan/bus.h"
 #include "raft_core.h"
+#include "raft_reconcile.h"
 #include "raft_transport.h"
 #include "raft_wire.h"
 #include "bus.pb-c.h"
@@ -57,6 +58,9 @@ typedef struct {
     uint64_t snapshot_entries;     /* applied entries between snapshots; 0: never */
     uint64_t snapshot_slack;       /* entries kept in the log below a snapshot */
     uint32_t snapshot_chunk_bytes; /* bytes per kv.snapshot_read/_install */
+    bool managed;                  /* ring placement: the module's planner
+                                      promotes learners (raft_group_reconcile),
+                                      not the group itself */
     titan_bus_t *bus;              /* borrowed */
     raft_transport_t *transport;   /* borrowed */
 } raft_group_config_t;
@@ -134,6 +138,42 @@ int raft_group_transfer_out (raft_group_t *self, char *target,
     or change in progress).  */
 int raft_group_balance (raft_group_t *self, const char *preferred,
                         char *target, size_t target_size);
+
+/*  Ring placement (raft_group_placement.c).  Leader only: runs the
+    planner (raft_reconcile.h) with the group's configuration, progress and
+    commit index against `desired` (the shard's replicas in rank order,
+    with their addresses, borrowed) and applies its step, which it copies
+    into *taken.  Returns 0 (also when there is nothing to do),
+    RAFT_ENOTLEADER, -EINVAL (more desired replicas than a group may have)
+    or the core's refusal of the step (RAFT_EBUSY: try again later).  */
+int raft_group_reconcile (raft_group_t *self, const raft_wire_node_t *desired,
+                          size_t n_desired, raft_reconcile_action_t *taken);
+
+/*  Leader only: starts adding `node` as a learner (its addresses are
+    replicated first), as a join does.  Returns 0, RAFT_ENOTLEADER,
+    -EEXIST or -EBUSY, with the reason in `why`.  */
+int raft_group_add_node (raft_group_t *self, const raft_wire_node_t *node,
+                         char *why, size_t why_size);
+
+/*  Leader only: proposes the removal of member `id`.  Returns 0,
+    RAFT_ENOTLEADER, RAFT_EBUSY or -EINVAL (not a member, the last voter). */
+int raft_group_remove_node (raft_group_t *self, uint64_t id);
+
+/*  Leader only: proposes a write the module makes itself (`kvwrite`: the
+    packed KvWrite, validated by the caller); *index and *term identify
+    the entry (raft_group_applied_entry).  Returns 0, RAFT_ENOTLEADER,
+    RAFT_EBUSY or -ENOBUFS.  */
+int raft_group_propose_local (raft_group_t *self, const uint8_t *kvwrite,
+                              size_t size, uint64_t *index, uint64_t *term);
+
+/*  True when the entry (index, term) is applied to the storage module
+    (false if another entry took that index, or it is compacted).  */
+bool raft_group_applied_entry (raft_group_t *self, uint64_t index,
+                               uint64_t term);
+
+/*  True when node `id` (a raft id) is a voter or learner of the
+    configuration as of the applied index (a committed configuration).  */
+bool raft_group_in_committed_config (raft_group_t *self, uint64_t id);
 
 /*  True when this node is in the group's configuration (voter or
     learner).  */

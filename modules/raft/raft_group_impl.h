@@ -312,6 +312,13 @@ int rg_send_batch (raft_group_t *self);
     a batch without writes completes at once.  */
 void rg_pump_apply (raft_group_t *self);
 
+/*  Starts adding `node` (leader only): member info, then learner, then
+    promotion once caught up (run by rg_membership_duties; by the planner
+    when cfg.managed).  `env_p` (may be NULL) is a raft.member_add to
+    answer once added.  Returns 0, -EEXIST or -EBUSY with why.  */
+int rg_start_add (raft_group_t *self, const raft_wire_node_t *node,
+                  titan_envelope_t **env_p, char *why, size_t why_size);
+
 /*  Leader only: our own member info, the adds in progress, promotions.
     On a non-leader: refuses the adds in progress.  */
 void rg_membership_duties (raft_group_t *self);

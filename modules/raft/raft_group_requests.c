@@ -284,10 +284,8 @@ raft_group_read (raft_group_t *self, titan_envelope_t **env_p)
     zlistx_add_end (self->reads, r);
 }
 
-/*  Starts adding `node` (leader only): member info, then learner, then
-    promotion once caught up (run by rg_membership_duties).  */
-static int
-s_start_add (raft_group_t *self, const raft_wire_node_t *node,
+int
+rg_start_add (raft_group_t *self, const raft_wire_node_t *node,
              titan_envelope_t **env_p, char *why, size_t why_size)
 {
     uint64_t id = raft_members_id (node->node_id);
@@ -364,7 +362,7 @@ raft_group_member_change (raft_group_t *self, titan_envelope_t **env_p)
             rg_refuse_member (self, env_p, TITAN__BUS__CODE__INVALID_ARGUMENT,
                               "raft: member_add needs peer_addr host:port");
         else {
-            int rc = s_start_add (self, &node, env_p, why, sizeof why);
+            int rc = rg_start_add (self, &node, env_p, why, sizeof why);
             if (rc)
                 rg_refuse_member (self, env_p, rc == -EBUSY
                                   ? TITAN__BUS__CODE__UNAVAILABLE
@@ -420,7 +418,7 @@ raft_group_join (raft_group_t *self, const raft_wire_node_t *joiner,
             snprintf (reply->message, sizeof reply->message, "already a member");
             return;
         }
-        int rc = s_start_add (self, joiner, NULL, reply->message,
+        int rc = rg_start_add (self, joiner, NULL, reply->message,
                               sizeof reply->message);
         reply->status = rc == 0 ? RAFT_JOIN_ACCEPTED
                       : rc == -EBUSY ? RAFT_JOIN_RETRY : RAFT_JOIN_REFUSED;
@@ -517,7 +515,10 @@ rg_membership_duties (raft_group_t *self)
         else
             i++;
     }
-    /* promote every learner that has caught up */
+    /* promote every learner that has caught up (with ring placement the
+       planner decides which learners become voters) */
+    if (self->cfg.managed)
+        return;
     uint64_t last = raft_last_index (self->core);
     for (uint32_t i = 0; i < cfg->n_learners; i++) {
         uint64_t match = 0;

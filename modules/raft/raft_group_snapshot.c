@@ -456,21 +456,6 @@ s_send_read (raft_group_t *self)
         s_take_abort (self, SNAP_RETRY_MS);
 }
 
-/*  True when both configurations have the same voters and learners.  */
-static bool
-s_same_config (const raft_config_t *a, const raft_config_t *b)
-{
-    if (a->n_voters != b->n_voters || a->n_learners != b->n_learners)
-        return false;
-    for (uint32_t i = 0; i < a->n_voters; i++)
-        if (!raft_config_is_voter (b, a->voters [i]))
-            return false;
-    for (uint32_t i = 0; i < a->n_learners; i++)
-        if (!raft_config_is_learner (b, a->learners [i]))
-            return false;
-    return true;
-}
-
 static void
 s_take_start (raft_group_t *self)
 {
@@ -485,7 +470,7 @@ s_take_start (raft_group_t *self)
         return;
     }
     if (self->q_count == 0 && raft_applied_index (self->core) == self->applied
-    &&  !s_same_config (&self->applied_cfg, raft_applied_config (self->core))) {
+    &&  !raft_config_same (&self->applied_cfg, raft_applied_config (self->core))) {
         /* the core's view at the same index is authoritative */
         titan_log_error ("raft group %u: applied configuration at %" PRIu64
                     " differs from the core's; using the core's",

@@ -6,6 +6,9 @@
 #include "raft_groups.h"
 
 #include <assert.h>
+#include <dirent.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,4 +189,60 @@ raft_groups_dir (const char *raft_dir, uint32_t id, char *out, size_t size)
           ? snprintf (out, size, "%s/meta", raft_dir)
           : snprintf (out, size, "%s/shard-%u", raft_dir, id);
     return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
+}
+
+static int
+s_remove_entry (const char *path, const struct stat *st, int flag,
+                struct FTW *ftw)
+{
+    (void) st;
+    (void) flag;
+    (void) ftw;
+    return remove (path) ? -errno : 0;
+}
+
+int
+raft_groups_remove_dir (const char *dir)
+{
+    int rc = nftw (dir, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (rc < 0 && errno == ENOENT)
+        return 0;
+    return rc > 0 ? 0 : rc < 0 ? -errno : rc;
+}
+
+int
+raft_groups_scan_dirs (const char *raft_dir, uint32_t **ids_p, size_t *n_p)
+{
+    *ids_p = NULL;
+    *n_p = 0;
+    DIR *d = opendir (raft_dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir (d)) && rc == 0) {
+        unsigned long v;
+        char tail;
+        if (sscanf (e->d_name, "shard-%lu%c", &v, &tail) != 1
+        ||  v >= TITAN_META_SHARD)
+            continue;
+        char canon [32];
+        snprintf (canon, sizeof canon, "shard-%lu", v);
+        if (strcmp (canon, e->d_name) != 0)
+            continue;
+        uint32_t *grown = realloc (*ids_p, (*n_p + 1) * sizeof *grown);
+        if (!grown) {
+            rc = -ENOMEM;
+            break;
+        }
+        *ids_p = grown;
+        (*ids_p) [(*n_p)++] = (uint32_t) v;
+    }
+    closedir (d);
+    if (rc) {
+        free (*ids_p);
+        *ids_p = NULL;
+        *n_p = 0;
+    }
+    return rc;
 }

@@ -64,6 +64,16 @@ int raft_groups_peek_shard (const uint8_t *data, size_t size, uint32_t *shard);
     -ENAMETOOLONG.  */
 int raft_groups_dir (const char *raft_dir, uint32_t id, char *out, size_t size);
 
+/*  Deletes the directory `dir` and everything under it (a destroyed
+    replica's log, hard state and snapshots).  Returns 0 (also when it
+    does not exist) or a negative errno.  */
+int raft_groups_remove_dir (const char *dir);
+
+/*  The data group ids that have a directory under `raft_dir`
+    ("shard-<n>"), in a new array (*ids_p, the caller's to free) of *n_p.
+    Returns 0 (none when `raft_dir` does not exist) or a negative errno. */
+int raft_groups_scan_dirs (const char *raft_dir, uint32_t **ids_p, size_t *n_p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -64,7 +64,20 @@
     has caught up, so that the leaders of the shards, and with them the
     write load, spread over the nodes.
 
-    Settings (module subtree): shards (1: the number of data shards, Q;
+    Ring placement (setting placement = ring; raft_placement.h,
+    docs/sharding.md): the ring module is loaded before raft; this module
+    hosts the meta group (TITAN_META_SHARD, storage module "ring") and
+    only the data groups the ring's routing table places here (plus those
+    it still had when it stopped).  A bootstrapping node creates the meta
+    group and the cluster (CREATE, ADD of itself, then every data shard as
+    sole voter); a `node/join` node joins the meta group only, and the
+    meta leader ADDs it to the ring; the leaders of the data groups move
+    the replicas as the table says (raft_reconcile.h).  raft.member_remove
+    of the meta shard drains a node.  Without a table (yet) only the meta
+    group is served.
+
+    Settings (module subtree): placement (static|ring, default static),
+    placement_ms (100: ring reconciliation period), shards (1: the number of data shards, Q;
     every node of a cluster must use the same), balance_ms (1000; 0: no
     leadership balancing), tick_ms (10), election_ticks (10: elections
     after 100-200 ms of silence), heartbeat_ticks (2), promote_gap (64),
@@ -96,6 +109,7 @@
 #include "raft_group.h"
 #include "raft_groups.h"
 #include "raft_members.h"
+#include "raft_placement.h"
 #include "raft_transport.h"
 #include "raft_wire.h"
 
@@ -141,6 +155,7 @@ typedef struct {
     int64_t next_balance;
     int64_t unknown_logged_at;   /* last "unknown group" warning */
     uint64_t unknown_dropped;    /* messages for unknown groups, since */
+    raft_placement_t *placement; /* placement = ring; NULL: static */
 } s_actor_t;
 
 static void
@@ -230,15 +245,21 @@ s_join_add (s_actor_t *self, uint32_t id)
 }
 
 /*  Opens (creating if needed) group `id` in its directory, with the
-    storage module's applied index of that shard, and adds it to the
-    registry.  Returns 0 or a negative status (message in ctx->error).  */
+    storage module's applied index of that shard (0 for a `fresh` replica
+    of ring placement: whatever the storage still holds of an earlier
+    replica of the same group is a prefix of its log, and replays are
+    skipped), and adds it to the registry; `bootstrap`: sole voter when
+    its state is fresh.  Returns 0 or a negative status (message in
+    ctx->error).  */
 static int
-s_open_group (s_actor_t *self, uint32_t id, const char *storage)
+s_open_group (s_actor_t *self, uint32_t id, const char *storage,
+              bool bootstrap, bool fresh)
 {
     titan_module_ctx_t *ctx = self->ctx;
     uint64_t applied = 0;
-    int rc = s_storage_applied (self, storage, id,
-                                (int) self->startup_timeout_ms, &applied);
+    int rc = fresh ? 0 : s_storage_applied (self, storage, id,
+                                            (int) self->startup_timeout_ms,
+                                            &applied);
     if (rc)
         return rc;
     char dir [1100];
@@ -251,6 +272,9 @@ s_open_group (s_actor_t *self, uint32_t id, const char *storage)
     gc.shard = id;
     gc.dir = dir;
     gc.applied = applied;
+    gc.bootstrap = bootstrap;
+    gc.storage_module = storage;
+    gc.managed = self->placement && id != TITAN_META_SHARD;
     raft_group_t *group = NULL;
     char err [256] = "";
     rc = raft_group_new (&gc, &group, err, sizeof err);
@@ -259,7 +283,8 @@ s_open_group (s_actor_t *self, uint32_t id, const char *storage)
                   id, err);
         return rc;
     }
-    bool join = *self->join_addr && !raft_group_is_member (group);
+    bool join = *self->join_addr && !raft_group_is_member (group)
+             && (!self->placement || id == TITAN_META_SHARD);
     rc = raft_groups_add (self->groups, id, &group);
     if (rc) {
         raft_group_destroy (&group);
@@ -271,6 +296,71 @@ s_open_group (s_actor_t *self, uint32_t id, const char *storage)
         raft_transport_set_peer (self->transport, JOIN_PEER, self->join_addr);
         rc = s_join_add (self, id);
     }
+    return rc;
+}
+
+/*  raft_placement_open_fn: a data group the ring places here.  */
+static int
+s_placement_open (void *arg, uint32_t shard, bool bootstrap, bool fresh)
+{
+    s_actor_t *self = arg;
+    const char *storage = titan_setting_str (self->ctx->settings,
+                                             "storage_module", "bitcask");
+    int rc = s_open_group (self, shard, storage, bootstrap, fresh);
+    if (rc)
+        titan_log_error ("%s", self->ctx->error);
+    return rc;
+}
+
+/*  placement = ring: the meta group (storage module "ring"), every data
+    group that has a directory here (the replicas this node held when it
+    stopped), and the placement that creates and destroys the others.  */
+static int
+s_start_ring (s_actor_t *self, const char *storage, bool bootstrap,
+              int64_t duty_ms)
+{
+    titan_module_ctx_t *ctx = self->ctx;
+    char meta_dir [1100], marker [1100];
+    raft_groups_dir (self->raft_dir, TITAN_META_SHARD, meta_dir, sizeof meta_dir);
+    snprintf (marker, sizeof marker, "%s/ring-bootstrap", self->raft_dir);
+    struct stat st;
+    bool creating = (bootstrap && stat (meta_dir, &st) != 0)
+                 || stat (marker, &st) == 0;
+    int status = 0;
+    int64_t q = titan_setting_int (ctx->node_config, "modules/ring/shards", 16,
+                                   &status);
+    int64_t r = titan_setting_int (ctx->node_config, "modules/ring/replicas", 3,
+                                   &status);
+    if (status || q < 1 || q > 65536 || r < 1 || r > 7) {
+        snprintf (ctx->error, sizeof ctx->error, "raft: modules/ring/shards "
+                  "(1..65536) or replicas (1..7) is not valid");
+        return TITAN_ECONFIG;
+    }
+    raft_placement_config_t pc = {
+        .self = self->self,
+        .raft_dir = self->raft_dir,
+        .storage_module = storage,
+        .create_shards = (uint32_t) q,
+        .create_replicas = (uint32_t) r,
+        .bootstrap = creating,
+        .duty_ms = duty_ms,
+        .bus = self->bus,
+        .groups = self->groups,
+        .transport = self->transport,
+        .open = s_placement_open,
+        .open_arg = self,
+    };
+    self->placement = raft_placement_new (&pc);
+    if (!self->placement)
+        return -ENOMEM;
+    int rc = s_open_group (self, TITAN_META_SHARD, "ring", bootstrap, false);
+    uint32_t *ids = NULL;
+    size_t n = 0;
+    if (rc == 0)
+        rc = raft_groups_scan_dirs (self->raft_dir, &ids, &n);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = s_open_group (self, ids [i], storage, false, false);
+    free (ids);
     return rc;
 }
 
@@ -295,6 +385,14 @@ s_start (s_actor_t *self)
     int64_t sync_commit = s_setting (self, "sync_commit", 0, 0, 1, &rc);
     self->shards = (uint32_t) s_setting (self, "shards", 1, 1, 4096, &rc);
     self->balance_ms = s_setting (self, "balance_ms", 1000, 0, 3600000, &rc);
+    int64_t duty_ms = s_setting (self, "placement_ms", 100, 10, 60000, &rc);
+    const char *placement = titan_setting_str (ctx->settings, "placement",
+                                               "static");
+    if (!streq (placement, "static") && !streq (placement, "ring")) {
+        snprintf (ctx->error, sizeof ctx->error, "raft: setting placement must "
+                  "be static or ring, not '%.100s'", placement);
+        return TITAN_ECONFIG;
+    }
     int64_t snap_entries = s_setting (self, "snapshot_entries", 10000, 0,
                                       INT64_MAX, &rc);
     int64_t snap_slack = s_setting (self, "snapshot_slack", 128, 0,
@@ -410,8 +508,10 @@ s_start (s_actor_t *self)
         .bus = self->bus,
         .transport = self->transport,
     };
+    if (streq (placement, "ring"))
+        return s_start_ring (self, storage, bootstrap, duty_ms);
     for (uint32_t shard = 0; shard < self->shards && rc == 0; shard++)
-        rc = s_open_group (self, shard, storage);
+        rc = s_open_group (self, shard, storage, bootstrap, false);
     return rc;
 }
 
@@ -483,15 +583,17 @@ s_request_group (s_actor_t *self, titan_envelope_t **env_p)
         return NULL;
     }
     raft_group_t *group = raft_groups_find (self->groups, shard);
+    uint32_t q = self->placement ? raft_placement_shards (self->placement)
+                                 : self->shards;
     if (!group) {
-        if (shard >= self->shards && shard != TITAN_META_SHARD) {
+        if (q && shard >= q && shard != TITAN_META_SHARD) {
             snprintf (msg, sizeof msg, "raft: shard %u does not exist (the "
-                      "cluster has %u shards)", shard, self->shards);
+                      "cluster has %u shards)", shard, q);
             s_refuse (self, env_p, TITAN__BUS__CODE__INVALID_ARGUMENT, msg);
         }
         else {
-            snprintf (msg, sizeof msg, "raft: shard %u is not hosted on node "
-                      "%s", shard, self->self.node_id);
+            snprintf (msg, sizeof msg, "raft: shard %u has no replica on this "
+                      "node (%s)", shard, self->self.node_id);
             s_refuse (self, env_p, TITAN__BUS__CODE__UNAVAILABLE, msg);
         }
     }
@@ -513,6 +615,8 @@ static void
 s_handle_bus (s_actor_t *self, titan_envelope_t **env_p)
 {
     titan_envelope_t *env = *env_p;
+    if (self->placement && raft_placement_on_bus (self->placement, env_p))
+        return;
     if (env->kind == TITAN_MSG_REPLY) {
         s_route_reply (self, env_p);
         return;
@@ -539,6 +643,11 @@ s_handle_bus (s_actor_t *self, titan_envelope_t **env_p)
     raft_group_t *group = s_request_group (self, env_p);
     if (!group)
         return;
+    if (self->placement && streq ((*env_p)->type, TITAN_T_RAFT_REMOVE)
+    &&  group == raft_groups_find (self->groups, TITAN_META_SHARD)) {
+        raft_placement_drain (self->placement, env_p);    /* a drain */
+        return;
+    }
     if (propose)
         raft_group_propose (group, env_p);
     else
@@ -677,6 +786,9 @@ s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
     }
     if (rc == 0 && frame.kind == RAFT_WIRE_RAFT
     &&  !s_sender_allowed (self, &frame.msg)) {
+        if (self->placement)
+            raft_placement_not_member (self->placement, frame.msg.group,
+                                       &frame.sender);
         snprintf (err, sizeof err, "not a member of group %" PRIu64 " (Raft message "
                   "type %d, term %" PRIu64 ")", frame.msg.group,
                   (int) frame.msg.type, frame.msg.term);
@@ -735,7 +847,14 @@ s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
             break;
         }
         case RAFT_WIRE_JOIN_REPLY:
-            s_handle_join_reply (self, &frame.reply, frame.sender.node_id);
+            if (frame.reply.status == RAFT_JOIN_NOT_MEMBER
+            ||  frame.reply.status == RAFT_JOIN_LEFT) {
+                if (self->placement)
+                    raft_placement_on_notice (self->placement,
+                                              frame.sender.node_id, &frame.reply);
+            }
+            else
+                s_handle_join_reply (self, &frame.reply, frame.sender.node_id);
             break;
         case RAFT_WIRE_CHECK: {
             raft_group_t *group = frame.check.group <= UINT32_MAX
@@ -842,7 +961,9 @@ s_leads_any (s_actor_t *self)
 static void
 s_balance_duty (s_actor_t *self)
 {
-    if (!self->balance_ms || self->shards < 2)
+    uint32_t q = self->placement ? raft_placement_shards (self->placement)
+                                 : self->shards;
+    if (!self->balance_ms || q < 2)
         return;
     int64_t now = zclock_mono ();
     if (now < self->next_balance)
@@ -855,7 +976,11 @@ s_balance_duty (s_actor_t *self)
         if (id == TITAN_META_SHARD)
             continue;
         char target [RAFT_NODE_ID_MAX + 1] = "";
-        if (raft_group_balance (group, NULL, target, sizeof target) == 0)
+        const char *preferred = self->placement
+            ? raft_placement_preferred (self->placement, id) : NULL;
+        if (self->placement && !preferred)
+            continue;
+        if (raft_group_balance (group, preferred, target, sizeof target) == 0)
             titan_log_debug ("raft %s: group %u: leadership to its preferred "
                              "leader %s", self->self.node_id, id, target);
     }
@@ -906,6 +1031,7 @@ s_teardown (s_actor_t *self)
                         st.messages_sent, st.batches_sent, st.batches_dropped,
                         st.messages_received, st.batches_received);
     }
+    raft_placement_destroy (&self->placement);
     raft_groups_destroy (&self->groups);
     if (self->transport)
         raft_transport_flush (self->transport);
@@ -995,6 +1121,12 @@ s_raft_actor (zsock_t *pipe, void *args)
         s_join_duty (self);
         if (!self->stop_deadline)
             s_balance_duty (self);
+        if (self->placement && !self->stop_deadline)
+            raft_placement_duty (self->placement);
+        while (zlist_size (self->early)) {     /* stashed by a group's open */
+            titan_envelope_t *env = zlist_pop (self->early);
+            s_handle_bus (self, &env);
+        }
         rc = s_run_groups (self, ticks);
         raft_transport_flush (self->transport);
         if (rc)

@@ -71,7 +71,13 @@ typedef enum {
     RAFT_JOIN_ACCEPTED = 0,
     RAFT_JOIN_REDIRECT = 1,
     RAFT_JOIN_RETRY = 2,
-    RAFT_JOIN_REFUSED = 3
+    RAFT_JOIN_REFUSED = 3,
+    /*  Ring placement notices, sent in a join reply frame (docs/sharding.md):
+        NOT_MEMBER from a group's leader to a node that its committed
+        configuration no longer includes; LEFT from a draining node to the
+        meta group's leader once it hosts no data group.  */
+    RAFT_JOIN_NOT_MEMBER = 4,
+    RAFT_JOIN_LEFT = 5
 } raft_join_status_t;
 
 /*  A node's identity and addresses (frame headers, joins, member info). */
