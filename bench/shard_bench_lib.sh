@@ -17,7 +17,8 @@ sb_require () {
 # sb_node_cfg FILE ID DATA_DIR CLIENT_PORT PEER_PORT JOIN [RAFT_LINE...]:
 # writes the config of node ID on 127.0.0.1 (JOIN: a member's peer
 # address to join, or "" to bootstrap); the raft module retries a join
-# every 50 ms and gets the RAFT_LINEs ("key = value") as its settings
+# every 50 ms and gets the RAFT_LINEs ("key = value") as its settings;
+# with "placement = ring" among them the ring module is loaded too
 sb_node_cfg () {
     local file=$1 id=$2 data=$3 cp=$4 pp=$5 join=$6 line
     shift 6
@@ -31,6 +32,21 @@ sb_node_cfg () {
         echo "modules"
         echo "    bitcask"
         echo "        path = titan_bitcask.so"
+        # ring placement: the ring module (the meta group's state machine)
+        # before raft, with the Q of the "shards = Q" line and R = 3
+        local ring=0 q=1
+        for line in "$@"; do
+            case $line in
+                "placement = ring") ring=1 ;;
+                "shards = "*) q=${line#shards = } ;;
+            esac
+        done
+        if [ "$ring" = 1 ]; then
+            echo "    ring"
+            echo "        path = titan_ring.so"
+            echo "        shards = $q"
+            echo "        replicas = 3"
+        fi
         echo "    raft"
         echo "        path = titan_raft.so"
         echo "        join_retry_ms = 50"

@@ -21,30 +21,13 @@
 
 #include "bc_engine.h"
 #include "titan/status.h"
+#include "test_dir.h"
 
 enum { THREADS = 4, KEYS_PER_THREAD = 50 };
 
 static char s_dir [256];
 static int s_ack_fd;
 static bc_engine_t *s_child_engine;
-
-static void
-s_rmdir (const char *dir)
-{
-    DIR *d = opendir (dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir (d))) {
-        if (de->d_name [0] == '.')
-            continue;
-        char path [512];
-        snprintf (path, sizeof path, "%s/%s", dir, de->d_name);
-        unlink (path);
-    }
-    closedir (d);
-    rmdir (dir);
-}
 
 static void
 s_options (bc_options_t *opt)
@@ -199,7 +182,7 @@ START_TEST (test_kill9_loop)
     }
     printf ("bitcask_crash_test: %d kills, %llu acknowledged writes checked\n",
             iterations, (unsigned long long) total_acks);
-    s_rmdir (s_dir);
+    test_dir_remove (s_dir);
 }
 END_TEST
 

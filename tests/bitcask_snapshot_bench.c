@@ -16,6 +16,7 @@
 
 #include "bc_engine.h"
 #include "bc_snapshot.h"
+#include "test_dir.h"
 
 static double
 s_now (void)
@@ -23,24 +24,6 @@ s_now (void)
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
     return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-static void
-s_rmdir (const char *dir)
-{
-    DIR *d = opendir (dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir (d))) {
-        if (de->d_name [0] == '.')
-            continue;
-        char path [600];
-        snprintf (path, sizeof path, "%s/%s", dir, de->d_name);
-        unlink (path);
-    }
-    closedir (d);
-    rmdir (dir);
 }
 
 static int
@@ -161,8 +144,8 @@ main (void)
     free (buf);
     bc_engine_destroy (&d);
     bc_engine_destroy (&e);
-    s_rmdir (src);
-    s_rmdir (dst);
+    test_dir_remove (src);
+    test_dir_remove (dst);
     rmdir (root);
     return bad;
 }
