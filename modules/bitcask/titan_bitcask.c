@@ -337,6 +337,18 @@ s_shard_dir (s_actor_t *self, uint32_t id, char *dir, size_t size)
     snprintf (dir, size, "%s/shard-%u", self->ctx->data_dir, id);
 }
 
+/*  Closes a shard's engine, frees its scrubber and the shard; nulls the
+    pointer.  */
+static void
+s_shard_free (s_shard_t **shard_p)
+{
+    s_shard_t *shard = *shard_p;
+    bc_engine_destroy (&shard->engine);
+    bc_scrubber_destroy (&shard->scrub);
+    free (shard);
+    *shard_p = NULL;
+}
+
 static int
 s_shard (s_actor_t *self, uint32_t id, s_shard_t **shard_p, char *err,
          size_t errlen)
@@ -1333,8 +1345,7 @@ s_handle_drop (s_actor_t *self, titan_envelope_t **env_p)
     }
     for (size_t i = 0; i < self->nshards; i++)
         if (self->shards [i]->id == id) {
-            bc_engine_destroy (&self->shards [i]->engine);
-            free (self->shards [i]);
+            s_shard_free (&self->shards [i]);
             self->shards [i] = self->shards [--self->nshards];
             break;
         }
@@ -1714,11 +1725,8 @@ s_actor (zsock_t *pipe, void *args)
         s_install_remove (self, &self->installs [0]);
     free (self->exports);
     free (self->installs);
-    for (size_t i = 0; i < self->nshards; i++) {
-        bc_engine_destroy (&self->shards [i]->engine);
-        bc_scrubber_destroy (&self->shards [i]->scrub);
-        free (self->shards [i]);
-    }
+    for (size_t i = 0; i < self->nshards; i++)
+        s_shard_free (&self->shards [i]);
     free (self->shards);
     free (self->pend);
     for (size_t i = 0; i < RECENT_MAX; i++)
