@@ -119,6 +119,28 @@
 #define REFUSED_LOG_MS   5000
 #define UNKNOWN_LOG_MS   10000
 
+/*  Dropped messages of one kind, logged at most once per period with the
+    count since the last line.  */
+typedef struct {
+    uint64_t count;              /* dropped since the last line */
+    int64_t logged_at;           /* when that line was logged (0: never) */
+} s_drops_t;
+
+/*  Counts one drop; returns the count to log (and starts a new period)
+    when a line is due, else 0.  */
+static uint64_t
+s_drops_due (s_drops_t *drops, int64_t period_ms)
+{
+    drops->count++;
+    int64_t now = zclock_mono ();
+    if (drops->logged_at && now - drops->logged_at < period_ms)
+        return 0;
+    uint64_t count = drops->count;
+    drops->count = 0;
+    drops->logged_at = now;
+    return count;
+}
+
 /*  The join of one group: where the next request goes and when.  */
 typedef struct {
     uint32_t group;
@@ -148,13 +170,11 @@ typedef struct {
     int64_t election_ticks;
     int64_t stop_deadline;       /* $TERM received: leave by then */
     raft_curve_t *curve;         /* CURVE keys; NULL: plain TCP */
-    uint64_t refused;            /* peer frames dropped since last logged */
-    int64_t refused_logged_at;
+    s_drops_t refused;           /* peer frames dropped (rate-limited log) */
     int64_t started_at;          /* when the actor signalled ready */
     int64_t balance_ms;          /* leadership balancing period; 0: off */
     int64_t next_balance;
-    int64_t unknown_logged_at;   /* last "unknown group" warning */
-    uint64_t unknown_dropped;    /* messages for unknown groups, since */
+    s_drops_t unknown;           /* messages for groups not hosted here */
     raft_placement_t *placement; /* placement = ring; NULL: static */
 } s_actor_t;
 
@@ -672,14 +692,10 @@ s_send_frame (s_actor_t *self, const char *peer, uint8_t *buf, size_t size)
 static void
 s_note_refused (s_actor_t *self, const char *from, const char *why)
 {
-    self->refused++;
-    int64_t now = zclock_mono ();
-    if (self->refused_logged_at && now - self->refused_logged_at < REFUSED_LOG_MS)
-        return;
-    titan_log_warning ("raft %s: dropped %" PRIu64 " peer frame(s); latest from "
-                       "'%s': %s", self->self.node_id, self->refused, from, why);
-    self->refused = 0;
-    self->refused_logged_at = now;
+    uint64_t count = s_drops_due (&self->refused, REFUSED_LOG_MS);
+    if (count)
+        titan_log_warning ("raft %s: dropped %" PRIu64 " peer frame(s); latest "
+                           "from '%s': %s", self->self.node_id, count, from, why);
 }
 
 static bool
@@ -723,15 +739,11 @@ s_sender_allowed (s_actor_t *self, const raft_msg_t *msg)
 static void
 s_unknown_group (s_actor_t *self, const char *from, uint64_t group)
 {
-    self->unknown_dropped++;
-    int64_t now = zclock_mono ();
-    if (self->unknown_logged_at && now - self->unknown_logged_at < UNKNOWN_LOG_MS)
-        return;
-    titan_log_warning ("raft %s: dropped %" PRIu64 " message(s) for groups this "
-                       "node does not host (latest: group %" PRIu64 " from '%s')",
-                       self->self.node_id, self->unknown_dropped, group, from);
-    self->unknown_logged_at = now;
-    self->unknown_dropped = 0;
+    uint64_t count = s_drops_due (&self->unknown, UNKNOWN_LOG_MS);
+    if (count)
+        titan_log_warning ("raft %s: dropped %" PRIu64 " message(s) for groups "
+                           "this node does not host (latest: group %" PRIu64
+                           " from '%s')", self->self.node_id, count, group, from);
 }
 
 static s_join_t *
