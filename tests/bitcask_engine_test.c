@@ -28,8 +28,7 @@ static char s_dir [256];
 static void
 s_setup (void)
 {
-    snprintf (s_dir, sizeof s_dir, "/tmp/bitcask-test-XXXXXX");
-    ck_assert_ptr_nonnull (mkdtemp (s_dir));
+    test_dir_make (s_dir, sizeof s_dir, "bitcask-test");
 }
 
 static void

@@ -1,10 +1,12 @@
 /*  Temporary directories of the unit tests: removal of a flat directory
-    (the files in it, then the directory).  */
+    (the files in it, then the directory), and creation of a fresh one.  */
 #ifndef TITAN_TESTS_TEST_DIR_H_INCLUDED
 #define TITAN_TESTS_TEST_DIR_H_INCLUDED
 
+#include <check.h>
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 /*  Removes the files of `dir` (not recursively) and `dir` itself; a
@@ -25,6 +27,15 @@ test_dir_remove (const char *dir)
     }
     closedir (d);
     rmdir (dir);
+}
+
+/*  Makes a fresh directory "/tmp/<prefix>-XXXXXX" into `dir` (of `size`
+    bytes); a check assertion fails when it cannot.  */
+static inline void
+test_dir_make (char *dir, size_t size, const char *prefix)
+{
+    snprintf (dir, size, "/tmp/%s-XXXXXX", prefix);
+    ck_assert_ptr_nonnull (mkdtemp (dir));
 }
 
 #endif
