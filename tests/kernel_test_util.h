@@ -7,6 +7,7 @@
 #include "titan/node.h"
 
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,30 @@ test_node_start (zconfig_t *config)
     int rc = titan_node_start (node, err, sizeof err);
     ck_assert_msg (rc == 0, "titan_node_start: %d %s", rc, err);
     return node;
+}
+
+/*  Creates and starts a node from the config make_config (arg) builds
+    (called for every attempt: titan_node_new takes the config).  ZeroMQ
+    releases an inproc endpoint asynchronously after its socket closed, so
+    the bus of a node restarted at once may still be in use: -EADDRINUSE
+    is retried for up to 3 s.  Returns 0 and *node_p, or the start status
+    with the reason in err (no node is left in *node_p).  */
+static inline int
+test_node_try_start (zconfig_t *(*make_config) (void *arg), void *arg,
+                     titan_node_t **node_p, char *err, size_t err_size)
+{
+    int64_t deadline = zclock_mono () + 3000;
+    while (true) {
+        zconfig_t *config = make_config (arg);
+        *node_p = titan_node_new (&config, err, err_size);
+        ck_assert_msg (*node_p != NULL, "titan_node_new: %s", err);
+        int rc = titan_node_start (*node_p, err, err_size);
+        if (rc)
+            titan_node_destroy (node_p);
+        if (rc != -EADDRINUSE || zclock_mono () >= deadline)
+            return rc;
+        zclock_sleep (50);
+    }
 }
 
 /*  Sends a request and returns the reply payload as a string (caller

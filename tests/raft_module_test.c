@@ -17,6 +17,7 @@
     ending on no-ops).  Every wait polls with a deadline.  */
 #include <check.h>
 #include "check_run.h"
+#include "kernel_test_util.h"
 #include <czmq.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -77,11 +78,11 @@ s_init (tnode_t *n, const char *id, const char *join)
     n->join = join ? strdup (join) : NULL;
 }
 
-/*  Creates and starts node `n` from its fields; returns 0, or the start
-    status with the reason in err (the node is then destroyed).  */
-static int
-s_try_start (tnode_t *n, char *err, size_t err_size)
+/*  The config of node `n` from its fields.  */
+static zconfig_t *
+s_make_config (void *arg)
 {
+    tnode_t *n = (tnode_t *) arg;
     char join [128] = "";
     if (n->join)
         snprintf (join, sizeof join, "    join = %s\n", n->join);
@@ -108,26 +109,18 @@ s_try_start (tnode_t *n, char *err, size_t err_size)
         "%s",
         n->id, n->dir, n->client, n->peer, s_module_path (), join,
         n->extra ? n->extra : "", n->raft_extra ? n->raft_extra : "");
-    /* ZeroMQ releases an inproc endpoint asynchronously after its socket
-       closed, so binding the bus of a node restarted at once may find it
-       still in use: retry that case for a while */
-    int64_t deadline = zclock_mono () + 3000;
-    int rc;
-    do {
-        zconfig_t *config = zconfig_str_load (text);
-        ck_assert_msg (config != NULL, "bad config:\n%s", text);
-        n->node = titan_node_new (&config, err, err_size);
-        ck_assert_msg (n->node != NULL, "titan_node_new %s: %s", n->id, err);
-        rc = titan_node_start (n->node, err, err_size);
-        if (rc)
-            titan_node_destroy (&n->node);
-        if (rc == -EADDRINUSE && zclock_mono () < deadline)
-            zclock_sleep (50);
-        else
-            break;
-    } while (true);
+    zconfig_t *config = zconfig_str_load (text);
+    ck_assert_msg (config != NULL, "bad config:\n%s", text);
     zstr_free (&text);
-    return rc;
+    return config;
+}
+
+/*  Creates and starts node `n` from its fields; returns 0, or the start
+    status with the reason in err (the node is then destroyed).  */
+static int
+s_try_start (tnode_t *n, char *err, size_t err_size)
+{
+    return test_node_try_start (s_make_config, n, &n->node, err, err_size);
 }
 
 static void

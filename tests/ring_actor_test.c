@@ -66,28 +66,22 @@ s_config_text (tnode_t *n)
         n->settings ? n->settings : "");
 }
 
+static zconfig_t *
+s_make_config (void *arg)
+{
+    tnode_t *n = (tnode_t *) arg;
+    char *modules = s_config_text (n);
+    zconfig_t *config = test_config (n->id, n->dir, modules, NULL);
+    zstr_free (&modules);
+    return config;
+}
+
 /*  Creates and starts node `n`; returns 0, or the start status with the
     reason in `err` (the node is then destroyed).  */
 static int
 s_try_start (tnode_t *n, char *err, size_t err_size)
 {
-    /* inproc endpoints are released asynchronously: retry a busy bus */
-    int64_t deadline = zclock_mono () + 3000;
-    int rc;
-    do {
-        char *modules = s_config_text (n);
-        zconfig_t *config = test_config (n->id, n->dir, modules, NULL);
-        zstr_free (&modules);
-        n->node = titan_node_new (&config, err, err_size);
-        ck_assert_msg (n->node != NULL, "titan_node_new: %s", err);
-        rc = titan_node_start (n->node, err, err_size);
-        if (rc)
-            titan_node_destroy (&n->node);
-        if (rc != -EADDRINUSE || zclock_mono () >= deadline)
-            break;
-        zclock_sleep (50);
-    } while (true);
-    return rc;
+    return test_node_try_start (s_make_config, n, &n->node, err, err_size);
 }
 
 static void
