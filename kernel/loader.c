@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -92,7 +93,14 @@ titan_loader_open (const char *path, titan_dso_t *dso, char *err,
         return -ENAMETOOLONG;
     }
     dlerror ();
-    void *handle = dlopen (path, RTLD_NOW | RTLD_LOCAL);
+    /* TITAN_KEEP_MODULES_LOADED=1 (diagnostics): a closed module's code
+       stays mapped, so a leak report made after it was unloaded (e.g. by
+       LeakSanitizer at exit) can still name its functions.  */
+    const char *keep = getenv ("TITAN_KEEP_MODULES_LOADED");
+    int mode = RTLD_NOW | RTLD_LOCAL;
+    if (keep && strcmp (keep, "1") == 0)
+        mode |= RTLD_NODELETE;
+    void *handle = dlopen (path, mode);
     if (!handle) {
         const char *reason = dlerror ();
         s_err (err, err_size, "cannot load module %s: %s", path,
