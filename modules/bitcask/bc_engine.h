@@ -175,7 +175,8 @@ int bc_engine_open (const char *dir, const bc_options_t *options,
 void bc_engine_destroy (bc_engine_t **self_p);
 
 /*  Commits `n` batches (each atomic, all in one fsync when possible) and
-    returns when all are durable or failed.  Returns 0 when every batch
+    returns when all are durable (written and published, for apply
+    batches under apply_sync INTERVAL) or failed.  Returns 0 when every batch
     has status 0 or -EALREADY, else the first failing batch's status; each
     batch's status, message and op results are filled in.  A batch that
     breaks a limit (key 1..65535 bytes, value <= max_value_bytes, at most
