@@ -78,6 +78,14 @@ s_apply (bc_engine_t *e, int b)
     ck_assert_msg (rc == 0, "apply batch %d: %d %s", b, rc, err);
 }
 
+/*  Applies batches [from, to).  */
+static void
+s_apply_range (bc_engine_t *e, int from, int to)
+{
+    for (int b = from; b < to; b++)
+        s_apply (e, b);
+}
+
 /*  Batch b's keys are all present with their revisions, or all absent.  */
 static void
 s_expect_batch (bc_engine_t *e, int b, bool present)
@@ -131,8 +139,7 @@ START_TEST (test_interval_power_loss)
     bc_fault_t *fault = bc_fault_new ();
     bc_engine_t *e = s_open (fault, BC_APPLY_SYNC_INTERVAL);
     uint64_t syncs0 = bc_fault_syncs (fault);
-    for (int b = 0; b < 10; b++)
-        s_apply (e, b);
+    s_apply_range (e, 0, 10);
     /* no fsync per batch; reads see the applied data already */
     ck_assert_uint_eq (bc_fault_syncs (fault), syncs0);
     ck_assert (bc_engine_unsynced (e));
@@ -151,8 +158,7 @@ START_TEST (test_interval_power_loss)
     ck_assert_int_eq (bc_engine_sync (e, err, sizeof err), 0);   /* no-op */
     ck_assert_uint_eq (bc_fault_syncs (fault), syncs0 + 1);
 
-    for (int b = 10; b < 20; b++)
-        s_apply (e, b);
+    s_apply_range (e, 10, 20);
     st = s_stats (e);
     ck_assert_uint_eq (st.applied_index, 20 * OPS);
     ck_assert_uint_eq (st.durable_applied_index, 10 * OPS);
@@ -167,8 +173,7 @@ START_TEST (test_interval_power_loss)
 
     /* the Raft replay: the lost batches again, then a repeated one is
        skipped (-EALREADY) */
-    for (int b = 10; b < 20; b++)
-        s_apply (e, b);
+    s_apply_range (e, 10, 20);
     for (int b = 0; b < 20; b++)
         s_expect_batch (e, b, true);
     bc_op_t op = { .kind = BC_OP_PUT, .key = "k3-0", .key_len = 4,
@@ -197,8 +202,7 @@ START_TEST (test_interval_sync_points)
     bc_fault_t *fault = bc_fault_new ();
     bc_engine_t *e = s_open (fault, BC_APPLY_SYNC_INTERVAL);
     char err [256];
-    s_apply (e, 0);
-    s_apply (e, 1);
+    s_apply_range (e, 0, 2);
     uint64_t rev = 0;
     ck_assert_int_eq (bc_engine_put (e, "direct", 6, "d", 1, 0, &rev, err,
                                      sizeof err), 0);
@@ -242,8 +246,7 @@ START_TEST (test_always_power_loss)
     bc_fault_t *fault = bc_fault_new ();
     bc_engine_t *e = s_open (fault, BC_APPLY_SYNC_ALWAYS);
     uint64_t syncs0 = bc_fault_syncs (fault);
-    for (int b = 0; b < 8; b++)
-        s_apply (e, b);
+    s_apply_range (e, 0, 8);
     ck_assert_uint_eq (bc_fault_syncs (fault), syncs0 + 8);
     ck_assert (!bc_engine_unsynced (e));
     ck_assert_uint_eq (s_stats (e).durable_applied_index, 8 * OPS);

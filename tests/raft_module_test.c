@@ -1453,6 +1453,14 @@ s_drop_unsynced (const char *shard_dir, uint64_t durable)
     return size - cut;
 }
 
+/*  Key and value of the i-th write of test_power_loss.  */
+static void
+s_power_kv (int i, char *key, size_t key_size, char *value, size_t value_size)
+{
+    snprintf (key, key_size, "pk%03d", i);
+    snprintf (value, value_size, "value-%d", i);
+}
+
 /*  Power loss under apply_sync = interval: the bitcask acknowledges apply
     batches before they are fsynced (they are synced only every
     apply_sync_interval_ms, here never within the test, and at snapshot
@@ -1477,8 +1485,7 @@ START_TEST (test_power_loss)
     uint64_t rev [KEYS];
     for (int i = 0; i < KEYS; i++) {
         char key [16], value [32];
-        snprintf (key, sizeof key, "pk%03d", i);
-        snprintf (value, sizeof value, "value-%d", i);
+        s_power_kv (i, key, sizeof key, value, sizeof value);
         rev [i] = s_put_retry (&n, key, value, 3000);
     }
     /* the shard's durable applied index: the last snapshot's seal */
@@ -1506,8 +1513,7 @@ START_TEST (test_power_loss)
     titan__bus__raft_status_reply__free_unpacked (rs, NULL);
     for (int i = 0; i < KEYS; i++) {
         char key [16], value [32];
-        snprintf (key, sizeof key, "pk%03d", i);
-        snprintf (value, sizeof value, "value-%d", i);
+        s_power_kv (i, key, sizeof key, value, sizeof value);
         Titan__Bus__KvReply *g = s_get (&n, key, false);
         ck_assert_msg (g->code == TITAN__BUS__CODE__OK, "%s lost (revision "
                        "%llu, durable index %llu): code %d", key,

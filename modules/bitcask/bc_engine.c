@@ -1137,15 +1137,23 @@ bc_engine_apply_batch (bc_engine_t *self, bc_op_t *ops, size_t n_ops,
          : 0;
 }
 
+/* Submits a control batch without ops (a rotation or a sync) filled in by
+   the caller; its status, with the message in err. */
+static int
+s_submit_control (bc_engine_t *self, bc_batch_t *b, char *err, size_t errlen)
+{
+    bc_batch_t *bp = b;
+    int rc = bc_engine_submit (self, &bp, 1);
+    return rc ? bc_err (err, errlen, rc, "%s", b->message) : 0;
+}
+
 int
 bc_engine_rotate (bc_engine_t *self, char *err, size_t errlen)
 {
     bc_batch_t b;
     memset (&b, 0, sizeof b);
     b.rotate_ = true;
-    bc_batch_t *bp = &b;
-    int rc = bc_engine_submit (self, &bp, 1);
-    return rc ? bc_err (err, errlen, rc, "%s", b.message) : 0;
+    return s_submit_control (self, &b, err, errlen);
 }
 
 int
@@ -1154,9 +1162,7 @@ bc_engine_sync (bc_engine_t *self, char *err, size_t errlen)
     bc_batch_t b;
     memset (&b, 0, sizeof b);
     b.sync_ = true;
-    bc_batch_t *bp = &b;
-    int rc = bc_engine_submit (self, &bp, 1);
-    return rc ? bc_err (err, errlen, rc, "%s", b.message) : 0;
+    return s_submit_control (self, &b, err, errlen);
 }
 
 bool
@@ -1173,10 +1179,9 @@ bc_engine_seal (bc_engine_t *self, uint64_t *applied_index,
     bc_batch_t b;
     memset (&b, 0, sizeof b);
     b.rotate_ = true;
-    bc_batch_t *bp = &b;
-    int rc = bc_engine_submit (self, &bp, 1);
+    int rc = s_submit_control (self, &b, err, errlen);
     if (rc)
-        return bc_err (err, errlen, rc, "%s", b.message);
+        return rc;
     *applied_index = b.sealed_applied_;
     *last_revision = b.sealed_revision_;
     *active_id = b.sealed_active_;
