@@ -8,9 +8,13 @@
     before it), writes the buffer with one pwrite, makes it durable with one
     fdatasync, publishes the new locations to the keydir, and finally marks
     the batches done and wakes their callers.  A caller therefore returns
-    only after the fsync that covers its bytes has returned, and readers
-    never see bytes that are not durable.  Files rotate between batches, so
-    an atomic group never spans two files.  */
+    only after the fsync that covers its bytes has returned, except for
+    Raft apply batches under apply_sync INTERVAL: a window made only of
+    those is written and published without an fdatasync (`unsynced`), and
+    the next fsync of the active file (bc_engine_sync, a later fsynced
+    window, a rotation or the close) advances durable_applied to the
+    applied index it covers.  Files rotate between batches, so an atomic
+    group never spans two files.  */
 #include "bc_internal.h"
 #include "titan/crc32c.h"
 #include "bc_snapshot.h"
@@ -56,6 +60,7 @@ bc_options_init (bc_options_t *options)
     options->max_value_bytes = 8u << 20;
     options->max_open_files = 64;
     options->sync = true;
+    options->apply_sync = BC_APPLY_SYNC_INTERVAL;
     options->digest_every = 1000;
 }
 
@@ -259,6 +264,11 @@ bc_engine_open (const char *dir, const bc_options_t *options,
     if (opt.max_open_files < 1)
         return bc_err (err, errlen, -EINVAL,
                        "bitcask: max_open_files must be at least 1");
+    if (opt.apply_sync != BC_APPLY_SYNC_INTERVAL
+    &&  opt.apply_sync != BC_APPLY_SYNC_ALWAYS)
+        return bc_err (err, errlen, -EINVAL,
+                       "bitcask: apply_sync %d is neither interval nor always",
+                       (int) opt.apply_sync);
     /* A restore interrupted by a crash is finished or undone first. */
     int rrc = bc_snapshot_recover (dir, opt.fault, false, err, errlen);
     if (rrc)
@@ -288,11 +298,18 @@ bc_engine_open (const char *dir, const bc_options_t *options,
         return bc_err (err, errlen, -ENOMEM, "bitcask: out of memory");
     }
     int rc = bc_load (self, err, errlen);
+    /* What a killed predecessor wrote may sit unsynced in the page cache:
+       sync it once, so that the durable applied index starts true. */
+    if (rc == 0 && opt.sync && self->active->size
+    &&  (rc = bc_file_sync (self->active->file)))
+        bc_err (err, errlen, rc, "bitcask: fdatasync of %s failed: %s",
+                bc_file_path (self->active->file), strerror (-rc));
     if (rc) {
         self->failed = rc;     /* no hint writing on the way out */
         bc_engine_destroy (&self);
         return rc;
     }
+    self->durable_applied = self->applied_index;
     uint64_t sum = 0;
     bc_keydir_foreach (self->keydir, s_digest_add, &sum);
     bc_digest_reset (&self->digest, opt.digest_every, sum, self->applied_index);
@@ -365,6 +382,16 @@ s_fail (bc_engine_t *self, int rc, const char *msg)
     pthread_mutex_lock (&self->mu);
     s_fail_locked (self, rc, msg);
     pthread_mutex_unlock (&self->mu);
+}
+
+/* Everything written so far is durable (after an fdatasync of the active
+   file, or a seal); leader only. */
+static void
+s_note_durable (bc_engine_t *self)
+{
+    __atomic_store_n (&self->unsynced, false, __ATOMIC_RELAXED);
+    __atomic_store_n (&self->durable_applied, self->applied_index,
+                      __ATOMIC_RELAXED);
 }
 
 static int
@@ -624,8 +651,44 @@ s_window_fail (s_window_t *w, int rc, const char *msg)
     }
 }
 
-/* Writes, syncs and publishes the window.  On failure the window's
-   batches fail; a failed fsync also fails the engine. */
+/* fdatasyncs `file`, the active file (or the one being sealed), which
+   makes every batch written so far durable; leader only.  A failure fails
+   the engine (never retried) and returns the error with its message in
+   msg. */
+static int
+s_sync_active (bc_engine_t *self, bc_file_t *file, char *msg, size_t msglen)
+{
+    uint64_t sync_start = titan_mono_us ();
+    int rc = bc_file_sync (file);
+    titan_hist_observe (&self->fsync_hist, titan_mono_us () - sync_start);
+    if (rc) {
+        snprintf (msg, msglen, "bitcask: fdatasync of %s failed: %s; the "
+                  "engine is failed until reopened", bc_file_path (file),
+                  strerror (-rc));
+        s_fail (self, rc, msg);
+        return rc;
+    }
+    __atomic_add_fetch (&self->syncs, 1, __ATOMIC_RELAXED);
+    s_note_durable (self);
+    return 0;
+}
+
+/* Whether the window must be durable before its callers return: any
+   batch but a Raft apply under apply_sync INTERVAL needs its fsync. */
+static bool
+s_window_needs_sync (bc_engine_t *self, const s_window_t *w)
+{
+    if (self->opt.apply_sync == BC_APPLY_SYNC_ALWAYS)
+        return true;
+    for (size_t b = 0; b < w->n; b++)
+        if (!w->batches [b]->applied_index)
+            return true;
+    return false;
+}
+
+/* Writes, syncs (when the window needs it) and publishes the window.  On
+   failure the window's batches fail; a failed fsync also fails the
+   engine. */
 static int
 s_flush (bc_engine_t *self, s_window_t *w)
 {
@@ -656,18 +719,14 @@ s_flush (bc_engine_t *self, s_window_t *w)
             s_window_fail (w, rc, msg);
             goto done;
         }
-        if (self->opt.sync) {
-            uint64_t sync_start = titan_mono_us ();
-            rc = bc_file_sync (df->file);
-            titan_hist_observe (&self->fsync_hist, titan_mono_us () - sync_start);
-            if (rc) {
-                snprintf (msg, sizeof msg, "bitcask: fdatasync of %s failed: "
-                          "%s; the engine is failed until reopened",
-                          bc_file_path (df->file), strerror (-rc));
-                s_fail (self, rc, msg);
-                s_window_fail (w, rc, msg);
-                goto done;
-            }
+        __atomic_store_n (&self->unsynced, true, __ATOMIC_RELAXED);
+        if (!self->opt.sync)
+            s_note_durable (self);       /* sync = 0 claims no durability */
+        else
+        if (s_window_needs_sync (self, w)
+        &&  (rc = s_sync_active (self, df->file, msg, sizeof msg))) {
+            s_window_fail (w, rc, msg);
+            goto done;
         }
         __atomic_add_fetch (&self->commits, 1, __ATOMIC_RELAXED);
     }
@@ -695,11 +754,12 @@ s_rotate (bc_engine_t *self, char *msg, size_t msglen)
     bc_dfile_t *old = self->active;
     int trc = bc_file_truncate (old->file, old->size);
     old->allocated = old->size;
-    if (trc == 0 && self->opt.sync)
-        trc = bc_file_sync (old->file);
     if (trc)
         return bc_err (msg, msglen, trc, "bitcask: cannot seal %s: %s",
                        bc_file_path (old->file), strerror (-trc));
+    if (self->opt.sync && (trc = s_sync_active (self, old->file, msg, msglen)))
+        return trc;
+    s_note_durable (self);
     pthread_rwlock_wrlock (&self->kd_lock);
     uint32_t id = self->next_id++;
     pthread_rwlock_unlock (&self->kd_lock);
@@ -763,6 +823,19 @@ s_commit (bc_engine_t *self, bc_batch_t *group)
         pthread_mutex_unlock (&self->mu);
         if (failed) {
             b->status = failed;
+            continue;
+        }
+        if (b->sync_) {
+            /* everything staged before it, then the whole file */
+            int rc = s_flush (self, &w);
+            if (rc == 0 && self->unsynced && self->opt.sync)
+                rc = s_sync_active (self, self->active->file, b->message,
+                                    sizeof b->message);
+            else
+            if (rc)
+                snprintf (b->message, sizeof b->message, "bitcask: sync "
+                          "skipped after a failed commit");
+            b->status = rc;
             continue;
         }
         uint64_t bound = s_batch_bound (b);
@@ -872,7 +945,7 @@ bc_engine_submit (bc_engine_t *self, bc_batch_t **batches, size_t n)
         bc_batch_t *b = batches [i];
         b->done_ = false;
         b->next_ = NULL;
-        if (!b->rotate_ && s_validate (self, b))
+        if (!b->rotate_ && !b->sync_ && s_validate (self, b))
             b->done_ = true;
         else
             queued++;
@@ -1064,15 +1137,38 @@ bc_engine_apply_batch (bc_engine_t *self, bc_op_t *ops, size_t n_ops,
          : 0;
 }
 
+/* Submits a control batch without ops (a rotation or a sync) filled in by
+   the caller; its status, with the message in err. */
+static int
+s_submit_control (bc_engine_t *self, bc_batch_t *b, char *err, size_t errlen)
+{
+    bc_batch_t *bp = b;
+    int rc = bc_engine_submit (self, &bp, 1);
+    return rc ? bc_err (err, errlen, rc, "%s", b->message) : 0;
+}
+
 int
 bc_engine_rotate (bc_engine_t *self, char *err, size_t errlen)
 {
     bc_batch_t b;
     memset (&b, 0, sizeof b);
     b.rotate_ = true;
-    bc_batch_t *bp = &b;
-    int rc = bc_engine_submit (self, &bp, 1);
-    return rc ? bc_err (err, errlen, rc, "%s", b.message) : 0;
+    return s_submit_control (self, &b, err, errlen);
+}
+
+int
+bc_engine_sync (bc_engine_t *self, char *err, size_t errlen)
+{
+    bc_batch_t b;
+    memset (&b, 0, sizeof b);
+    b.sync_ = true;
+    return s_submit_control (self, &b, err, errlen);
+}
+
+bool
+bc_engine_unsynced (bc_engine_t *self)
+{
+    return __atomic_load_n (&self->unsynced, __ATOMIC_RELAXED);
 }
 
 int
@@ -1083,10 +1179,9 @@ bc_engine_seal (bc_engine_t *self, uint64_t *applied_index,
     bc_batch_t b;
     memset (&b, 0, sizeof b);
     b.rotate_ = true;
-    bc_batch_t *bp = &b;
-    int rc = bc_engine_submit (self, &bp, 1);
+    int rc = s_submit_control (self, &b, err, errlen);
     if (rc)
-        return bc_err (err, errlen, rc, "%s", b.message);
+        return rc;
     *applied_index = b.sealed_applied_;
     *last_revision = b.sealed_revision_;
     *active_id = b.sealed_active_;
@@ -1248,8 +1343,11 @@ bc_engine_stats (bc_engine_t *self, bc_stats_t *st)
     pthread_mutex_lock (&self->mu);
     st->failed = self->failed;
     st->applied_index = __atomic_load_n (&self->applied_index, __ATOMIC_RELAXED);
+    st->durable_applied_index = __atomic_load_n (&self->durable_applied,
+                                                 __ATOMIC_RELAXED);
     st->last_revision = __atomic_load_n (&self->last_revision, __ATOMIC_RELAXED);
     st->commits = __atomic_load_n (&self->commits, __ATOMIC_RELAXED);
+    st->syncs = __atomic_load_n (&self->syncs, __ATOMIC_RELAXED);
     st->batches = __atomic_load_n (&self->batches, __ATOMIC_RELAXED);
     titan_hist_read (&self->fsync_hist, &st->fsync);
     pthread_mutex_unlock (&self->mu);

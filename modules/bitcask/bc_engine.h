@@ -5,9 +5,22 @@
     entry points are safe to call from many threads at once.  Writes are
     grouped: concurrent callers queue their batches, one of them (the
     leader) writes the whole queue with one pwrite and one fdatasync, then
-    publishes the new locations to the keydir and wakes the others; no call
-    returns success before the fsync covering its bytes returned.  Reads see
-    only durable data.
+    publishes the new locations to the keydir and wakes the others.
+
+    Durability.  A write without an applied index (a direct put, delete,
+    CAS or repair) returns success only after the fdatasync covering its
+    bytes returned.  A batch with an applied index (a Raft apply) does too
+    with apply_sync ALWAYS; with INTERVAL (the default) it is written and
+    published without an fdatasync, and becomes durable at the next
+    bc_engine_sync (the module calls it every apply_sync_interval_ms), any
+    later fsynced write, a rotation, a seal (so a snapshot covers only
+    durable data), or a clean close.  durable_applied_index (bc_stats_t)
+    is the applied index covered by the last fdatasync: a crash may lose
+    the batches above it, never one at or below it, and the engine reopens
+    at an applied index in between; the caller (Raft) keeps its log from
+    there and applies it again.  Reads see every published write: under
+    Raft that is committed data (durable in a majority's logs), so
+    serving it before the local fdatasync is linearizable.
 
     Revisions: every write records a revision.  A batch either supplies its
     first revision (a Raft index; op i is recorded at first_revision + i) or
@@ -36,11 +49,24 @@
 
 typedef struct bc_engine bc_engine_t;
 
+/*  When a batch that carries an applied index (a Raft apply) is fsynced.
+    ALWAYS: before its submit returns, like every other write.  INTERVAL:
+    it is written and published at once and made durable by the next
+    bc_engine_sync, rotation, seal (snapshot), or close; the Raft log,
+    which holds the entries until then, is the durability point.  */
+typedef enum {
+    BC_APPLY_SYNC_INTERVAL = 0,
+    BC_APPLY_SYNC_ALWAYS = 1
+} bc_apply_sync_t;
+
 typedef struct {
     uint64_t max_file_bytes;   /* rotate the active file past this (256 MiB) */
     uint32_t max_value_bytes;  /* largest value accepted (8 MiB) */
     uint32_t max_open_files;   /* sealed files kept open (LRU, 64) */
-    bool sync;                 /* fdatasync each commit (true) */
+    bool sync;                 /* fdatasync at all (true; false only for
+                                  benchmarks and tests: nothing is durable) */
+    bc_apply_sync_t apply_sync;/* when batches with an applied index are
+                                  fsynced (BC_APPLY_SYNC_INTERVAL) */
     bc_fault_t *fault;         /* fault injection for tests, or NULL */
     int test_merge_stop;       /* tests: stop a merge after step N (0: off) */
     uint64_t digest_every;     /* record the state digest at applied indexes
@@ -94,6 +120,7 @@ typedef struct bc_batch {
     struct bc_batch *next_;
     bool done_;
     bool rotate_;
+    bool sync_;                  /* bc_engine_sync: make everything durable */
     void *waiter_;               /* the submitting thread's condition */
     uint32_t file_id_;
     uint64_t sealed_applied_;    /* rotation: applied index at the seal */
@@ -108,11 +135,15 @@ typedef struct {
     uint64_t total_bytes;
     uint64_t data_files;
     uint64_t applied_index;
+    uint64_t durable_applied_index;  /* applied index covered by the last
+                                        fdatasync (<= applied_index) */
     uint64_t last_revision;
     uint64_t merges;
     uint64_t bytes_reclaimed;
     uint64_t keydir_bytes;
-    uint64_t commits;            /* fsynced groups */
+    uint64_t commits;            /* groups written (one pwrite each) */
+    uint64_t syncs;              /* data-file fdatasyncs of commits and
+                                    bc_engine_sync */
     uint64_t batches;            /* batches committed */
     uint64_t tail_truncated;     /* bytes cut off the active file at open */
     titan_hist_t fsync;          /* fdatasync latency of group commits */
@@ -144,7 +175,8 @@ int bc_engine_open (const char *dir, const bc_options_t *options,
 void bc_engine_destroy (bc_engine_t **self_p);
 
 /*  Commits `n` batches (each atomic, all in one fsync when possible) and
-    returns when all are durable or failed.  Returns 0 when every batch
+    returns when all are durable (written and published, for apply
+    batches under apply_sync INTERVAL) or failed.  Returns 0 when every batch
     has status 0 or -EALREADY, else the first failing batch's status; each
     batch's status, message and op results are filled in.  A batch that
     breaks a limit (key 1..65535 bytes, value <= max_value_bytes, at most
@@ -167,7 +199,8 @@ int bc_engine_cas (bc_engine_t *self, const void *key, size_t key_len,
                    uint64_t revision, uint64_t *rev_out,
                    char *err, size_t errlen);
 
-/*  Commits `ops` at first_revision.. with `applied_index` atomically.  */
+/*  Commits `ops` at first_revision.. with `applied_index` atomically
+    (durable on return only with apply_sync ALWAYS; see the header).  */
 int bc_engine_apply_batch (bc_engine_t *self, bc_op_t *ops, size_t n_ops,
                            uint64_t first_revision, uint64_t applied_index,
                            char *err, size_t errlen);
@@ -208,6 +241,17 @@ void bc_engine_stats (bc_engine_t *self, bc_stats_t *stats);
     or a negative status with a message.  */
 int bc_engine_merge (bc_engine_t *self, uint64_t *files_merged,
                      uint64_t *bytes_reclaimed, char *err, size_t errlen);
+
+/*  Makes every write returned so far durable: fdatasyncs the active file
+    if it holds bytes not yet synced (else does nothing), after which the
+    durable applied index equals the applied index.  Returns 0, or the
+    error of the failed fdatasync, which fails the engine (never retried;
+    reopen to recover).  */
+int bc_engine_sync (bc_engine_t *self, char *err, size_t errlen);
+
+/*  True when some written batch is not yet covered by an fdatasync (the
+    module's cue to call bc_engine_sync at its interval).  */
+bool bc_engine_unsynced (bc_engine_t *self);
 
 /*  Seals the active file and starts a new one (tests, benchmarks, and the
     actor before a scheduled merge).  Returns 0 or a negative status.  */

@@ -10,7 +10,9 @@
       fd_mu      the open descriptors of sealed files (LRU) and their
                  reference counts.
     Only the commit leader (one thread at a time, no lock held while it
-    writes) touches the active file, last_revision and applied_index.  */
+    writes) touches the active file, last_revision, applied_index,
+    durable_applied and unsynced (the last three also read atomically by
+    bc_engine_stats and bc_engine_unsynced).  */
 #ifndef BC_INTERNAL_H_INCLUDED
 #define BC_INTERNAL_H_INCLUDED
 
@@ -75,10 +77,13 @@ struct bc_engine {
     bc_dfile_t *active;
     uint64_t last_revision;
     uint64_t applied_index;
+    uint64_t durable_applied;    /* applied index the last fdatasync covers */
+    bool unsynced;               /* the active file has bytes not synced */
     uint8_t *wbuf;
     size_t wcap;
     titan_hist_t fsync_hist;     /* data-file fdatasync latency (atomic) */
     uint64_t commits;
+    uint64_t syncs;
     uint64_t batches;
     uint64_t tail_truncated;
     /* data errors (atomic): see bc_stats_t */

@@ -10,6 +10,16 @@
     are their replies sent.  A read, stats or merge request first flushes
     the writes received before it, so a sender always reads its own writes.
 
+    Apply sync (bc_engine.h, docs/raft.md "Durability"): with apply_sync =
+    interval (the default) a kv.apply_batch is written and published but
+    not fsynced: the Raft log is the durability point, and every
+    apply_sync_interval_ms the actor fsyncs each shard that holds unsynced
+    batches (bc_engine_sync), as do a rotation, a snapshot's seal and the
+    close.  kv.stats reports durable_applied_index and kv.snapshot_begin
+    durable_index, below which Raft may compact its log.  apply_sync =
+    always fsyncs each batch before its reply, as every kv.put, kv.delete,
+    kv.cas and kv.repair (writes that do not come from Raft) always does.
+
     Duplicate requests (the kernel re-delivers a request whose reply it has
     not seen, e.g. after this module restarted) are handled in two ways:
       - durably, by revision: a write carrying a revision (the Raft index)
@@ -60,7 +70,9 @@
     Settings (module subtree): max_value_bytes (8 MiB), max_file_bytes
     (256 MiB), max_open_files (64 per shard), max_shards (65536),
     merge_check_ms (10000), merge_min_dead_bytes (64 MiB),
-    merge_dead_percent (50), merge_interval_ms (0 = off), sync (1),
+    merge_dead_percent (50), merge_interval_ms (0 = off), sync (1: 0
+    never fsyncs, for benchmarks only), apply_sync ("interval" or
+    "always"), apply_sync_interval_ms (200, 1..60000),
     snapshot_chunk_bytes (1 MiB, at most 16 MiB), snapshot_idle_ms
     (60000), snapshot_max_open (16), scrub_bytes_per_sec (8 MiB; 0:
     unthrottled), scrub_interval_s (86400; 0: no scheduled pass), digest_every (1000:
@@ -147,6 +159,8 @@ typedef struct {
     int64_t merge_check_ms, merge_min_dead, merge_dead_percent;
     int64_t merge_interval_ms;
     int64_t scrub_rate, scrub_interval_s;
+    int64_t apply_sync_ms;       /* apply_sync_interval_ms */
+    int64_t next_sync;           /* when the unsynced shards are synced */
     s_shard_t **shards;          /* each allocated apart: pointers stay valid */
     size_t nshards, shards_cap;
     s_recent_t recent [RECENT_MAX];
@@ -735,6 +749,7 @@ s_handle_stats (s_actor_t *self, titan_envelope_t **env_p)
     r.merges = st.merges;
     r.last_revision = st.last_revision;
     r.commits = st.commits;
+    r.durable_applied_index = st.durable_applied_index;
     r.tail_truncated_bytes = st.tail_truncated;
     r.read_errors = st.read_errors;
     r.load_errors = st.hint_fallbacks + st.resync_regions;
@@ -1042,6 +1057,9 @@ s_handle_snapshot_begin (s_actor_t *self, titan_envelope_t **env_p)
     r.applied_index = info.applied_index;
     r.last_revision = info.last_revision;
     r.total_bytes = info.total_bytes;
+    bc_stats_t st;               /* after the seal: at least applied_index */
+    bc_engine_stats (shard->engine, &st);
+    r.durable_index = st.durable_applied_index;
     size_t len = titan__bus__kv_snapshot_info__get_packed_size (&r);
     uint8_t *buf = malloc (len + 1);
     if (buf) {
@@ -1528,6 +1546,22 @@ s_scrub_tick (s_actor_t *self)
     return running;
 }
 
+/*  Makes the applied batches of every shard durable (apply_sync =
+    interval); a failed fsync fails that engine, which s_merge_check
+    reopens.  */
+static void
+s_sync_tick (s_actor_t *self)
+{
+    for (size_t i = 0; i < self->nshards; i++) {
+        s_shard_t *shard = self->shards [i];
+        char err [256];
+        if (shard->engine && bc_engine_unsynced (shard->engine)
+        &&  bc_engine_sync (shard->engine, err, sizeof err))
+            titan_log_error ("bitcask: shard %u: %s", shard->id, err);
+    }
+    self->next_sync = zclock_mono () + self->apply_sync_ms;
+}
+
 static void
 s_dispatch (s_actor_t *self, titan_envelope_t **env_p)
 {
@@ -1615,6 +1649,16 @@ s_settings (s_actor_t *self, char *err, size_t errlen)
     self->opt.max_open_files = (uint32_t) v;
     GET (v, "sync", 1, 0, 1);
     self->opt.sync = v != 0;
+    const char *mode = titan_setting_str (cfg, "apply_sync", "interval");
+    if (streq (mode, "interval") || streq (mode, "always"))
+        self->opt.apply_sync = streq (mode, "always") ? BC_APPLY_SYNC_ALWAYS
+                                                      : BC_APPLY_SYNC_INTERVAL;
+    else {
+        snprintf (err, errlen, "bitcask: setting apply_sync must be "
+                  "\"interval\" or \"always\", not \"%s\"", mode);
+        bad = 1;
+    }
+    GET (self->apply_sync_ms, "apply_sync_interval_ms", 200, 1, 60000);
     GET (v, "digest_every", 1000, 0, INT64_MAX);
     self->opt.digest_every = (uint64_t) v;
     GET (self->max_shards, "max_shards", 65536, 1, 1 << 24);
@@ -1675,6 +1719,7 @@ s_actor (zsock_t *pipe, void *args)
         titan_log_info ("bitcask: removed %d shard director%s left by an "
                         "interrupted drop", trashed, trashed == 1 ? "y" : "ies");
     self->next_check = zclock_mono () + self->merge_check_ms;
+    self->next_sync = zclock_mono () + self->apply_sync_ms;
     /* Snapshot ids differ across incarnations, so a stale id misses. */
     self->next_snap_id = ((uint64_t) zclock_time () << 16) | 1;
     zsock_signal (pipe, 0);
@@ -1682,6 +1727,8 @@ s_actor (zsock_t *pipe, void *args)
     bool scrubbing = false;
     while (!self->terminated) {
         int64_t wait = self->next_check - zclock_mono ();
+        if (self->next_sync - zclock_mono () < wait)
+            wait = self->next_sync - zclock_mono ();
         if (scrubbing && wait > SCRUB_TICK_MS)
             wait = SCRUB_TICK_MS;
         if ((self->nexports || self->ninstalls) && wait > self->snap_idle_ms / 4)
@@ -1711,6 +1758,8 @@ s_actor (zsock_t *pipe, void *args)
         if (self->nexports || self->ninstalls)
             s_snapshot_expire (self);
         scrubbing = s_scrub_tick (self);
+        if (zclock_mono () >= self->next_sync)
+            s_sync_tick (self);
         if (zclock_mono () >= self->next_check) {
             s_merge_check (self);
             self->next_check = zclock_mono () + self->merge_check_ms;

@@ -270,7 +270,7 @@ s_render_storage (s_buf_t *b, const mx_snapshot_t *self)
         { "titan_bitcask_dead_bytes", "gauge", "Bytes of overwritten or deleted records (reclaimed by merges)." },
         { "titan_bitcask_data_files", "gauge", "Data files of the shard." },
         { "titan_bitcask_merges_total", "counter", "Merges (compactions) completed since the shard was opened." },
-        { "titan_bitcask_commits_total", "counter", "Group commits (one fdatasync each) since the shard was opened." },
+        { "titan_bitcask_commits_total", "counter", "Group commits (one data-file write each) since the shard was opened." },
         { "titan_bitcask_tail_truncated_bytes", "gauge",
           "Bytes of a torn tail cut off the active file when the shard was last opened (crash repair)." },
         { "titan_bitcask_read_errors_total", "counter", "Reads that found a damaged record or a missing data file (DATA_LOSS, then read repair)." },

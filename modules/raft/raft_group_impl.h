@@ -151,6 +151,8 @@ struct raft_group {
     uint64_t snap_corr;
     uint64_t snap_id;          /* the storage module's snapshot id */
     uint64_t snap_index;       /* A: the applied index it covers */
+    uint64_t snap_durable;     /* the storage's durable applied index at
+                                  its seal: the log is kept above it */
     uint64_t snap_term;
     raft_config_t snap_cfg;
     uint64_t snap_total;       /* storage stream bytes */

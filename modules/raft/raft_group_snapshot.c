@@ -24,7 +24,11 @@
     dropped and retried).  The stream is then read chunk by chunk, one request in
     flight, into the raft snapshot store; once durable, the core serves it
     (raft_storage_adapter), older snapshots are removed and the log is
-    compacted up to A - snapshot_slack.
+    compacted up to A - snapshot_slack, but never past the storage
+    module's durable applied index reported with the snapshot (the
+    bitcask fsyncs applies lazily, docs/raft.md "Durability": a crash may
+    take it back to that index, and the restart replays the log above
+    it, so those entries must stay).
     Installing one (a ready's snapshot, or at open when the storage
     module's applied index is below the latest snapshot's As): the core
     hands the chunks over as they arrive (streaming mode) and they are
@@ -499,6 +503,17 @@ s_take_start (raft_group_t *self)
         s_take_abort (self, SNAP_RETRY_MS);
 }
 
+/*  The index the log may be compacted up to after the snapshot being
+    taken: A - snapshot_slack, bounded by the storage module's durable
+    applied index.  */
+static uint64_t
+s_compact_upto (const raft_group_t *self)
+{
+    uint64_t upto = self->snap_index > self->cfg.snapshot_slack
+                  ? self->snap_index - self->cfg.snapshot_slack : 0;
+    return upto < self->snap_durable ? upto : self->snap_durable;
+}
+
 /*  The stream is complete: make the snapshot durable, then compact.  */
 static void
 s_take_finish (raft_group_t *self)
@@ -524,8 +539,7 @@ s_take_finish (raft_group_t *self)
     if (rc)
         titan_log_warning ("raft group %u: removing old snapshots: %s",
                       self->cfg.shard, titan_strerror (rc));
-    uint64_t upto = self->snap_index > self->cfg.snapshot_slack
-                  ? self->snap_index - self->cfg.snapshot_slack : 0;
+    uint64_t upto = s_compact_upto (self);
     if (upto >= raft_log_first_index (self->log)) {
         rc = raft_log_compact_prefix (self->log, upto);
         if (rc)
@@ -562,6 +576,9 @@ s_on_begin (raft_group_t *self, const Titan__Bus__KvSnapshotInfo *r)
         s_take_abort (self, SNAP_RETRY_MS);
         return;
     }
+    /* a storage that syncs every apply may not report it */
+    self->snap_durable = r->durable_index ? r->durable_index
+                                          : r->applied_index;
     s_header_seal (self->snap_header, self->snap_header_size,
                    self->snap_index, r->applied_index);
     uint8_t conf [RAFT_CONF_BYTES (RAFT_MAX_MEMBERS, RAFT_MAX_MEMBERS)];
