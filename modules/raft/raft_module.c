@@ -176,6 +176,7 @@ typedef struct {
     int64_t next_balance;
     s_drops_t unknown;           /* messages for groups not hosted here */
     raft_placement_t *placement; /* placement = ring; NULL: static */
+    raft_sync_pool_t *syncer;    /* syncs the groups' readies together */
 } s_actor_t;
 
 static void
@@ -998,25 +999,30 @@ s_balance_duty (s_actor_t *self)
     }
 }
 
-/*  Ticks every group `ticks` times and lets every group do its work.
-    Returns 0 or the first fatal error (its group named in the log).  */
+/*  Ticks every group `ticks` times, makes the readies of all groups
+    durable together (raft_groups_persist: one round of concurrent syncs
+    for the node, whatever the number of busy groups) and lets every group
+    do the rest of its work.  Returns 0 or the first fatal error (its group
+    named in the log).  */
 static int
 s_run_groups (s_actor_t *self, int ticks)
 {
     int rc = 0;
+    uint32_t id = 0;
     size_t n = raft_groups_size (self->groups);
     for (size_t i = 0; i < n && rc == 0; i++) {
-        uint32_t id;
         raft_group_t *group = raft_groups_at (self->groups, i, &id);
         for (int t = 0; t < ticks && rc == 0; t++)
             rc = raft_group_tick (group);
-        if (rc == 0)
-            rc = raft_group_process (group);
-        if (rc)
-            titan_log_error ("raft %s: group %u failed (%s); exiting so that the "
-                             "supervisor restarts the module and recovery runs",
-                             self->self.node_id, id, titan_strerror (rc));
     }
+    if (rc == 0)
+        rc = raft_groups_persist (self->groups, self->syncer, &id);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = raft_group_process (raft_groups_at (self->groups, i, &id));
+    if (rc)
+        titan_log_error ("raft %s: group %u failed (%s); exiting so that the "
+                         "supervisor restarts the module and recovery runs",
+                         self->self.node_id, id, titan_strerror (rc));
     return rc;
 }
 
@@ -1045,6 +1051,7 @@ s_teardown (s_actor_t *self)
     }
     raft_placement_destroy (&self->placement);
     raft_groups_destroy (&self->groups);
+    raft_sync_pool_destroy (&self->syncer);
     if (self->transport)
         raft_transport_flush (self->transport);
     raft_transport_destroy (&self->transport);
@@ -1070,6 +1077,11 @@ s_raft_actor (zsock_t *pipe, void *args)
     self->pipe = pipe;
     self->early = zlist_new ();
     int rc = s_start (self);
+    if (rc == 0
+    &&  (rc = raft_sync_pool_new (RAFT_SYNC_POOL_THREADS, &self->syncer)))
+        snprintf (self->ctx->error, sizeof self->ctx->error,
+                  "raft: cannot start the sync threads: %s",
+                  titan_strerror (rc));
     if (rc) {
         titan_log_error ("%s", self->ctx->error);
         s_teardown (self);
