@@ -131,7 +131,7 @@ s_sync_job (void *group)
 
 int
 raft_groups_persist (raft_groups_t *self, raft_sync_pool_t *pool,
-                     uint32_t *failed_id)
+                     raft_transport_t *transport, uint32_t *failed_id)
 {
     int first_rc = 0;
     for (int round = 0; round < RAFT_GROUPS_PERSIST_ROUNDS && first_rc == 0;
@@ -147,6 +147,9 @@ raft_groups_persist (raft_groups_t *self, raft_sync_pool_t *pool,
         }
         if (n_held == 0)
             break;
+        //  The leaders' appends go out while this node's disk works.
+        if (n_unsynced && transport)
+            raft_transport_flush (transport);
         raft_sync_pool_run (pool, s_sync_job, self->unsynced, n_unsynced);
         for (size_t k = 0; k < n_held; k++) {
             const s_slot_t *slot = &self->slots [self->held [k]];

@@ -1016,7 +1016,8 @@ s_run_groups (s_actor_t *self, int ticks)
             rc = raft_group_tick (group);
     }
     if (rc == 0)
-        rc = raft_groups_persist (self->groups, self->syncer, &id);
+        rc = raft_groups_persist (self->groups, self->syncer,
+                                  self->transport, &id);
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = raft_group_process (raft_groups_at (self->groups, i, &id));
     if (rc)
