@@ -117,7 +117,9 @@ raft_sync_pool_run (raft_sync_pool_t *self, raft_sync_job_fn *fn,
     self->n = n;
     self->next = 0;
     self->finished = 0;
-    pthread_cond_broadcast (&self->work);
+    //  Wake only the helpers there is work for (the caller takes one job).
+    for (size_t i = 1; i < n && i <= self->n_threads; i++)
+        pthread_cond_signal (&self->work);
     s_take_jobs (self);
     while (self->finished < self->n)
         pthread_cond_wait (&self->done, &self->lock);
