@@ -11,6 +11,7 @@
 */
 #include "integration_cluster.h"
 #include "tc_client.h"
+#include "test_free_addr.h"
 #include "titan/node.h"
 #include "titan.pb-c.h"
 
@@ -50,15 +51,7 @@ struct tc_cluster {
 static void
 s_free_addr (char *buf, size_t size)
 {
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge (fd, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET };
-    sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    ck_assert_int_eq (bind (fd, (struct sockaddr *) &sa, sizeof sa), 0);
-    socklen_t len = sizeof sa;
-    ck_assert_int_eq (getsockname (fd, (struct sockaddr *) &sa, &len), 0);
-    close (fd);
-    snprintf (buf, size, "127.0.0.1:%d", ntohs (sa.sin_port));
+    snprintf (buf, size, "127.0.0.1:%d", tu_free_port ());
 }
 
 static const char *

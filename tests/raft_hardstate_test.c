@@ -118,6 +118,63 @@ START_TEST (test_failed_save_is_sticky)
 }
 END_TEST
 
+/*  raft_hardstate_write then _sync: the durable state changes only at the
+    sync; a second write before the sync goes to the pending slot and never
+    over the durable one (a power loss between them keeps the old state);
+    a failed sync is sticky.  */
+START_TEST (test_write_then_sync)
+{
+    raft_fio_t *fio = raft_fio_new ();
+    raft_fio_set_nosync (fio, true);
+    raft_hardstate_t state;
+    raft_hardstate_file_t *hs = s_open (s_dir, fio, &state);
+    raft_hardstate_t s1 = { 1, 1, 1 }, s2 = { 2, 2, 2 }, s3 = { 3, 0, 3 };
+    ck_assert_int_eq (raft_hardstate_save (hs, &s1), 0);
+    unsigned syncs = raft_fio_count (fio, RAFT_FIO_SYNC);
+    ck_assert_int_eq (raft_hardstate_write (hs, &s2), 0);
+    ck_assert_int_eq (raft_hardstate_write (hs, &s3), 0);
+    ck_assert (raft_hardstate_unsynced (hs));
+    ck_assert (s_eq (raft_hardstate_get (hs), s1));
+    ck_assert_uint_eq (raft_fio_count (fio, RAFT_FIO_SYNC), syncs);
+    //  Power loss before the sync, tearing the pending slot (slot 0; s1 is
+    //  in slot 1): the durable state s1 was overwritten by neither write.
+    raft_hardstate_destroy (&hs);
+    ck_assert_int_eq (raft_fio_drop_unsynced (fio), 0);
+    char path [600];
+    tu_flip (tu_path (path, sizeof path, s_dir, "hardstate"), 20);
+    hs = s_open (s_dir, fio, &state);
+    ck_assert (s_eq (state, s1));
+    ck_assert_int_eq (raft_hardstate_write (hs, &s2), 0);
+    ck_assert_int_eq (raft_hardstate_write (hs, &s3), 0);
+    ck_assert_int_eq (raft_hardstate_sync (hs), 0);
+    ck_assert (!raft_hardstate_unsynced (hs));
+    ck_assert (s_eq (raft_hardstate_get (hs), s3));
+    syncs = raft_fio_count (fio, RAFT_FIO_SYNC);
+    ck_assert_int_eq (raft_hardstate_sync (hs), 0);     /* nothing pending */
+    ck_assert_uint_eq (raft_fio_count (fio, RAFT_FIO_SYNC), syncs);
+    raft_hardstate_destroy (&hs);
+    ck_assert_int_eq (raft_fio_drop_unsynced (fio), 0);
+    hs = s_open (s_dir, fio, &state);
+    ck_assert (s_eq (state, s3));
+    //  A failed sync: sticky, never retried, the old state survives.
+    ck_assert_int_eq (raft_hardstate_write (hs, &s1), 0);
+    raft_fio_fail (fio, RAFT_FIO_SYNC, 1, EIO, false, false);
+    ck_assert_int_eq (raft_hardstate_sync (hs), -EIO);
+    unsigned ops = raft_fio_count (fio, RAFT_FIO_ALL);
+    ck_assert_int_eq (raft_hardstate_sync (hs), -EIO);
+    ck_assert_int_eq (raft_hardstate_write (hs, &s2), -EIO);
+    ck_assert_uint_eq (raft_fio_count (fio, RAFT_FIO_ALL), ops);
+    ck_assert (s_eq (raft_hardstate_get (hs), s3));
+    raft_hardstate_destroy (&hs);
+    ck_assert_int_eq (raft_fio_drop_unsynced (fio), 0);
+    raft_fio_destroy (&fio);
+    tu_flip (path, 4096 + 20);          /* the unsynced write lost, torn */
+    hs = s_open (s_dir, NULL, &state);
+    ck_assert (s_eq (state, s3));
+    raft_hardstate_destroy (&hs);
+}
+END_TEST
+
 START_TEST (test_crash_points)
 {
     //  Script: create, then saves of states 1..6.  Crash at operation n.
@@ -200,6 +257,7 @@ s_suite (void)
     tcase_add_test (tc, test_failed_save_is_sticky);
     tcase_add_test (tc, test_crash_points);
     tcase_add_test (tc, test_torn_overwrite_keeps_old);
+    tcase_add_test (tc, test_write_then_sync);
     suite_add_tcase (suite, tc);
     return suite;
 }

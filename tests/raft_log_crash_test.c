@@ -7,7 +7,8 @@
     - Write and fsync faults (EIO, ENOSPC, torn writes): the call fails, the
       log is failed for good (the fsync is never retried), and a reopen
       after dropping unsynced bytes finds every acknowledged entry.
-    - Crash points: a scripted run of appends (with segment rotation),
+    - Crash points: a scripted run of appends (with segment rotation; those
+      of an odd batch size as raft_log_write batches and one raft_log_sync),
       truncations, compactions and resets is killed at its 1st, 2nd, ...
       file operation; after dropping unsynced bytes the reopened log must
       lie between the state after the last acknowledged operation and the
@@ -317,6 +318,11 @@ s_log_apply (raft_log_t *log, const s_op_t *op)
 {
     switch (op->kind) {
         case OP_APPEND: {
+            //  An odd batch size writes every batch without a sync and
+            //  syncs once at the end (the raft module's group commit); the
+            //  op is acknowledged only when that sync returned.
+            int (*put) (raft_log_t *, const raft_log_entry_t *, size_t) =
+                op->batch % 2 ? raft_log_write : raft_log_append;
             static uint8_t bufs [64][300];
             raft_log_entry_t entries [64];
             uint64_t i = op->a;
@@ -328,11 +334,11 @@ s_log_apply (raft_log_t *log, const s_op_t *op)
                         i, op->term, (uint8_t) (i % 3), bufs [n], size
                     };
                 }
-                int rc = raft_log_append (log, entries, n);
+                int rc = put (log, entries, n);
                 if (rc)
                     return rc;
             }
-            return 0;
+            return raft_log_sync (log);
         }
         case OP_TRUNCATE:
             return raft_log_truncate_suffix (log, op->a);

@@ -516,6 +516,89 @@ START_TEST (test_read_back_corruption)
 }
 END_TEST
 
+/*  raft_log_write puts entries in the file without a sync: readable at
+    once, lost by a power loss; raft_log_sync makes them durable with one
+    fdatasync (none when nothing is unsynced).  A segment rotation inside
+    a write syncs the sealed segment inline.  */
+START_TEST (test_write_then_sync)
+{
+    raft_fio_t *fio = raft_fio_new ();
+    raft_fio_set_nosync (fio, true);
+    raft_log_t *log = tu_open (s_dir, 1 << 20, fio);
+    s_append_model (log, 1, 10, 1, 5);
+    ck_assert (!raft_log_unsynced (log));
+    unsigned syncs = raft_fio_count (fio, RAFT_FIO_SYNC);
+    tu_put (log, 11, 20, 1, 4, raft_log_write);
+    for (uint64_t i = 11; i <= 20; i++)
+        s_terms [i] = 1;
+    ck_assert_uint_eq (raft_fio_count (fio, RAFT_FIO_SYNC), syncs);
+    ck_assert (raft_log_unsynced (log));
+    ck_assert_uint_eq (raft_log_last_index (log), 20);
+    tu_verify (log, 1, 20, s_terms);
+    //  Power loss before the sync: the written entries are gone.
+    raft_log_destroy (&log);
+    ck_assert_int_eq (raft_fio_drop_unsynced (fio), 0);
+    log = tu_open (s_dir, 1 << 20, fio);
+    ck_assert_uint_eq (raft_log_last_index (log), 10);
+    tu_verify (log, 1, 10, s_terms);
+    //  Written then synced: one fdatasync for three writes, durable.
+    syncs = raft_fio_count (fio, RAFT_FIO_SYNC);
+    tu_put (log, 11, 20, 1, 4, raft_log_write);
+    ck_assert_int_eq (raft_log_sync (log), 0);
+    ck_assert (!raft_log_unsynced (log));
+    ck_assert_uint_eq (raft_fio_count (fio, RAFT_FIO_SYNC), syncs + 1);
+    ck_assert_int_eq (raft_log_sync (log), 0);
+    ck_assert_uint_eq (raft_fio_count (fio, RAFT_FIO_SYNC), syncs + 1);
+    raft_log_destroy (&log);
+    ck_assert_int_eq (raft_fio_drop_unsynced (fio), 0);
+    log = tu_open (s_dir, SEG, fio);
+    ck_assert_uint_eq (raft_log_last_index (log), 20);
+    tu_verify (log, 1, 20, s_terms);
+    //  Across rotations (4 KiB segments): what was sealed on the way is
+    //  durable, the tail written since the last rotation is not.
+    tu_put (log, 21, 200, 2, 7, raft_log_write);
+    raft_log_destroy (&log);
+    ck_assert_int_eq (raft_fio_drop_unsynced (fio), 0);
+    log = tu_open (s_dir, SEG, fio);
+    uint64_t last = raft_log_last_index (log);
+    ck_assert_uint_gt (last, 20);
+    ck_assert_uint_lt (last, 200);
+    for (uint64_t i = 21; i <= last; i++)
+        s_terms [i] = 2;
+    tu_verify (log, 1, last, s_terms);
+    raft_log_destroy (&log);
+    raft_fio_destroy (&fio);
+}
+END_TEST
+
+/*  A failed sync fails the log for good and is never retried; a write
+    after it refuses too; recovery keeps only what was synced.  */
+START_TEST (test_failed_sync_is_sticky)
+{
+    raft_fio_t *fio = raft_fio_new ();
+    raft_fio_set_nosync (fio, true);
+    raft_log_t *log = tu_open (s_dir, 1 << 20, fio);
+    s_append_model (log, 1, 10, 1, 10);
+    tu_put (log, 11, 15, 1, 5, raft_log_write);
+    raft_fio_fail (fio, RAFT_FIO_SYNC, 1, EIO, false, false);
+    ck_assert_int_eq (raft_log_sync (log), -EIO);
+    ck_assert_ptr_nonnull (strstr (raft_log_errmsg (log), "cannot sync"));
+    unsigned ops = raft_fio_count (fio, RAFT_FIO_ALL);
+    ck_assert_int_eq (raft_log_sync (log), -EIO);
+    uint8_t data [4] = { 1, 2, 3, 4 };
+    raft_log_entry_t e = { 16, 1, 0, data, sizeof data };
+    ck_assert_int_eq (raft_log_write (log, &e, 1), -EIO);
+    ck_assert_uint_eq (raft_fio_count (fio, RAFT_FIO_ALL), ops);
+    raft_log_destroy (&log);
+    ck_assert_int_eq (raft_fio_drop_unsynced (fio), 0);
+    raft_fio_destroy (&fio);
+    log = tu_open (s_dir, 1 << 20, NULL);
+    ck_assert_uint_eq (raft_log_last_index (log), 10);
+    tu_verify (log, 1, 10, s_terms);
+    raft_log_destroy (&log);
+}
+END_TEST
+
 static Suite *
 s_suite (void)
 {
@@ -540,6 +623,8 @@ s_suite (void)
     tcase_add_test (tc, test_missing_segment);
     tcase_add_test (tc, test_meta_corrupt);
     tcase_add_test (tc, test_read_back_corruption);
+    tcase_add_test (tc, test_write_then_sync);
+    tcase_add_test (tc, test_failed_sync_is_sticky);
     suite_add_tcase (suite, tc);
     return suite;
 }

@@ -66,11 +66,12 @@ tu_payload (uint64_t index, uint64_t term, uint8_t *buf)
     return size;
 }
 
-/*  Appends entries [from, to] with the given term, `batch` per call;
-    asserts success.  */
+/*  Puts entries [from, to] with the given term into the log, `batch` per
+    call of `put` (raft_log_append or raft_log_write); asserts success.  */
 static inline void
-tu_append (raft_log_t *log, uint64_t from, uint64_t to, uint64_t term,
-           size_t batch)
+tu_put (raft_log_t *log, uint64_t from, uint64_t to, uint64_t term,
+        size_t batch, int (*put) (raft_log_t *, const raft_log_entry_t *,
+                                  size_t))
 {
     static uint8_t bufs [64][300];
     raft_log_entry_t entries [64];
@@ -82,11 +83,20 @@ tu_append (raft_log_t *log, uint64_t from, uint64_t to, uint64_t term,
             uint32_t size = tu_payload (i, term, bufs [n]);
             entries [n] = (raft_log_entry_t) { i, term, (uint8_t) (i % 3), bufs [n], size };
         }
-        int rc = raft_log_append (log, entries, n);
+        int rc = put (log, entries, n);
         ck_assert_msg (rc == 0, "append at %llu: %d %s",
                        (unsigned long long) entries [0].index, rc,
                        raft_log_errmsg (log));
     }
+}
+
+/*  Appends entries [from, to] with the given term, `batch` per call;
+    asserts success.  */
+static inline void
+tu_append (raft_log_t *log, uint64_t from, uint64_t to, uint64_t term,
+           size_t batch)
+{
+    tu_put (log, from, to, term, batch, raft_log_append);
 }
 
 /*  Checks that entry `e` is the one tu_payload makes for (index, term).  */

@@ -20,6 +20,7 @@
 #include <check.h>
 #include "check_run.h"
 #include "kernel_test_util.h"
+#include "test_free_addr.h"
 #include <czmq.h>
 #include <dirent.h>
 #include <errno.h>
@@ -50,19 +51,6 @@ typedef struct {
     titan_bus_t *bus;
 } tnode_t;
 
-static char *
-s_free_addr (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET };
-    sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    ck_assert_int_eq (bind (fd, (struct sockaddr *) &sa, sizeof sa), 0);
-    socklen_t len = sizeof sa;
-    ck_assert_int_eq (getsockname (fd, (struct sockaddr *) &sa, &len), 0);
-    close (fd);
-    return zsys_sprintf ("127.0.0.1:%d", ntohs (sa.sin_port));
-}
-
 static const char *
 s_module_path (void)
 {
@@ -77,8 +65,8 @@ s_init (tnode_t *n, const char *id, const char *join)
     snprintf (n->id, sizeof n->id, "%s", id);
     n->dir = strdup ("/tmp/titan-raftmod-test-XXXXXX");
     ck_assert_ptr_nonnull (mkdtemp (n->dir));
-    n->peer = s_free_addr ();
-    n->client = s_free_addr ();
+    n->peer = tu_free_addr ();
+    n->client = tu_free_addr ();
     n->join = join ? strdup (join) : NULL;
 }
 
@@ -578,7 +566,7 @@ START_TEST (test_membership)
     s_init (&n [0], "m-one", NULL);
     s_start (&n [0]);
     s_wait_leader (&n [0], 1, 5000);
-    char *nowhere = s_free_addr ();        /* nobody listens there */
+    char *nowhere = tu_free_addr ();       /* nobody listens there */
     s_init (&n [1], "m-two", nowhere);
     s_start (&n [1]);
     s_init (&n [2], "m-three", n [0].peer);

@@ -10,20 +10,7 @@
 #include <unistd.h>
 
 #include "../modules/raft/raft_transport.h"
-
-/*  Returns "127.0.0.1:<free port>" (the caller's).  */
-static char *
-s_free_addr (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET };
-    sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    ck_assert_int_eq (bind (fd, (struct sockaddr *) &sa, sizeof sa), 0);
-    socklen_t len = sizeof sa;
-    ck_assert_int_eq (getsockname (fd, (struct sockaddr *) &sa, &len), 0);
-    close (fd);
-    return zsys_sprintf ("127.0.0.1:%d", ntohs (sa.sin_port));
-}
+#include "test_free_addr.h"
 
 static raft_transport_t *
 s_new (const char *id, const char *addr)
@@ -97,7 +84,7 @@ s_expect_from (raft_transport_t *from, raft_transport_t *to, const char *peer,
 
 START_TEST (test_batches_both_ways)
 {
-    char *addr_a = s_free_addr (), *addr_b = s_free_addr ();
+    char *addr_a = tu_free_addr (), *addr_b = tu_free_addr ();
     raft_transport_t *a = s_new ("a", addr_a), *b = s_new ("b", addr_b);
     ck_assert_int_eq (raft_transport_set_peer (a, "b", addr_b), 0);
     ck_assert_int_eq (raft_transport_set_peer (b, "a", addr_a), 0);
@@ -144,7 +131,7 @@ END_TEST
 
 START_TEST (test_reconnect_after_peer_restart)
 {
-    char *addr_a = s_free_addr (), *addr_b = s_free_addr ();
+    char *addr_a = tu_free_addr (), *addr_b = tu_free_addr ();
     raft_transport_t *a = s_new ("a", addr_a), *b = s_new ("b", addr_b);
     raft_transport_set_peer (a, "b", addr_b);
     char *sender = NULL;
@@ -171,7 +158,7 @@ END_TEST
 
 START_TEST (test_unknown_and_unreachable_peers)
 {
-    char *addr_a = s_free_addr (), *addr_dead = s_free_addr ();
+    char *addr_a = tu_free_addr (), *addr_dead = tu_free_addr ();
     raft_transport_t *a = s_new ("a", addr_a);
     ck_assert_int_eq (raft_transport_queue (a, "nobody", "x", 1), -ENOENT);
     ck_assert_int_eq (raft_transport_set_peer (a, "dead", addr_dead), 0);
@@ -234,7 +221,7 @@ s_recv_good (raft_transport_t *t, int ms, int *oversized)
 
 START_TEST (test_malformed_and_oversized_refused)
 {
-    char *addr_a = s_free_addr ();
+    char *addr_a = tu_free_addr ();
     raft_transport_t *a = s_new ("a", addr_a);
     zsock_t *rogue = zsock_new (ZMQ_DEALER);
     ck_assert_int_eq (zsock_connect (rogue, "tcp://%s", addr_a), 0);
@@ -266,7 +253,7 @@ END_TEST
     on serving the next, well-formed batch.  */
 START_TEST (test_batch_count_bounded)
 {
-    char *addr_a = s_free_addr ();
+    char *addr_a = tu_free_addr ();
     raft_transport_t *a = s_new ("a", addr_a);
     zsock_t *rogue = zsock_new (ZMQ_DEALER);
     ck_assert_int_eq (zsock_connect (rogue, "tcp://%s", addr_a), 0);
@@ -297,7 +284,7 @@ START_TEST (test_bind_errors)
     ck_assert_int_eq (raft_transport_new ("a", "nonsense", 1024, &t, err, sizeof err), -EINVAL);
     ck_assert_ptr_null (t);
     ck_assert_ptr_nonnull (strstr (err, "nonsense"));
-    char *addr = s_free_addr ();
+    char *addr = tu_free_addr ();
     raft_transport_t *first = s_new ("a", addr);
     int rc = raft_transport_new ("b", addr, 1024, &t, err, sizeof err);
     ck_assert_int_lt (rc, 0);
@@ -307,7 +294,7 @@ START_TEST (test_bind_errors)
     char *port = strrchr (addr, ':') + 1;
     char *named = zsys_sprintf ("localhost:%s", port);
     raft_transport_t *by_name = s_new_when_free ("n", named);
-    char *client_addr = s_free_addr ();
+    char *client_addr = tu_free_addr ();
     raft_transport_t *client = s_new ("c", client_addr);
     ck_assert_int_eq (raft_transport_set_peer (client, "n", addr), 0);
     char *sender = NULL;
@@ -411,9 +398,9 @@ START_TEST (test_curve_peers)
     char *made = zsys_sprintf ("%s/curve/node.cert_secret", tmp);
     ck_assert (zsys_file_exists (made));
 
-    char *addr_a = s_free_addr (), *addr_b = s_free_addr ();
-    char *addr_c = s_free_addr (), *addr_x = s_free_addr ();
-    char *addr_p = s_free_addr ();
+    char *addr_a = tu_free_addr (), *addr_b = tu_free_addr ();
+    char *addr_c = tu_free_addr (), *addr_x = tu_free_addr ();
+    char *addr_p = tu_free_addr ();
     raft_transport_t *a = s_new_curve ("a", addr_a, ca);
     raft_transport_t *b = s_new_curve ("b", addr_b, cb);
     raft_transport_t *c = s_new_curve ("c", addr_c, cc);

@@ -4,15 +4,21 @@
     status; the apply pipeline is in raft_group_apply.c, the requests in
     raft_group_requests.c.
 
-    Ready loop.  For each ready of the core: install its snapshot if it
-    carries one (store it, reset the log after it; raft_group_snapshot.c
-    then feeds it to the storage module), append its entries to the log
-    (raft_log_append: one fdatasync for the batch; this is the durability
-    point of a write), persist the hard state when term or vote changed
-    (the commit index alone is persisted lazily, at most once a second and
-    at close: losing it only makes a restarted node learn it again), then
-    queue its messages on the transport, copy its committed entries to the
-    apply queue and note its read states, then advance.
+    Ready loop, in three phases (raft_group_ready_write, _sync, _finish;
+    the raft module runs each phase over all its groups, raft_groups.h).
+    Write: install the ready's snapshot if it carries one (store it, reset
+    the log after it; raft_group_snapshot.c then feeds it to the storage
+    module), write its entries to the log and, when term or vote changed,
+    the hard state, without syncing (the commit index alone is persisted
+    lazily, at most once a second and at close: losing it only makes a
+    restarted node learn it again); a leader whose ready carries no new
+    term or vote queues its messages now, so that replication overlaps its
+    own disk write.  Sync: fdatasync the log and the hard state; this is
+    the durability point of a write.  Finish: queue the other messages on
+    the transport (a follower's ack, a vote: only once durable), copy the
+    committed entries to the apply queue, note the read states, advance
+    (the core counts the leader's own entries towards the commit only
+    there, after the sync).
 */
 #include "titan/log.h"
 #include "raft_group_impl.h"
@@ -154,11 +160,12 @@ raft_group_new (const raft_group_config_t *config, raft_group_t **self_p,
     }
     if (rc == 0) {
         snprintf (path, sizeof path, "%s/log", self->dir);
-        rc = raft_log_open (path, NULL, &self->log, err, err_size);
+        raft_log_options_t lopts = { .fio = config->fio };
+        rc = raft_log_open (path, &lopts, &self->log, err, err_size);
     }
     raft_hardstate_t hs = { 0, 0, 0 };
     if (rc == 0)
-        rc = raft_hardstate_open (self->dir, NULL, &self->hs, &hs, err,
+        rc = raft_hardstate_open (self->dir, config->fio, &self->hs, &hs, err,
                                   err_size);
     if (rc == 0) {
         snprintf (path, sizeof path, "%s/snapshots", self->dir);
@@ -327,8 +334,10 @@ raft_group_learn_peer (raft_group_t *self, const raft_wire_node_t *peer)
     rg_note_member (self, peer, false);
 }
 
+/*  Writes the ready's entries and (when term or vote changed, or every
+    commit is to be synced) its hard state, without syncing.  */
 static int
-s_persist (raft_group_t *self, const raft_ready_t *rd)
+s_write (raft_group_t *self, const raft_ready_t *rd)
 {
     if (rd->n_entries) {
         raft_log_entry_t *ents = calloc (rd->n_entries, sizeof *ents);
@@ -341,7 +350,7 @@ s_persist (raft_group_t *self, const raft_ready_t *rd)
             ents [i].data = rd->entries [i].data;
             ents [i].size = rd->entries [i].size;
         }
-        int rc = raft_log_append (self->log, ents, rd->n_entries);
+        int rc = raft_log_write (self->log, ents, rd->n_entries);
         free (ents);
         if (rc) {
             titan_log_error ("raft group %u: log append: %s", self->cfg.shard,
@@ -356,15 +365,13 @@ s_persist (raft_group_t *self, const raft_ready_t *rd)
         if (self->want_hs.term != self->saved_hs.term
         ||  self->want_hs.vote != self->saved_hs.vote
         ||  self->cfg.sync_hardstate_commit) {
-            int rc = raft_hardstate_save (self->hs, &self->want_hs);
+            int rc = raft_hardstate_write (self->hs, &self->want_hs);
             if (rc) {
                 titan_log_error ("raft group %u: hard state: %s", self->cfg.shard,
                             raft_hardstate_errmsg (self->hs));
                 return rc;
             }
-            self->saved_hs = self->want_hs;
-            self->hs_dirty = false;
-            self->hs_saved_at = zclock_mono ();
+            self->hs_written = true;
         }
         else
             self->hs_dirty = true;
@@ -388,38 +395,124 @@ s_send_msgs (raft_group_t *self, const raft_ready_t *rd)
     }
 }
 
+/*  True when the ready's messages may leave before its sync: a leader's
+    (appends, heartbeats, snapshots, refusals: none promises anything
+    about this node's disk, Raft thesis 10.2.1) when the ready persists no
+    new term or vote.  A follower's ack and a vote grant wait.  */
+static bool
+s_may_send_early (raft_group_t *self, const raft_ready_t *rd)
+{
+    return raft_role (self->core) == RAFT_LEADER && !rd->snapshot
+        && (!rd->has_hard_state
+            || (rd->hard_state.term == self->saved_hs.term
+                && rd->hard_state.vote == self->saved_hs.vote));
+}
+
+bool
+raft_group_ready_write (raft_group_t *self)
+{
+    assert (!self->rd_held);
+    if (self->failed || !raft_has_ready (self->core))
+        return false;
+    self->sync_rc = 0;
+    self->rd_sent = false;
+    self->hs_written = false;
+    int rc = raft_ready (self->core, &self->rd);
+    if (rc) {
+        rg_fail (self, rc, "ready");
+        return false;
+    }
+    self->rd_held = true;
+    raft_ready_t *rd = &self->rd;
+    for (size_t i = 0; i < rd->n_snap_chunks; i++)
+        if (rg_snapshot_stage (self, &rd->snap_chunks [i]))
+            return true;
+    if (rd->snapshot && rg_snapshot_received (self, rd->snapshot))
+        return true;
+    rc = s_write (self, rd);
+    if (rc) {
+        rg_fail (self, rc, "persisting a ready");
+        return true;
+    }
+    if (s_may_send_early (self, rd)) {
+        s_send_msgs (self, rd);
+        self->rd_sent = true;
+    }
+    return true;
+}
+
+bool
+raft_group_ready_unsynced (raft_group_t *self)
+{
+    return self->rd_held && !self->failed
+        && (raft_log_unsynced (self->log) || self->hs_written);
+}
+
+void
+raft_group_ready_sync (raft_group_t *self)
+{
+    if (!self->rd_held || self->failed)
+        return;
+    int rc = raft_log_sync (self->log);
+    if (rc) {
+        self->sync_rc = rc;
+        self->sync_what = raft_log_errmsg (self->log);
+    }
+    else
+    if (self->hs_written && (rc = raft_hardstate_sync (self->hs))) {
+        self->sync_rc = rc;
+        self->sync_what = raft_hardstate_errmsg (self->hs);
+    }
+}
+
+int
+raft_group_ready_finish (raft_group_t *self)
+{
+    if (!self->rd_held)
+        return self->failed;
+    self->rd_held = false;
+    raft_ready_t *rd = &self->rd;
+    if (self->failed)
+        return self->failed;       /* the core is abandoned with its ready */
+    if (self->sync_rc) {
+        titan_log_error ("raft group %u: %s", self->cfg.shard,
+                         self->sync_what);
+        return rg_fail (self, self->sync_rc, "syncing a ready");
+    }
+    if (self->hs_written) {
+        self->saved_hs = self->want_hs;
+        self->hs_dirty = false;
+        self->hs_saved_at = zclock_mono ();
+    }
+    if (!self->rd_sent)
+        s_send_msgs (self, rd);
+    int rc = 0;
+    for (size_t i = 0; i < rd->n_committed && rc == 0; i++)
+        rc = rg_queue_push (self, &rd->committed [i]);
+    if (rc)
+        return rg_fail (self, rc, "queueing committed entries");
+    for (size_t i = 0; i < rd->n_reads; i++)
+        for (rg_read_t *r = zlistx_first (self->reads); r;
+             r = zlistx_next (self->reads))
+            if (r->ctx == rd->reads [i].ctx) {
+                r->index = rd->reads [i].index;
+                r->ready = true;
+                break;
+            }
+    rc = raft_advance (self->core, rd);
+    if (rc)
+        return rg_fail (self, rc, "advance");
+    return 0;
+}
+
+/*  Drains this group's readies alone: write, sync, finish each.  */
 static int
 s_drain_ready (raft_group_t *self)
 {
-    while (!self->failed && raft_has_ready (self->core)) {
-        raft_ready_t rd;
-        int rc = raft_ready (self->core, &rd);
-        if (rc)
-            return rg_fail (self, rc, "ready");
-        for (size_t i = 0; i < rd.n_snap_chunks; i++)
-            if (rg_snapshot_stage (self, &rd.snap_chunks [i]))
-                return self->failed;
-        if (rd.snapshot && rg_snapshot_received (self, rd.snapshot))
-            return self->failed;
-        rc = s_persist (self, &rd);
-        if (rc)
-            return rg_fail (self, rc, "persisting a ready");
-        s_send_msgs (self, &rd);
-        for (size_t i = 0; i < rd.n_committed && rc == 0; i++)
-            rc = rg_queue_push (self, &rd.committed [i]);
-        if (rc)
-            return rg_fail (self, rc, "queueing committed entries");
-        for (size_t i = 0; i < rd.n_reads; i++)
-            for (rg_read_t *r = zlistx_first (self->reads); r;
-                 r = zlistx_next (self->reads))
-                if (r->ctx == rd.reads [i].ctx) {
-                    r->index = rd.reads [i].index;
-                    r->ready = true;
-                    break;
-                }
-        rc = raft_advance (self->core, &rd);
-        if (rc)
-            return rg_fail (self, rc, "advance");
+    while (raft_group_ready_write (self)) {
+        raft_group_ready_sync (self);
+        if (raft_group_ready_finish (self))
+            break;
     }
     return self->failed;
 }

@@ -30,6 +30,7 @@
 
 #include "titan/bus.h"
 #include "raft_core.h"
+#include "raft_fio.h"
 #include "raft_reconcile.h"
 #include "raft_transport.h"
 #include "raft_wire.h"
@@ -63,6 +64,10 @@ typedef struct {
                                       not the group itself */
     titan_bus_t *bus;              /* borrowed */
     raft_transport_t *transport;   /* borrowed */
+    raft_fio_t *fio;               /* borrowed file layer of the log and hard
+                                      state (tests' fault injection; NULL:
+                                      plain I/O).  Single-threaded: groups
+                                      synced together must not share one */
 } raft_group_config_t;
 
 /*  Opens (creating if needed) the group in config->dir: log/, hardstate,
@@ -112,6 +117,39 @@ bool raft_group_on_reply (raft_group_t *self, titan_envelope_t **env_p);
     refused).  */
 void raft_group_join (raft_group_t *self, const raft_wire_node_t *joiner,
                       raft_wire_join_reply_t *reply);
+
+/*  Persisting readies in phases, so that a node makes the readies of all
+    its groups durable with one round of concurrent syncs (raft_groups.h
+    raft_groups_persist drives them; raft_group_process uses them for one
+    group):
+      raft_group_ready_write   takes the core's ready (if it has one),
+                               stages / installs its snapshot, writes its
+                               entries and hard state without syncing; a
+                               leader whose ready changes neither term nor
+                               vote sends its messages now (its own entries
+                               count for the commit only after the sync:
+                               the core sets its match index at advance);
+      raft_group_ready_sync    fdatasyncs what was written (safe to run on
+                               another thread, concurrently with other
+                               groups' syncs: it touches only this group's
+                               log and hard state files);
+      raft_group_ready_finish  sends the messages that wait for durability
+                               (follower acks, votes), queues the committed
+                               entries, hands out read states, advances.
+    ready_write returns true when a ready is held; then _sync and _finish
+    must follow, in that order, before any other call on the group.  A
+    failure fails the group (raft_group_ready_finish returns it).  */
+bool raft_group_ready_write (raft_group_t *self);
+
+/*  True when the ready held has written something raft_group_ready_sync
+    must make durable.  */
+bool raft_group_ready_unsynced (raft_group_t *self);
+
+/*  See raft_group_ready_write.  */
+void raft_group_ready_sync (raft_group_t *self);
+
+/*  See raft_group_ready_write.  Returns 0 or the group's fatal error.  */
+int raft_group_ready_finish (raft_group_t *self);
 
 /*  Does every pending piece of work (see the top of this file).  Returns
     0, or a fatal error (storage failure): the group must be destroyed and

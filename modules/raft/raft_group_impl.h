@@ -186,6 +186,13 @@ struct raft_group {
     bool snap_wanted;          /* take a snapshot as soon as possible */
     bool snap_hold;            /* take none (a rebuild keeps the log) */
     rg_check_t *check;         /* the consistency check (raft_group_check.c) */
+    /* the ready being persisted (raft_group_ready_write .. _finish) */
+    raft_ready_t rd;
+    bool rd_held;              /* taken from the core, not yet advanced */
+    bool rd_sent;              /* its messages left before the sync (leader) */
+    bool hs_written;           /* its hard state waits for the sync */
+    int sync_rc;               /* status of raft_group_ready_sync */
+    const char *sync_what;     /* its failure's message (the file's) */
     int failed;
 };
 

@@ -24,6 +24,8 @@ typedef struct {
 struct raft_groups {
     s_slot_t *slots;
     size_t size, cap;
+    size_t *held;               /* raft_groups_persist: slots holding a ready */
+    void **unsynced;            /* ... and the groups of those to sync */
 };
 
 raft_groups_t *
@@ -41,6 +43,8 @@ raft_groups_destroy (raft_groups_t **self_p)
     for (size_t i = 0; i < self->size; i++)
         raft_group_destroy (&self->slots [i].group);
     free (self->slots);
+    free (self->held);
+    free (self->unsynced);
     free (self);
     *self_p = NULL;
 }
@@ -73,6 +77,14 @@ raft_groups_add (raft_groups_t *self, uint32_t id, raft_group_t **group_p)
         if (!grown)
             return -ENOMEM;
         self->slots = grown;
+        size_t *held = realloc (self->held, cap * sizeof *held);
+        if (!held)
+            return -ENOMEM;
+        self->held = held;
+        void **unsynced = realloc (self->unsynced, cap * sizeof *unsynced);
+        if (!unsynced)
+            return -ENOMEM;
+        self->unsynced = unsynced;
         self->cap = cap;
     }
     memmove (&self->slots [at + 1], &self->slots [at],
@@ -109,6 +121,46 @@ size_t
 raft_groups_size (raft_groups_t *self)
 {
     return self->size;
+}
+
+static void
+s_sync_job (void *group)
+{
+    raft_group_ready_sync (group);
+}
+
+int
+raft_groups_persist (raft_groups_t *self, raft_sync_pool_t *pool,
+                     raft_transport_t *transport, uint32_t *failed_id)
+{
+    int first_rc = 0;
+    for (int round = 0; round < RAFT_GROUPS_PERSIST_ROUNDS && first_rc == 0;
+         round++) {
+        size_t n_held = 0, n_unsynced = 0;
+        for (size_t i = 0; i < self->size; i++) {
+            raft_group_t *group = self->slots [i].group;
+            if (!raft_group_ready_write (group))
+                continue;
+            self->held [n_held++] = i;
+            if (raft_group_ready_unsynced (group))
+                self->unsynced [n_unsynced++] = group;
+        }
+        if (n_held == 0)
+            break;
+        //  The leaders' appends go out while this node's disk works.
+        if (n_unsynced && transport)
+            raft_transport_flush (transport);
+        raft_sync_pool_run (pool, s_sync_job, self->unsynced, n_unsynced);
+        for (size_t k = 0; k < n_held; k++) {
+            const s_slot_t *slot = &self->slots [self->held [k]];
+            int rc = raft_group_ready_finish (slot->group);
+            if (rc && first_rc == 0) {
+                first_rc = rc;
+                *failed_id = slot->id;
+            }
+        }
+    }
+    return first_rc;
 }
 
 raft_group_t *

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "raft_group.h"
+#include "raft_sync_pool.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -47,6 +48,24 @@ int raft_groups_remove (raft_groups_t *self, uint32_t id);
 
 /*  Number of groups.  */
 size_t raft_groups_size (raft_groups_t *self);
+
+/*  Rounds of raft_groups_persist per call (a leader's advance may commit
+    and so make a new ready at once); what is left waits for
+    raft_group_process.  */
+#define RAFT_GROUPS_PERSIST_ROUNDS  3
+
+/*  Makes the pending readies of every group durable together: each group
+    writes its ready (raft_group_ready_write; a leader queues its appends
+    at once), `transport` (borrowed; NULL: none) is flushed when there is
+    something to sync so that those appends travel while the disk works,
+    then the files of all that wrote something are fdatasynced
+    concurrently on `pool`, then each group finishes its ready (messages
+    that needed durability, committed entries, advance).  Repeats while
+    readies appear, at most RAFT_GROUPS_PERSIST_ROUNDS times.  Returns 0,
+    or the first fatal error with the id of its group in *failed_id (every
+    other group still finished its ready).  */
+int raft_groups_persist (raft_groups_t *self, raft_sync_pool_t *pool,
+                         raft_transport_t *transport, uint32_t *failed_id);
 
 /*  Group number `index` (< size, asserted) in id order, and its id in
     *id_p when not NULL.  Valid until the registry changes.  */

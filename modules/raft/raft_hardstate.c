@@ -29,6 +29,8 @@ struct _raft_hardstate_file_t {
     uint64_t seq;               /* sequence of the current slot */
     unsigned slot;              /* slot holding the current state */
     raft_hardstate_t state;
+    bool pending;               /* a state written, not yet synced */
+    raft_hardstate_t pending_state;
     int failed;
     char errmsg [PATH_MAX + 128];
 };
@@ -222,34 +224,68 @@ raft_hardstate_destroy (raft_hardstate_file_t **self_p)
     }
 }
 
+//  Records a failure of `what` (the object is failed from now on).
+static int
+s_fail (raft_hardstate_file_t *self, int rc, const char *what)
+{
+    snprintf (self->errmsg, sizeof self->errmsg,
+              "raft hardstate: cannot %s %s: %s", what, self->path,
+              strerror (-rc));
+    self->failed = rc;
+    return rc;
+}
+
 int
-raft_hardstate_save (raft_hardstate_file_t *self,
-                     const raft_hardstate_t *state)
+raft_hardstate_write (raft_hardstate_file_t *self,
+                      const raft_hardstate_t *state)
 {
     assert (self && state);
     if (self->failed)
         return self->failed;
+    //  Always the slot not holding the durable state: a second write before
+    //  the sync overwrites the pending one, never the durable one.
     uint8_t buf [HS_REC_SIZE];
-    unsigned slot = self->slot ^ 1u;
     s_encode (buf, self->seq + 1, state);
     int rc = raft_fio_pwrite (self->fio, self->fd, buf, sizeof buf,
-                              (off_t) slot * HS_SLOT_SIZE);
-    const char *what = "write";
-    if (rc == 0) {
-        rc = raft_fio_sync (self->fio, self->fd);
-        what = "sync";
-    }
-    if (rc) {
-        snprintf (self->errmsg, sizeof self->errmsg,
-                  "raft hardstate: cannot %s %s: %s", what, self->path,
-                  strerror (-rc));
-        self->failed = rc;
-        return rc;
-    }
-    self->slot = slot;
-    self->seq++;
-    self->state = *state;
+                              (off_t) (self->slot ^ 1u) * HS_SLOT_SIZE);
+    if (rc)
+        return s_fail (self, rc, "write");
+    self->pending = true;
+    self->pending_state = *state;
     return 0;
+}
+
+int
+raft_hardstate_sync (raft_hardstate_file_t *self)
+{
+    assert (self);
+    if (self->failed)
+        return self->failed;
+    if (!self->pending)
+        return 0;
+    int rc = raft_fio_sync (self->fio, self->fd);
+    if (rc)
+        return s_fail (self, rc, "sync");
+    self->pending = false;
+    self->slot ^= 1u;
+    self->seq++;
+    self->state = self->pending_state;
+    return 0;
+}
+
+bool
+raft_hardstate_unsynced (raft_hardstate_file_t *self)
+{
+    assert (self);
+    return self->pending;
+}
+
+int
+raft_hardstate_save (raft_hardstate_file_t *self,
+                     const raft_hardstate_t *state)
+{
+    int rc = raft_hardstate_write (self, state);
+    return rc ? rc : raft_hardstate_sync (self);
 }
 
 raft_hardstate_t

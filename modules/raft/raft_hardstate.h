@@ -5,7 +5,11 @@
     of 4 KiB each (one disk sector apart, so a torn write of one slot can
     never damage the other).  A save writes the slot not holding the current
     state with a sequence number one higher, then fdatasyncs: one sync per
-    save, and the old state stays intact until the new one is durable.  A
+    save, and the old state stays intact until the new one is durable.
+    A save may be split in two (raft_hardstate_write, raft_hardstate_sync)
+    so that a caller syncs many files together; a second write before the
+    sync goes to the same pending slot, so the durable state is never the
+    one overwritten.  A
     load reads both slots, checks magic and CRC-32C, and takes the valid slot
     with the higher sequence.  The file itself is created atomically (temp
     file, fsync, rename, directory fsync) with the initial state in slot 0,
@@ -21,6 +25,7 @@
 #ifndef RAFT_HARDSTATE_H_INCLUDED
 #define RAFT_HARDSTATE_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,7 +63,22 @@ void raft_hardstate_destroy (raft_hardstate_file_t **self_p);
 int raft_hardstate_save (raft_hardstate_file_t *self,
                          const raft_hardstate_t *state);
 
-/*  Returns the last state loaded or saved successfully.  */
+/*  raft_hardstate_save without the fdatasync: writes `state` into the
+    slot not holding the durable state.  Durable (and returned by
+    raft_hardstate_get) only after raft_hardstate_sync.  Returns 0 or
+    -errno (the object is then failed).  */
+int raft_hardstate_write (raft_hardstate_file_t *self,
+                          const raft_hardstate_t *state);
+
+/*  Makes the state written by raft_hardstate_write durable (one
+    fdatasync; nothing when nothing is pending).  Returns 0 or -errno (the
+    object is then failed: never synced again).  */
+int raft_hardstate_sync (raft_hardstate_file_t *self);
+
+/*  True when a written state waits for raft_hardstate_sync.  */
+bool raft_hardstate_unsynced (raft_hardstate_file_t *self);
+
+/*  Returns the last state loaded or made durable.  */
 raft_hardstate_t raft_hardstate_get (raft_hardstate_file_t *self);
 
 /*  Returns the message of the last failure ("" if none).  */

@@ -531,8 +531,8 @@ raft_log_truncate_suffix (raft_log_t *self, uint64_t from_index)
 }
 
 int
-raft_log_append (raft_log_t *self, const raft_log_entry_t *entries,
-                 size_t count)
+raft_log_write (raft_log_t *self, const raft_log_entry_t *entries,
+                size_t count)
 {
     assert (self);
     assert (entries || count == 0);
@@ -630,10 +630,8 @@ raft_log_append (raft_log_t *self, const raft_log_entry_t *entries,
     if (rc == 0)
         rc = s_flush_wbuf (self);
     if (rc == 0) {
-        rlog_segment_t *seg = &self->segs [self->nsegs - 1];
-        rc = raft_fio_sync (self->fio, seg->fd);
-        if (rc)
-            rlog_fail (self, rc, "cannot sync", seg->path);
+        self->unsynced = true;
+        self->unsynced_seg = self->segs [self->nsegs - 1].id;
     }
     //  Large batches should not pin a large buffer.
     if (self->wbuf_cap > 1024 * 1024) {
@@ -643,6 +641,42 @@ raft_log_append (raft_log_t *self, const raft_log_entry_t *entries,
     }
     self->wbuf_len = 0;
     return rc;
+}
+
+int
+raft_log_sync (raft_log_t *self)
+{
+    assert (self);
+    if (self->failed)
+        return self->failed;
+    if (!self->unsynced)
+        return 0;
+    self->unsynced = false;
+    //  The written segment may be gone since (truncated away, compacted or
+    //  reset: each of those made what stays durable itself).
+    if (self->unsynced_seg < self->seg_base
+    ||  self->unsynced_seg - self->seg_base >= self->nsegs)
+        return 0;
+    rlog_segment_t *seg = s_seg_by_id (self, self->unsynced_seg);
+    int rc = raft_fio_sync (self->fio, seg->fd);
+    if (rc)
+        return rlog_fail (self, rc, "cannot sync", seg->path);
+    return 0;
+}
+
+bool
+raft_log_unsynced (raft_log_t *self)
+{
+    assert (self);
+    return self->unsynced;
+}
+
+int
+raft_log_append (raft_log_t *self, const raft_log_entry_t *entries,
+                 size_t count)
+{
+    int rc = raft_log_write (self, entries, count);
+    return rc ? rc : raft_log_sync (self);
 }
 
 int

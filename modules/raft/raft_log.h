@@ -19,7 +19,13 @@
     All integers are little-endian.  Appends go to the last segment; when
     it would grow past segment_size a new segment is started (header written
     and synced, directory synced).  An append batch costs one fdatasync and
-    returns only once the batch is durable.
+    returns only once the batch is durable.  The append is also split in
+    two for a caller that makes many logs durable at once (the raft module
+    syncs every group's log of one loop iteration together, concurrently):
+    raft_log_write puts the records into the file without syncing, and
+    raft_log_sync makes them durable; raft_log_append is the two in one.
+    Until the sync returns, written entries are readable and counted by
+    last_index but not durable: nothing may be promised about them.
 
     Recovery (raft_log_open) reads every segment once to rebuild the
     in-memory index (index -> segment, offset, size, term).  In the last
@@ -45,11 +51,13 @@
     have dropped the dirty pages): destroy the log and open it again, which
     recovers from what is actually on disk.
 
-    One raft_log_t is used by one thread at a time.
+    One raft_log_t is used by one thread at a time (different logs may be
+    synced on different threads at once).
 */
 #ifndef RAFT_LOG_H_INCLUDED
 #define RAFT_LOG_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -140,6 +148,23 @@ int raft_log_entries (raft_log_t *self, uint64_t lo, uint64_t hi,
     max_entry_size), or the I/O error that failed the log.  */
 int raft_log_append (raft_log_t *self, const raft_log_entry_t *entries,
                      size_t count);
+
+/*  raft_log_append without the fdatasync: the entries are written to the
+    file (same rules, same statuses) and readable at once, but durable only
+    after raft_log_sync.  A segment rotation or a conflict truncation on
+    the way still syncs what it must inline.  Returns 0 or the status as
+    raft_log_append.  */
+int raft_log_write (raft_log_t *self, const raft_log_entry_t *entries,
+                    size_t count);
+
+/*  Makes every entry written by raft_log_write durable (one fdatasync of
+    the segment they went to; nothing when there is nothing unsynced).
+    Returns 0 or the I/O error that failed the log; the failed log is never
+    synced again (see Failure above).  */
+int raft_log_sync (raft_log_t *self);
+
+/*  True when entries were written since the last raft_log_sync.  */
+bool raft_log_unsynced (raft_log_t *self);
 
 /*  Removes entries from `from_index` to the end, durably.  from_index must
     be in [first_index, last_index + 1] (the latter is a no-op).  Returns 0,

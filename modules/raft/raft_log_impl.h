@@ -55,6 +55,8 @@ struct _raft_log_t {
     uint8_t *wbuf;              /* records encoded, not yet written */
     size_t wbuf_len;
     size_t wbuf_cap;
+    bool unsynced;              /* records written since the last sync */
+    uint64_t unsynced_seg;      /* id of the segment they went to */
 
     int failed;                 /* 0, or the status that failed the log */
     char errmsg [512];

@@ -83,7 +83,10 @@
     after 100-200 ms of silence), heartbeat_ticks (2), promote_gap (64),
     propose_timeout_ms (10000), read_timeout_ms (3000), join_retry_ms
     (200), storage_module ("bitcask"), max_message_bytes (64 MiB),
-    startup_timeout_ms (20000), sync_commit (0), bind_addr (where the
+    startup_timeout_ms (20000), sync_commit (0), sync_threads (0: each
+    group persists its readies on its own, one fdatasync after the other;
+    N <= 16: the readies of all groups are written, then synced together
+    on N helper threads and the actor, docs/raft.md), bind_addr (where the
     transport listens; default: the peer address), max_value_bytes (default:
     the bitcask module's setting, 8 MiB; larger values are refused before
     they are proposed), snapshot_entries (10000 applied entries between
@@ -176,6 +179,8 @@ typedef struct {
     int64_t next_balance;
     s_drops_t unknown;           /* messages for groups not hosted here */
     raft_placement_t *placement; /* placement = ring; NULL: static */
+    raft_sync_pool_t *syncer;    /* syncs the groups' readies together */
+    int64_t sync_threads;        /* 0: each group persists on its own */
 } s_actor_t;
 
 static void
@@ -998,25 +1003,35 @@ s_balance_duty (s_actor_t *self)
     }
 }
 
-/*  Ticks every group `ticks` times and lets every group do its work.
-    Returns 0 or the first fatal error (its group named in the log).  */
+/*  Ticks every group `ticks` times, with sync_threads > 0 makes the
+    readies of all groups durable together (raft_groups_persist: one round
+    of concurrent syncs for the node, whatever the number of busy groups)
+    and lets every group do the rest of its work (with sync_threads = 0,
+    raft_group_process persists each group's readies on its own).  Returns 0 or the first fatal error (its group
+    named in the log).  */
 static int
 s_run_groups (s_actor_t *self, int ticks)
 {
     int rc = 0;
+    uint32_t id = 0;
     size_t n = raft_groups_size (self->groups);
+    bool together = self->sync_threads > 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        uint32_t id;
         raft_group_t *group = raft_groups_at (self->groups, i, &id);
         for (int t = 0; t < ticks && rc == 0; t++)
             rc = raft_group_tick (group);
-        if (rc == 0)
+        if (rc == 0 && !together)
             rc = raft_group_process (group);
-        if (rc)
-            titan_log_error ("raft %s: group %u failed (%s); exiting so that the "
-                             "supervisor restarts the module and recovery runs",
-                             self->self.node_id, id, titan_strerror (rc));
     }
+    if (rc == 0 && together)
+        rc = raft_groups_persist (self->groups, self->syncer,
+                                  self->transport, &id);
+    for (size_t i = 0; i < n && rc == 0 && together; i++)
+        rc = raft_group_process (raft_groups_at (self->groups, i, &id));
+    if (rc)
+        titan_log_error ("raft %s: group %u failed (%s); exiting so that the "
+                         "supervisor restarts the module and recovery runs",
+                         self->self.node_id, id, titan_strerror (rc));
     return rc;
 }
 
@@ -1045,6 +1060,7 @@ s_teardown (s_actor_t *self)
     }
     raft_placement_destroy (&self->placement);
     raft_groups_destroy (&self->groups);
+    raft_sync_pool_destroy (&self->syncer);
     if (self->transport)
         raft_transport_flush (self->transport);
     raft_transport_destroy (&self->transport);
@@ -1070,6 +1086,15 @@ s_raft_actor (zsock_t *pipe, void *args)
     self->pipe = pipe;
     self->early = zlist_new ();
     int rc = s_start (self);
+    if (rc == 0)
+        self->sync_threads = s_setting (self, "sync_threads",
+                                        RAFT_SYNC_POOL_THREADS, 0, 16, &rc);
+    if (rc == 0 && self->sync_threads > 0
+    &&  (rc = raft_sync_pool_new ((unsigned) self->sync_threads,
+                                  &self->syncer)))
+        snprintf (self->ctx->error, sizeof self->ctx->error,
+                  "raft: cannot start %" PRId64 " sync threads: %s",
+                  self->sync_threads, titan_strerror (rc));
     if (rc) {
         titan_log_error ("%s", self->ctx->error);
         s_teardown (self);
