@@ -122,6 +122,7 @@ rc_become_candidate (raft_t *r, bool pre)
     }
     r->leader = 0;
     r->n_votes = 0;
+    r->boot_lease = false;
     rc_reset_timeout (r);
 }
 
@@ -133,6 +134,7 @@ rc_become_leader (raft_t *r)
     r->transferee = 0;
     r->n_votes = 0;
     r->read_round = 0;
+    rc_lease_reset (r);
     rc_reset_timeout (r);
     int rc = rc_prs_sync (r);
     if (rc)
@@ -276,6 +278,9 @@ raft_new (const raft_options_t *opts, raft_t **self_p, char *err,
     }
     rc_hist_prune (r);
     r->role = RAFT_FOLLOWER;
+    /* a restarted voter forgot which leader it heard from last: it keeps
+       quiet for an election timeout, so that leases it granted expire */
+    r->boot_lease = opts->lease_duration > 0 && opts->check_quorum;
     rc_reset_timeout (r);
     *self_p = r;
     return 0;
@@ -331,11 +336,13 @@ raft_tick (raft_t *r)
         }
         if (r->heartbeat_elapsed >= r->opts.heartbeat_ticks) {
             r->heartbeat_elapsed = 0;
-            rc_bcast_heartbeat (r, r->read_round);
+            rc_heartbeat_round (r);
         }
         return r->failed;
     }
     r->election_elapsed++;
+    if (r->election_elapsed >= r->opts.election_ticks)
+        r->boot_lease = false;
     if (r->election_elapsed >= r->randomized_timeout) {
         r->election_elapsed = 0;
         if (raft_config_is_voter (rc_cfg (r), r->opts.id))

@@ -10,6 +10,9 @@
     from a quorum during an election timeout steps down.  Leadership
     transfer ends with TIMEOUT_NOW, whose recipient campaigns at once and
     marks its vote requests `force` so that the lease does not stop them.
+    A node that starts refuses votes for an election timeout too when
+    leader leases are on (boot_lease): it may have acknowledged a leader's
+    lease just before it crashed.
 */
 #include <assert.h>
 #include <string.h>
@@ -18,7 +21,7 @@
 bool
 rc_in_lease (const raft_t *r)
 {
-    return r->opts.check_quorum && r->leader != 0
+    return r->opts.check_quorum && (r->leader != 0 || r->boot_lease)
         && r->election_elapsed < r->opts.election_ticks;
 }
 
@@ -172,6 +175,9 @@ raft_transfer_leadership (raft_t *r, uint64_t target)
         return -EINVAL;
     r->transferee = target;
     r->transfer_elapsed = 0;
+    /* the transferee campaigns with force: voters in lease grant it */
+    if (!(r->opts.bugs & RAFT_BUG_LEASE_TRANSFER))
+        r->lease_revoked = true;
     if (pr->match == rc_last_index (r)) {
         raft_msg_t *m = rc_msg (r, target, RAFT_MSG_TIMEOUT_NOW);
         if (!m)
