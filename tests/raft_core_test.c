@@ -86,6 +86,7 @@ fx_start (fx_t *fx, int id, bool bootstrap)
         o.max_uncommitted = fx->max_uncommitted;
     o.snapshot_stream = fx->stream;
     o.lease_duration = fx->lease;
+    o.election_time = o.election_ticks;
     o.check_quorum = !fx->no_check_quorum;
     o.clock_fn = s_clock;
     o.clock_ud = fx;
@@ -773,9 +774,9 @@ START_TEST (test_read_index)
 }
 END_TEST
 
-/*  Leader lease reads.  The lease is election_ticks - 1 = 9 ticks: a
-    follower that heard from the leader at tick t refuses votes until its
-    tick t + 10.  */
+/*  Leader lease reads.  The lease is 9 ticks of the virtual clock; a
+    voter refuses votes for election_time = 10 after it heard from the
+    leader.  */
 enum { LEASE_TICKS = 9 };
 
 static fx_t *
@@ -971,14 +972,24 @@ END_TEST
 
 START_TEST (test_lease_restarted_voter_stays_quiet)
 {
-    /* node 3 acknowledged node 1's lease, then restarts: it must not vote
-       for node 2 before an election timeout has passed */
+    /* node 2 cannot hear node 1 and campaigns every 10 ticks; node 3,
+       which follows node 1, refuses.  Node 3 restarts (forgetting node 1)
+       just as node 1 is cut off, 5 ticks before node 2's next campaign:
+       node 1's lease may still run for 9 ticks, so node 3 must not vote
+       before 10 ticks of its clock have passed */
     fx_t *fx = fx_new_lease (0);
+    fx->rnd[2] = 0;
+    fx->cut[1][2] = fx->cut[2][1] = true;
+    int t = 0;
+    while (raft_role (fx->r[2]) != RAFT_PRECANDIDATE && t++ < 50)
+        fx_tick (fx, 1);
+    ck_assert_int_eq (raft_role (fx->r[2]), RAFT_PRECANDIDATE);
+    fx_tick (fx, 5);
+    ck_assert_int_eq (fx_leader (fx), 1);
     fx_isolate (fx, 1, true);
     raft_destroy (&fx->r[3]);
     fx_start (fx, 3, true);
-    fx->rnd[2] = 0;                /* node 2 campaigns first, at tick 10 */
-    for (int t = 1; t <= LEASE_TICKS; t++) {
+    for (t = 1; t <= LEASE_TICKS; t++) {
         fx_tick (fx, 1);
         ck_assert_int_ne (raft_role (fx->r[2]), RAFT_LEADER);
     }

@@ -505,8 +505,9 @@ s_start (sim_t *s, node_t *nd)
     o.rand_ud = s;
     o.pre_vote = s->pre_vote;
     o.check_quorum = s->check_quorum;
-    /* a follower refuses votes until it ticked election_ticks times after
-       the round reached it, at least election_ticks after it was sent */
+    /* a voter refuses votes for 10 ticks of virtual time after it heard
+       the round; the lease keeps 10 % of that for clock-rate drift */
+    o.election_time = o.election_ticks;
     o.lease_duration = s->lease ? o.election_ticks - 1 : 0;
     o.clock_fn = s_clock_fn;
     o.clock_ud = s;

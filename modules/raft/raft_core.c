@@ -122,7 +122,6 @@ rc_become_candidate (raft_t *r, bool pre)
     }
     r->leader = 0;
     r->n_votes = 0;
-    r->boot_lease = false;
     rc_reset_timeout (r);
 }
 
@@ -221,6 +220,9 @@ raft_new (const raft_options_t *opts, raft_t **self_p, char *err,
     else if (opts->max_inflight == 0 || opts->snapshot_chunk_bytes == 0
              || opts->max_msg_bytes == 0)
         why = "max_inflight, snapshot_chunk_bytes, max_msg_bytes must be > 0";
+    else if (opts->lease_duration
+             && (!opts->clock_fn || opts->lease_duration >= opts->election_time))
+        why = "a lease needs clock_fn and lease_duration < election_time";
     if (why) {
         snprintf (err, err_size, "raft group %llu: %s",
                   (unsigned long long) opts->group, why);
@@ -279,8 +281,9 @@ raft_new (const raft_options_t *opts, raft_t **self_p, char *err,
     rc_hist_prune (r);
     r->role = RAFT_FOLLOWER;
     /* a restarted voter forgot which leader it heard from last: it keeps
-       quiet for an election timeout, so that leases it granted expire */
-    r->boot_lease = opts->lease_duration > 0 && opts->check_quorum;
+       quiet for an election time, so that leases it granted expire */
+    if (rc_lease_on (r))
+        r->heard_at = rc_clock (r);
     rc_reset_timeout (r);
     *self_p = r;
     return 0;
@@ -341,8 +344,6 @@ raft_tick (raft_t *r)
         return r->failed;
     }
     r->election_elapsed++;
-    if (r->election_elapsed >= r->opts.election_ticks)
-        r->boot_lease = false;
     if (r->election_elapsed >= r->randomized_timeout) {
         r->election_elapsed = 0;
         if (raft_config_is_voter (rc_cfg (r), r->opts.id))
@@ -415,6 +416,8 @@ raft_step (raft_t *r, const raft_msg_t *m)
             rc_become_follower (r, m->term, m->from);
         r->leader = m->from;
         r->election_elapsed = 0;
+        if (rc_lease_on (r))
+            r->heard_at = rc_clock (r);
         if (m->type == RAFT_MSG_APPEND)
             return rc_handle_append (r, m);
         if (m->type == RAFT_MSG_HEARTBEAT)

@@ -303,21 +303,23 @@ typedef struct {
         entries are appended but not committed (a leader cut off from its
         quorum must not buffer without bound); 0: no limit.  */
     uint32_t max_uncommitted;
-    /*  Leader lease reads (docs/raft.md): with lease_duration > 0,
-        clock_fn set and check_quorum on, a leader that committed an entry
-        of its term answers raft_read_index at once with its commit index
-        while less than lease_duration has passed since it *sent* a
-        heartbeat round that a quorum of voters has acknowledged.  Safe
-        when every voter refuses votes for election_ticks ticks after it
-        last heard from the leader (check_quorum; a node also refuses them
-        for election_ticks after it started), when those ticks never run
-        faster than lease_duration's clock, and lease_duration is below
-        their span by the clock-rate drift bound.  The lease ends at once
-        with a leadership transfer (for the rest of the term), a
-        membership change (until a round sent after it is acknowledged)
-        and a step-down.  clock_fn returns a monotonic time in any unit
-        (lease_duration's), read only when the lease is on.  0: off.  */
+    /*  Leader lease reads (docs/raft.md): with lease_duration > 0 (and
+        check_quorum on), a leader that committed an entry of its term
+        answers raft_read_index at once with its commit index while less
+        than lease_duration has passed since it *sent* a heartbeat round
+        that a quorum of voters has acknowledged.  Each voter then refuses
+        votes for election_time after it received that round (besides
+        election_ticks ticks, check-quorum's vote lease), and for
+        election_time after it started (it may have forgotten a lease it
+        acknowledged), so no other leader can be elected meanwhile as long
+        as lease_duration < election_time, less a bound on the clock-rate
+        drift between nodes.  The lease ends at once with a leadership
+        transfer (for the rest of the term), a membership change (until a
+        round sent after it is acknowledged) and a step-down.  clock_fn
+        returns a monotonic time in the unit of lease_duration and
+        election_time; it is read only when the lease is on.  0: off.  */
     uint64_t lease_duration;
+    uint64_t election_time;
     uint64_t (*clock_fn) (void *clock_ud);
     void *clock_ud;
     uint32_t bugs;                 /* RAFT_BUG_*; 0 */

@@ -119,8 +119,8 @@ struct raft {
                                               at r % RC_LEASE_ROUNDS */
     uint64_t lease_round_min; /* only acks of rounds >= this count */
     bool lease_revoked;       /* a transfer began: no lease this term */
-    bool boot_lease;          /* refuse votes until election_ticks of quiet
-                                 after start (a restart forgets the lease) */
+    uint64_t heard_at;        /* clock when a leader was last heard from,
+                                 or when the core started */
     uint64_t lease_reads;
 
     /* outputs */
@@ -215,6 +215,7 @@ int rc_handle_read_index (raft_t *r, const raft_msg_t *m);
 int rc_handle_read_index_resp (raft_t *r, const raft_msg_t *m);
 int rc_push_read_state (raft_t *r, uint64_t ctx, uint64_t index, bool failed);
 bool rc_lease_on (const raft_t *r);
+uint64_t rc_clock (const raft_t *r);
 void rc_lease_reset (raft_t *r);
 void rc_heartbeat_round (raft_t *r);
 

@@ -66,8 +66,13 @@ s_deliver (raft_t *r, const pending_read_t *p)
 bool
 rc_lease_on (const raft_t *r)
 {
-    return r->opts.lease_duration > 0 && r->opts.clock_fn
-        && r->opts.check_quorum;
+    return r->opts.lease_duration > 0 && r->opts.check_quorum;
+}
+
+uint64_t
+rc_clock (const raft_t *r)
+{
+    return r->opts.clock_fn (r->opts.clock_ud);
 }
 
 void
@@ -85,8 +90,7 @@ s_open_round (raft_t *r)
 {
     r->read_round++;
     if (rc_lease_on (r))
-        r->lease_sent[r->read_round % RC_LEASE_ROUNDS] =
-            r->opts.clock_fn (r->opts.clock_ud);
+        r->lease_sent[r->read_round % RC_LEASE_ROUNDS] = rc_clock (r);
     raft_progress_t *self = rc_pr (r, r->opts.id);
     if (self)
         self->read_ack = r->read_round;
@@ -149,7 +153,7 @@ raft_lease_valid (const raft_t *r)
     uint64_t span = r->opts.lease_duration;
     if (r->opts.bugs & RAFT_BUG_LEASE_LONG)
         span *= 3;
-    return r->opts.clock_fn (r->opts.clock_ud) - since < span;
+    return rc_clock (r) - since < span;
 }
 
 uint64_t

@@ -218,6 +218,7 @@ raft_group_new (const raft_group_config_t *config, raft_group_t **self_p,
     opts.rand_fn = s_rand;
     opts.rand_ud = self;
     opts.lease_duration = config->lease_us;
+    opts.election_time = config->election_us;
     opts.clock_fn = s_clock_us;
     opts.snapshot_chunk_bytes = self->cfg.snapshot_chunk_bytes;
     opts.snapshot_stream = true;   /* chunks go to disk, not to memory */

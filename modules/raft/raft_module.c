@@ -81,8 +81,9 @@
     every node of a cluster must use the same), balance_ms (1000; 0: no
     leadership balancing), tick_ms (10), election_ticks (10: elections
     after 100-200 ms of silence), heartbeat_ticks (2), read_lease (on:
-    leaders answer linearizable reads from a lease, s_lease_us; off:
-    every read takes a heartbeat round), promote_gap (64),
+    leaders answer linearizable reads from a lease of 90% of the election
+    timeout, docs/raft.md; off: every read takes a heartbeat round),
+    promote_gap (64),
     propose_timeout_ms (10000), read_timeout_ms (3000), join_retry_ms
     (200), storage_module ("bitcask"), max_message_bytes (64 MiB),
     startup_timeout_ms (20000), sync_commit (0), bind_addr (where the
@@ -386,25 +387,6 @@ s_start_ring (s_actor_t *self, const char *storage, bool bootstrap,
     return rc;
 }
 
-/*  The leader lease (docs/raft.md, "Lease reads").  A follower refuses
-    votes until it has run election_ticks ticks after the message that
-    acknowledged the lease; the loop runs the ticks due before it reads
-    the peers' messages, so each of those ticks fell due after the
-    iteration began, hence at most a tick-phase before the leader's round
-    could have been received, and ticks never run ahead of the monotonic
-    clock (missed ones are caught up, at most 10, never in advance).  The
-    refusal thus lasts at least (election_ticks - 1) ticks after the
-    round was sent; one tick less covers the tick phase and millisecond
-    rounding, and 10% less a clock-rate drift between nodes.  0 (no
-    lease) below 3 election ticks.  */
-static uint64_t
-s_lease_us (int64_t tick_ms, int64_t election_ticks)
-{
-    if (election_ticks < 3)
-        return 0;
-    return (uint64_t) (election_ticks - 2) * (uint64_t) tick_ms * 900u;
-}
-
 static int
 s_start (s_actor_t *self)
 {
@@ -544,8 +526,9 @@ s_start (s_actor_t *self)
         .bootstrap = bootstrap,
         .election_ticks = (uint32_t) election,
         .heartbeat_ticks = (uint32_t) heartbeat,
+        .election_us = (uint64_t) election * (uint64_t) self->tick_ms * 1000u,
         .lease_us = streq (read_lease, "on")
-                  ? s_lease_us (self->tick_ms, election) : 0,
+                  ? (uint64_t) election * (uint64_t) self->tick_ms * 900u : 0,
         .max_value_bytes = (uint32_t) max_value,
         .promote_gap = (uint32_t) gap,
         .propose_timeout_ms = propose_to,
@@ -1028,48 +1011,26 @@ s_balance_duty (s_actor_t *self)
     }
 }
 
-/*  Logs a group's fatal error; returns it.  */
+/*  Ticks every group `ticks` times and lets every group do its work.
+    Returns 0 or the first fatal error (its group named in the log).  */
 static int
-s_group_failed (s_actor_t *self, uint32_t id, int rc)
+s_run_groups (s_actor_t *self, int ticks)
 {
-    titan_log_error ("raft %s: group %u failed (%s); exiting so that the "
-                     "supervisor restarts the module and recovery runs",
-                     self->self.node_id, id, titan_strerror (rc));
-    return rc;
-}
-
-/*  Ticks every group `ticks` times.  Returns 0 or the first fatal error
-    (its group named in the log).  */
-static int
-s_tick_groups (s_actor_t *self, int ticks)
-{
+    int rc = 0;
     size_t n = raft_groups_size (self->groups);
-    for (size_t i = 0; i < n && ticks > 0; i++) {
+    for (size_t i = 0; i < n && rc == 0; i++) {
         uint32_t id;
         raft_group_t *group = raft_groups_at (self->groups, i, &id);
-        for (int t = 0; t < ticks; t++) {
-            int rc = raft_group_tick (group);
-            if (rc)
-                return s_group_failed (self, id, rc);
-        }
-    }
-    return 0;
-}
-
-/*  Lets every group do its work.  Returns 0 or the first fatal error (its
-    group named in the log).  */
-static int
-s_run_groups (s_actor_t *self)
-{
-    size_t n = raft_groups_size (self->groups);
-    for (size_t i = 0; i < n; i++) {
-        uint32_t id;
-        raft_group_t *group = raft_groups_at (self->groups, i, &id);
-        int rc = raft_group_process (group);
+        for (int t = 0; t < ticks && rc == 0; t++)
+            rc = raft_group_tick (group);
+        if (rc == 0)
+            rc = raft_group_process (group);
         if (rc)
-            return s_group_failed (self, id, rc);
+            titan_log_error ("raft %s: group %u failed (%s); exiting so that the "
+                             "supervisor restarts the module and recovery runs",
+                             self->self.node_id, id, titan_strerror (rc));
     }
-    return 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------ actor */
@@ -1165,18 +1126,6 @@ s_raft_actor (zsock_t *pipe, void *args)
         if (self->stop_deadline
         &&  (zclock_mono () > self->stop_deadline || !s_leads_any (self)))
             break;
-        /* the ticks due run before the messages are read: a tick that a
-           follower runs after a leader's message fell due after that
-           message could have arrived (the lease, s_lease_us) */
-        now = zclock_mono ();
-        if (now - self->next_tick > 10 * self->tick_ms)
-            self->next_tick = now;      /* stalled: do not tick in a burst */
-        int ticks = 0;
-        while (now >= self->next_tick) {
-            ticks++;
-            self->next_tick += self->tick_ms;
-        }
-        rc = s_tick_groups (self, ticks);
         for (int i = 0; i < DRAIN_MAX && (items [BUS].revents & ZMQ_POLLIN);
              i++) {
             titan_envelope_t *env = titan_bus_try_recv (self->bus);
@@ -1186,6 +1135,14 @@ s_raft_actor (zsock_t *pipe, void *args)
         }
         if (items [PEERS].revents & ZMQ_POLLIN)
             s_drain_transport (self);
+        now = zclock_mono ();
+        if (now - self->next_tick > 10 * self->tick_ms)
+            self->next_tick = now;      /* stalled: do not tick in a burst */
+        int ticks = 0;
+        while (now >= self->next_tick) {
+            ticks++;
+            self->next_tick += self->tick_ms;
+        }
         s_join_duty (self);
         if (!self->stop_deadline)
             s_balance_duty (self);
@@ -1195,8 +1152,7 @@ s_raft_actor (zsock_t *pipe, void *args)
             titan_envelope_t *env = zlist_pop (self->early);
             s_handle_bus (self, &env);
         }
-        if (rc == 0)
-            rc = s_run_groups (self);
+        rc = s_run_groups (self, ticks);
         raft_transport_flush (self->transport);
         if (rc)
             running = false;
