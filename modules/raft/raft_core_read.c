@@ -1,4 +1,4 @@
-/*  ReadIndex: linearizable reads without a leader lease.
+/*  ReadIndex and leader lease reads: linearizable reads.
 
     A read request is given the leader's commit index, then confirmed by a
     round of heartbeats: each round has a number carried in the heartbeat's
@@ -20,9 +20,9 @@
     sent.  The q-th most recent stamp among the voters' acknowledged rounds
     (the leader's own counting as now) is the last time a quorum certainly
     still followed this leader; each of those voters then refuses votes for
-    an election timeout (rc_in_lease), so until stamp + lease_duration no
-    other leader can exist and the commit index is the true one: a read is
-    answered with it at once.  A transfer revokes the lease for the rest
+    election_time (rc_in_lease), so until stamp + lease_duration (shorter
+    by the clock-drift bound) no other leader can exist and the commit
+    index is the true one: a read is answered with it at once.  A transfer revokes the lease for the rest
     of the term (its TIMEOUT_NOW makes the transferee campaign with
     `force`, which voters in lease grant), a membership change voids the
     acknowledgements of rounds sent before it, a step-down ends it.

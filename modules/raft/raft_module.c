@@ -204,6 +204,23 @@ s_setting (s_actor_t *self, const char *key, int64_t fallback, int64_t min,
     return v;
 }
 
+/*  A setting that is one of two words: returns `first` or `second`
+    (`first` when unset); anything else sets the error and *rc.  */
+static const char *
+s_setting_choice (s_actor_t *self, const char *key, const char *first,
+                  const char *second, int *rc)
+{
+    const char *v = titan_setting_str (self->ctx->settings, key, first);
+    if (streq (v, first))
+        return first;
+    if (streq (v, second))
+        return second;
+    snprintf (self->ctx->error, sizeof self->ctx->error, "raft: setting %s "
+              "must be %s or %s, not '%.100s'", key, first, second, v);
+    *rc = TITAN_ECONFIG;
+    return first;
+}
+
 /*  Asks the storage module for a shard's durable applied index.  */
 static int
 s_storage_applied (s_actor_t *self, const char *module, uint32_t shard,
@@ -409,20 +426,10 @@ s_start (s_actor_t *self)
     self->shards = (uint32_t) s_setting (self, "shards", 1, 1, 4096, &rc);
     self->balance_ms = s_setting (self, "balance_ms", 1000, 0, 3600000, &rc);
     int64_t duty_ms = s_setting (self, "placement_ms", 100, 10, 60000, &rc);
-    const char *read_lease = titan_setting_str (ctx->settings, "read_lease",
-                                                "on");
-    if (!streq (read_lease, "on") && !streq (read_lease, "off")) {
-        snprintf (ctx->error, sizeof ctx->error, "raft: setting read_lease "
-                  "must be on or off, not '%.100s'", read_lease);
-        return TITAN_ECONFIG;
-    }
-    const char *placement = titan_setting_str (ctx->settings, "placement",
-                                               "static");
-    if (!streq (placement, "static") && !streq (placement, "ring")) {
-        snprintf (ctx->error, sizeof ctx->error, "raft: setting placement must "
-                  "be static or ring, not '%.100s'", placement);
-        return TITAN_ECONFIG;
-    }
+    bool read_lease = streq (s_setting_choice (self, "read_lease", "on", "off",
+                                               &rc), "on");
+    const char *placement = s_setting_choice (self, "placement", "static",
+                                              "ring", &rc);
     int64_t snap_entries = s_setting (self, "snapshot_entries", 10000, 0,
                                       INT64_MAX, &rc);
     int64_t snap_slack = s_setting (self, "snapshot_slack", 128, 0,
@@ -527,7 +534,7 @@ s_start (s_actor_t *self)
         .election_ticks = (uint32_t) election,
         .heartbeat_ticks = (uint32_t) heartbeat,
         .election_us = (uint64_t) election * (uint64_t) self->tick_ms * 1000u,
-        .lease_us = streq (read_lease, "on")
+        .lease_us = read_lease
                   ? (uint64_t) election * (uint64_t) self->tick_ms * 900u : 0,
         .max_value_bytes = (uint32_t) max_value,
         .promote_gap = (uint32_t) gap,
