@@ -6,7 +6,8 @@
     exactly (who times out first, which message is lost) and asserts on the
     outcome: elections, pre-vote, check-quorum, conflict back-off, the
     commit rule of figure 8, chunked snapshot installation, membership
-    changes, leadership transfer and ReadIndex.
+    changes, leadership transfer, ReadIndex and leader lease reads (with
+    a virtual clock that fx_tick advances by one per tick).
 */
 #include <check.h>
 #include "check_run.h"
@@ -34,6 +35,9 @@ struct fx {
     uint32_t chunk;
     uint32_t max_uncommitted;
     bool stream;
+    uint64_t lease;                /* lease_duration in ticks; 0: off */
+    bool no_check_quorum;
+    uint64_t now;                  /* the lease clock: ticks so far */
     uint8_t *staged[MAXN + 1];
     uint64_t n_staged[MAXN + 1];
     size_t n_chunks[MAXN + 1];
@@ -52,6 +56,12 @@ static uint32_t
 s_rand (void *ud, uint32_t bound)
 {
     return *(uint32_t *) ud % bound;
+}
+
+static uint64_t
+s_clock (void *ud)
+{
+    return ((fx_t *) ud)->now;
 }
 
 static void
@@ -75,6 +85,11 @@ fx_start (fx_t *fx, int id, bool bootstrap)
     if (fx->max_uncommitted)
         o.max_uncommitted = fx->max_uncommitted;
     o.snapshot_stream = fx->stream;
+    o.lease_duration = fx->lease;
+    o.election_time = o.election_ticks;
+    o.check_quorum = !fx->no_check_quorum;
+    o.clock_fn = s_clock;
+    o.clock_ud = fx;
     char err[128];
     ck_assert_int_eq (raft_new (&o, &fx->r[id], err, sizeof err), 0);
 }
@@ -230,6 +245,7 @@ static void
 fx_tick (fx_t *fx, int ticks)
 {
     for (int t = 0; t < ticks; t++) {
+        fx->now++;
         for (int i = 1; i <= fx->n; i++)
             if (fx->r[i])
                 ck_assert_int_eq (raft_tick (fx->r[i]), 0);
@@ -758,6 +774,231 @@ START_TEST (test_read_index)
 }
 END_TEST
 
+/*  Leader lease reads.  The lease is 9 ticks of the virtual clock; a
+    voter refuses votes for election_time = 10 after it heard from the
+    leader.  */
+enum { LEASE_TICKS = 9 };
+
+static fx_t *
+fx_new_lease (uint32_t bugs)
+{
+    fx_t *fx = fx_new (3, 3);
+    fx->lease = LEASE_TICKS;
+    fx->bugs = bugs;
+    fx_start_all (fx, 3);
+    fx_tick (fx, 15);
+    ck_assert_int_eq (fx_leader (fx), 1);
+    return fx;
+}
+
+/*  Reads on node `id`; true when it answered at once (no message round),
+    with *index the read index; false also when it knows no leader.  */
+static bool
+fx_read_now (fx_t *fx, int id, uint64_t ctx, uint64_t *index)
+{
+    size_t before = fx->n_read[id];
+    if (raft_read_index (fx->r[id], ctx) != 0)
+        return false;
+    fx_ready (fx, id);
+    if (fx->n_read[id] == before || fx->read_failed[id])
+        return false;
+    ck_assert_uint_eq (fx->read_ctx[id], ctx);
+    *index = fx->read_index[id];
+    return true;
+}
+
+/*  The leader among nodes 2 and 3, 0 if none.  */
+static int
+fx_other_leader (fx_t *fx)
+{
+    for (int i = 2; i <= 3; i++)
+        if (raft_role (fx->r[i]) == RAFT_LEADER)
+            return i;
+    return 0;
+}
+
+/*  Once nodes 2-3 have a leader, writes there; returns the write's index
+    once it is committed (0 before).  */
+static uint64_t
+fx_write_on_majority (fx_t *fx, uint64_t *proposed)
+{
+    int l = fx_other_leader (fx);
+    if (!l)
+        return 0;
+    if (*proposed == 0) {
+        *proposed = fx_propose (fx, l, "B");
+        fx_flush (fx);
+    }
+    return raft_commit_index (fx->r[l]) >= *proposed ? *proposed : 0;
+}
+
+/*  Cuts the leader (node 1) off `offset` ticks after a write, then each
+    tick reads on it while nodes 2-3 elect a leader and commit a write.
+    Returns the reads node 1 answered after that write was committed with
+    an index below it (stale); *cut_reads counts the reads it answered
+    from its lease while cut off.  */
+static int
+s_lease_partition (uint32_t bugs, int offset, int *cut_reads)
+{
+    fx_t *fx = fx_new_lease (bugs);
+    uint64_t w = fx_propose (fx, 1, "A");
+    fx_tick (fx, 1 + offset);
+    uint64_t index = 0;
+    ck_assert (fx_read_now (fx, 1, 1, &index));   /* no round needed */
+    ck_assert_uint_eq (index, w);
+    ck_assert_uint_eq (raft_lease_reads (fx->r[1]), 1);
+    fx_isolate (fx, 1, true);
+    uint64_t proposed = 0, committed = 0;
+    int stale = 0;
+    *cut_reads = 0;
+    for (int t = 0; t < 40 && (raft_role (fx->r[1]) == RAFT_LEADER || !committed);
+         t++) {
+        fx_tick (fx, 1);
+        if (!committed)
+            committed = fx_write_on_majority (fx, &proposed);
+        if (fx_read_now (fx, 1, 100 + (uint64_t) t, &index)) {
+            (*cut_reads)++;
+            if (committed && index < committed)
+                stale++;
+        }
+    }
+    ck_assert_uint_ne (committed, 0);
+    ck_assert_int_ne (raft_role (fx->r[1]), RAFT_LEADER);
+    fx_destroy (&fx);
+    return stale;
+}
+
+START_TEST (test_lease_partition_no_stale_read)
+{
+    /* every phase of the old leader's check-quorum period */
+    int served = 0;
+    for (int offset = 0; offset < 10; offset++) {
+        int cut_reads;
+        ck_assert_int_eq (s_lease_partition (0, offset, &cut_reads), 0);
+        ck_assert_int_le (cut_reads, LEASE_TICKS);
+        served += cut_reads;
+    }
+    ck_assert_int_gt (served, 0);   /* the lease did answer reads */
+}
+END_TEST
+
+START_TEST (test_lease_partition_bug_flag_breaks_it)
+{
+    /* a lease three times too long outlives the followers' vote lease:
+       some phase lets the old leader answer after the new write */
+    int stale = 0;
+    for (int offset = 0; offset < 10; offset++) {
+        int cut_reads;
+        stale += s_lease_partition (RAFT_BUG_LEASE_LONG, offset, &cut_reads);
+    }
+    ck_assert_int_gt (stale, 0);
+}
+END_TEST
+
+/*  Node 1 hands leadership to node 2 and is cut off as soon as its
+    TIMEOUT_NOW left; node 2 wins with a forced vote from node 3 (in lease)
+    and commits a write.  Returns node 1's stale reads.  */
+static int
+s_lease_transfer (uint32_t bugs)
+{
+    fx_t *fx = fx_new_lease (bugs);
+    fx_propose (fx, 1, "A");
+    fx_tick (fx, 1);
+    ck_assert (raft_lease_valid (fx->r[1]));
+    ck_assert_int_eq (raft_transfer_leadership (fx->r[1], 2), 0);
+    ck_assert (bugs || !raft_lease_valid (fx->r[1]));
+    fx_isolate (fx, 1, true);
+    fx->cut[1][2] = false;         /* only the TIMEOUT_NOW gets through */
+    fx_flush (fx);
+    fx->cut[1][2] = true;
+    ck_assert_int_eq (raft_role (fx->r[1]), RAFT_LEADER);
+    uint64_t proposed = 0;
+    uint64_t committed = fx_write_on_majority (fx, &proposed);
+    ck_assert_uint_ne (committed, 0);
+    int stale = 0;
+    for (int t = 0; t < LEASE_TICKS; t++) {
+        uint64_t index;
+        if (fx_read_now (fx, 1, 200 + (uint64_t) t, &index) && index < committed)
+            stale++;
+        fx_tick (fx, 1);
+    }
+    fx_destroy (&fx);
+    return stale;
+}
+
+START_TEST (test_lease_transfer_revokes)
+{
+    ck_assert_int_eq (s_lease_transfer (0), 0);
+    ck_assert_int_gt (s_lease_transfer (RAFT_BUG_LEASE_TRANSFER), 0);
+}
+END_TEST
+
+START_TEST (test_lease_conditions)
+{
+    fx_t *fx = fx_new_lease (0);
+    ck_assert (raft_lease_valid (fx->r[1]));
+    ck_assert (!raft_lease_valid (fx->r[2]));
+    /* a follower's read still goes to the leader, which answers at once */
+    uint64_t index;
+    ck_assert_int_eq (raft_read_index (fx->r[2], 5), 0);
+    fx_flush (fx);
+    ck_assert_uint_eq (fx->read_ctx[2], 5);
+    ck_assert_uint_eq (raft_lease_reads (fx->r[1]), 1);
+    /* a membership change voids the acknowledgements sent before it */
+    ck_assert_int_eq (raft_propose_conf (fx->r[1], RAFT_CONF_ADD_LEARNER, 4,
+                                         NULL, NULL), 0);
+    ck_assert (!raft_lease_valid (fx->r[1]));
+    ck_assert (!fx_read_now (fx, 1, 6, &index));
+    fx_flush (fx);                 /* the round the read started */
+    ck_assert (raft_lease_valid (fx->r[1]));
+    /* the lease lapses without acknowledgements */
+    fx_isolate (fx, 1, true);
+    fx_tick (fx, LEASE_TICKS - 1);
+    ck_assert (raft_lease_valid (fx->r[1]));
+    fx_tick (fx, 1);
+    ck_assert (!raft_lease_valid (fx->r[1]));
+    fx_destroy (&fx);
+    /* check-quorum off: no vote lease, hence no read lease */
+    fx = fx_new (3, 3);
+    fx->lease = LEASE_TICKS;
+    fx->no_check_quorum = true;
+    fx_start_all (fx, 3);
+    fx_tick (fx, 15);
+    ck_assert_int_eq (fx_leader (fx), 1);
+    ck_assert (!raft_lease_valid (fx->r[1]));
+    fx_destroy (&fx);
+}
+END_TEST
+
+START_TEST (test_lease_restarted_voter_stays_quiet)
+{
+    /* node 2 cannot hear node 1 and campaigns every 10 ticks; node 3,
+       which follows node 1, refuses.  Node 3 restarts (forgetting node 1)
+       just as node 1 is cut off, 5 ticks before node 2's next campaign:
+       node 1's lease may still run for 9 ticks, so node 3 must not vote
+       before 10 ticks of its clock have passed */
+    fx_t *fx = fx_new_lease (0);
+    fx->rnd[2] = 0;
+    fx->cut[1][2] = fx->cut[2][1] = true;
+    int t = 0;
+    while (raft_role (fx->r[2]) != RAFT_PRECANDIDATE && t++ < 50)
+        fx_tick (fx, 1);
+    ck_assert_int_eq (raft_role (fx->r[2]), RAFT_PRECANDIDATE);
+    fx_tick (fx, 5);
+    ck_assert_int_eq (fx_leader (fx), 1);
+    fx_isolate (fx, 1, true);
+    raft_destroy (&fx->r[3]);
+    fx_start (fx, 3, true);
+    for (t = 1; t <= LEASE_TICKS; t++) {
+        fx_tick (fx, 1);
+        ck_assert_int_ne (raft_role (fx->r[2]), RAFT_LEADER);
+    }
+    fx_tick (fx, 30);
+    ck_assert_int_eq (fx_other_leader (fx), 2);
+    fx_destroy (&fx);
+}
+END_TEST
+
 START_TEST (test_restart_keeps_persisted_state)
 {
     fx_t *fx = fx_new (3, 3);
@@ -978,6 +1219,11 @@ s_suite (void)
     tcase_add_test (tc, test_membership_changes);
     tcase_add_test (tc, test_leadership_transfer);
     tcase_add_test (tc, test_read_index);
+    tcase_add_test (tc, test_lease_partition_no_stale_read);
+    tcase_add_test (tc, test_lease_partition_bug_flag_breaks_it);
+    tcase_add_test (tc, test_lease_transfer_revokes);
+    tcase_add_test (tc, test_lease_conditions);
+    tcase_add_test (tc, test_lease_restarted_voter_stays_quiet);
     tcase_add_test (tc, test_restart_keeps_persisted_state);
     tcase_add_test (tc, test_bad_messages);
     tcase_add_test (tc, test_pipelining);

@@ -1117,6 +1117,11 @@ START_TEST (test_start_refused)
     ck_assert_int_ne (rc, 0);
     fprintf (stderr, "test_start_refused: %s\n", err);
     ck_assert_msg (strstr (err, "election_ticks"), "%s", err);
+    n.raft_extra = "        read_lease = sometimes\n";
+    rc = s_try_start (&n, err, sizeof err);
+    ck_assert_int_ne (rc, 0);
+    fprintf (stderr, "test_start_refused: %s\n", err);
+    ck_assert_msg (strstr (err, "read_lease must be on or off"), "%s", err);
     s_cleanup (&n);
     zsys_shutdown ();
 }

@@ -48,7 +48,7 @@ main (void)
     uint64_t count = s_env ("SIM_COUNT", SIM_DEFAULT_COUNT);
     struct timespec t0, t1;
     clock_gettime (CLOCK_MONOTONIC, &t0);
-    uint64_t steps = 0, ticks = 0, acked = 0, reads = 0, reads_failed = 0, snaps = 0, confs = 0,
+    uint64_t steps = 0, ticks = 0, acked = 0, reads = 0, reads_failed = 0, lease_reads = 0, snaps = 0, confs = 0,
              elections = 0, failures = 0;
     for (uint64_t seed = first; seed < first + count; seed++) {
         sim_opts_t o = { .seed = seed, .bugs = bugs, .harsh = harsh };
@@ -64,6 +64,7 @@ main (void)
         acked += res.acked;
         reads += res.reads;
         reads_failed += res.reads_failed;
+        lease_reads += res.lease_reads;
         snaps += res.snapshots_sent;
         confs += res.conf_changes;
         elections += res.elections;
@@ -73,9 +74,10 @@ main (void)
         + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
     printf ("sim_raft: seeds %" PRIu64 "..%" PRIu64 ": %" PRIu64 " failed; %"
             PRIu64 " steps, %" PRIu64 " ticks, %" PRIu64 " leaders, %" PRIu64
-            " acked writes, %" PRIu64 " reads (+%" PRIu64 " failed), %" PRIu64
-            " snapshots installed, %"
+            " acked writes, %" PRIu64 " reads (+%" PRIu64 " failed, %" PRIu64
+            " from leases), %" PRIu64 " snapshots installed, %"
             PRIu64 " conf changes; %.2f s\n", first, first + count - 1, failures,
-            steps, ticks, elections, acked, reads, reads_failed, snaps, confs, secs);
+            steps, ticks, elections, acked, reads, reads_failed, lease_reads,
+            snaps, confs, secs);
     return failures ? 1 : 0;
 }

@@ -30,6 +30,7 @@ typedef struct {
     uint64_t acked;           /* proposals acknowledged as committed */
     uint64_t reads;           /* read indexes checked */
     uint64_t reads_failed;    /* reads failed by a leader change */
+    uint64_t lease_reads;     /* reads a leader answered from its lease */
     uint64_t elections;       /* distinct leaders seen */
     uint64_t snapshots_sent;  /* snapshots installed from a leader */
     uint64_t conf_changes;

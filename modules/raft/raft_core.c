@@ -133,6 +133,7 @@ rc_become_leader (raft_t *r)
     r->transferee = 0;
     r->n_votes = 0;
     r->read_round = 0;
+    rc_lease_reset (r);
     rc_reset_timeout (r);
     int rc = rc_prs_sync (r);
     if (rc)
@@ -219,6 +220,9 @@ raft_new (const raft_options_t *opts, raft_t **self_p, char *err,
     else if (opts->max_inflight == 0 || opts->snapshot_chunk_bytes == 0
              || opts->max_msg_bytes == 0)
         why = "max_inflight, snapshot_chunk_bytes, max_msg_bytes must be > 0";
+    else if (opts->lease_duration
+             && (!opts->clock_fn || opts->lease_duration >= opts->election_time))
+        why = "a lease needs clock_fn and lease_duration < election_time";
     if (why) {
         snprintf (err, err_size, "raft group %llu: %s",
                   (unsigned long long) opts->group, why);
@@ -276,6 +280,10 @@ raft_new (const raft_options_t *opts, raft_t **self_p, char *err,
     }
     rc_hist_prune (r);
     r->role = RAFT_FOLLOWER;
+    /* a restarted voter forgot which leader it heard from last: it keeps
+       quiet for an election time, so that leases it granted expire */
+    if (rc_lease_on (r))
+        r->heard_at = rc_clock (r);
     rc_reset_timeout (r);
     *self_p = r;
     return 0;
@@ -331,7 +339,7 @@ raft_tick (raft_t *r)
         }
         if (r->heartbeat_elapsed >= r->opts.heartbeat_ticks) {
             r->heartbeat_elapsed = 0;
-            rc_bcast_heartbeat (r, r->read_round);
+            rc_heartbeat_round (r);
         }
         return r->failed;
     }
@@ -408,6 +416,8 @@ raft_step (raft_t *r, const raft_msg_t *m)
             rc_become_follower (r, m->term, m->from);
         r->leader = m->from;
         r->election_elapsed = 0;
+        if (rc_lease_on (r))
+            r->heard_at = rc_clock (r);
         if (m->type == RAFT_MSG_APPEND)
             return rc_handle_append (r, m);
         if (m->type == RAFT_MSG_HEARTBEAT)

@@ -269,6 +269,8 @@ typedef struct {
 #define RAFT_BUG_READ_NO_QUORUM   0x4u  /* answer ReadIndex without a heartbeat round */
 #define RAFT_BUG_VOTE_TWICE       0x8u  /* grant a second vote in one term */
 #define RAFT_BUG_NO_PREV_CHECK    0x10u /* accept APPEND without the previous-entry check */
+#define RAFT_BUG_LEASE_LONG       0x20u /* read lease three times too long */
+#define RAFT_BUG_LEASE_TRANSFER   0x40u /* keep the lease through a transfer */
 
 typedef struct {
     uint64_t id;                   /* this node, nonzero */
@@ -301,6 +303,25 @@ typedef struct {
         entries are appended but not committed (a leader cut off from its
         quorum must not buffer without bound); 0: no limit.  */
     uint32_t max_uncommitted;
+    /*  Leader lease reads (docs/raft.md): with lease_duration > 0 (and
+        check_quorum on), a leader that committed an entry of its term
+        answers raft_read_index at once with its commit index while less
+        than lease_duration has passed since it *sent* a heartbeat round
+        that a quorum of voters has acknowledged.  Each voter then refuses
+        votes for election_time after it received that round (besides
+        election_ticks ticks, check-quorum's vote lease), and for
+        election_time after it started (it may have forgotten a lease it
+        acknowledged), so no other leader can be elected meanwhile as long
+        as lease_duration < election_time, less a bound on the clock-rate
+        drift between nodes.  The lease ends at once with a leadership
+        transfer (for the rest of the term), a membership change (until a
+        round sent after it is acknowledged) and a step-down.  clock_fn
+        returns a monotonic time in the unit of lease_duration and
+        election_time; it is read only when the lease is on.  0: off.  */
+    uint64_t lease_duration;
+    uint64_t election_time;
+    uint64_t (*clock_fn) (void *clock_ud);
+    void *clock_ud;
     uint32_t bugs;                 /* RAFT_BUG_*; 0 */
 } raft_options_t;
 
@@ -353,7 +374,9 @@ int raft_propose_conf (raft_t *self, raft_conf_op_t op, uint64_t node,
 
 /*  Requests a linearizable read barrier identified by `ctx` (the caller's
     unique id).  Its result comes later in rd.reads: an index, or `failed`
-    when the leader handling it stepped down first.  A request whose
+    when the leader handling it stepped down first.  A leader holding a
+    valid lease (raft_options_t.lease_duration) answers at once with its
+    commit index, without a heartbeat round.  A request whose
     messages are lost gets no answer at all: callers also time out and
     retry.  Returns 0, or RAFT_ENOTLEADER when no leader is known.  */
 int raft_read_index (raft_t *self, uint64_t ctx);
@@ -391,6 +414,11 @@ const raft_config_t *raft_config (const raft_t *self);
 /*  The configuration as of the applied index: what a snapshot taken at
     raft_applied_index must record.  */
 const raft_config_t *raft_applied_config (const raft_t *self);
+/*  True when this node is a leader whose read lease is valid now (reads
+    it answers need no heartbeat round); reads the clock.  */
+bool raft_lease_valid (const raft_t *self);
+/*  How many reads this node answered from its lease since it started.  */
+uint64_t raft_lease_reads (const raft_t *self);
 /*  Leader only: replication progress of `node` (match index); -ENOENT.  */
 int raft_progress (const raft_t *self, uint64_t node, uint64_t *match);
 

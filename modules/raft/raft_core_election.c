@@ -10,6 +10,10 @@
     from a quorum during an election timeout steps down.  Leadership
     transfer ends with TIMEOUT_NOW, whose recipient campaigns at once and
     marks its vote requests `force` so that the lease does not stop them.
+    With leader leases on, a voter also refuses votes for election_time
+    of its clock after it last heard from the leader, and after it
+    started (it may have acknowledged a lease just before it crashed):
+    ticks can lag or run in a burst after a stall, the clock cannot.
 */
 #include <assert.h>
 #include <string.h>
@@ -18,8 +22,13 @@
 bool
 rc_in_lease (const raft_t *r)
 {
-    return r->opts.check_quorum && r->leader != 0
-        && r->election_elapsed < r->opts.election_ticks;
+    if (!r->opts.check_quorum)
+        return false;
+    if (r->leader != 0 && r->election_elapsed < r->opts.election_ticks)
+        return true;
+    /* leader leases: also for election_time since the leader was heard
+       from (or since the start), whatever the ticks say */
+    return rc_lease_on (r) && rc_clock (r) - r->heard_at < r->opts.election_time;
 }
 
 /*  Records a vote; returns the numbers of grants and rejections.  */
@@ -172,6 +181,9 @@ raft_transfer_leadership (raft_t *r, uint64_t target)
         return -EINVAL;
     r->transferee = target;
     r->transfer_elapsed = 0;
+    /* the transferee campaigns with force: voters in lease grant it */
+    if (!(r->opts.bugs & RAFT_BUG_LEASE_TRANSFER))
+        r->lease_revoked = true;
     if (pr->match == rc_last_index (r)) {
         raft_msg_t *m = rc_msg (r, target, RAFT_MSG_TIMEOUT_NOW);
         if (!m)

@@ -51,6 +51,11 @@ typedef struct {
     uint64_t round;           /* 0: waits for a commit in this term */
 } pending_read_t;
 
+/*  Read rounds whose send times a leader remembers for its lease: a
+    heartbeat goes out every heartbeat_ticks, so an acknowledgement older
+    than this many rounds is far older than any lease.  */
+#define RC_LEASE_ROUNDS 64
+
 struct raft {
     raft_options_t opts;
     const raft_storage_t *st;
@@ -108,6 +113,15 @@ struct raft {
     size_t n_reads_pending;
     size_t cap_reads_pending;
     uint64_t read_round;
+
+    /* leader lease (raft_core_read.c) */
+    uint64_t lease_sent[RC_LEASE_ROUNDS];  /* clock when round r was sent,
+                                              at r % RC_LEASE_ROUNDS */
+    uint64_t lease_round_min; /* only acks of rounds >= this count */
+    bool lease_revoked;       /* a transfer began: no lease this term */
+    uint64_t heard_at;        /* clock when a leader was last heard from,
+                                 or when the core started */
+    uint64_t lease_reads;
 
     /* outputs */
     raft_msg_t *msgs;
@@ -167,6 +181,11 @@ void rc_prs_free (raft_t *r);
 int rc_send_append (raft_t *r, raft_progress_t *pr, bool send_empty);
 int rc_bcast_append (raft_t *r);
 void rc_bcast_heartbeat (raft_t *r, uint64_t ctx);
+/*  A per-voter figure, for rc_quorum_value.  */
+typedef uint64_t rc_pr_value_fn (const raft_t *r, const raft_progress_t *pr);
+/*  The highest v that a quorum of the latest configuration's voters reach
+    (value >= v): the q-th largest; false with fewer voters than q.  */
+bool rc_quorum_value (const raft_t *r, rc_pr_value_fn *value, uint64_t *out);
 bool rc_maybe_commit (raft_t *r);
 int rc_on_commit_advanced (raft_t *r);
 int rc_handle_append (raft_t *r, const raft_msg_t *m);
@@ -195,6 +214,10 @@ void rc_reads_drop (raft_t *r);
 int rc_handle_read_index (raft_t *r, const raft_msg_t *m);
 int rc_handle_read_index_resp (raft_t *r, const raft_msg_t *m);
 int rc_push_read_state (raft_t *r, uint64_t ctx, uint64_t index, bool failed);
+bool rc_lease_on (const raft_t *r);
+uint64_t rc_clock (const raft_t *r);
+void rc_lease_reset (raft_t *r);
+void rc_heartbeat_round (raft_t *r);
 
 /* raft_core_membership.c */
 int rc_conf_committed (raft_t *r);

@@ -143,6 +143,8 @@ raft_propose_conf (raft_t *r, raft_conf_op_t op, uint64_t node,
         *index = rc_last_index (r);
     if (term)
         *term = r->term;
+    /* quorums change: the lease needs acknowledgements of later rounds */
+    r->lease_round_min = r->read_round + 1;
     rc = rc_prs_sync (r);
     if (rc)
         return rc;

@@ -1,4 +1,4 @@
-/*  ReadIndex: linearizable reads without a leader lease.
+/*  ReadIndex and leader lease reads: linearizable reads.
 
     A read request is given the leader's commit index, then confirmed by a
     round of heartbeats: each round has a number carried in the heartbeat's
@@ -14,6 +14,18 @@
     `failed` set, locally or through a rejecting READ_INDEX_RESP) so their
     callers retry at once; requests lost with their messages are retried
     by the callers' timeouts.
+
+    Leader lease (raft_options_t.lease_duration, Raft thesis 6.4.1): every
+    heartbeat broadcast is a new round, stamped with the clock before it is
+    sent.  The q-th most recent stamp among the voters' acknowledged rounds
+    (the leader's own counting as now) is the last time a quorum certainly
+    still followed this leader; each of those voters then refuses votes for
+    election_time (rc_in_lease), so until stamp + lease_duration (shorter
+    by the clock-drift bound) no other leader can exist and the commit
+    index is the true one: a read is answered with it at once.  A transfer revokes the lease for the rest
+    of the term (its TIMEOUT_NOW makes the transferee campaign with
+    `force`, which voters in lease grant), a membership change voids the
+    acknowledgements of rounds sent before it, a step-down ends it.
 */
 #include <stdlib.h>
 #include <assert.h>
@@ -51,6 +63,47 @@ s_deliver (raft_t *r, const pending_read_t *p)
     return 0;
 }
 
+bool
+rc_lease_on (const raft_t *r)
+{
+    return r->opts.lease_duration > 0 && r->opts.check_quorum;
+}
+
+uint64_t
+rc_clock (const raft_t *r)
+{
+    return r->opts.clock_fn (r->opts.clock_ud);
+}
+
+void
+rc_lease_reset (raft_t *r)
+{
+    memset (r->lease_sent, 0, sizeof r->lease_sent);
+    r->lease_round_min = 0;
+    r->lease_revoked = false;
+}
+
+/*  Opens read round read_round + 1: stamps it with the clock (the round's
+    heartbeats leave after this) and acknowledges it for the leader.  */
+static void
+s_open_round (raft_t *r)
+{
+    r->read_round++;
+    if (rc_lease_on (r))
+        r->lease_sent[r->read_round % RC_LEASE_ROUNDS] = rc_clock (r);
+    raft_progress_t *self = rc_pr (r, r->opts.id);
+    if (self)
+        self->read_ack = r->read_round;
+}
+
+void
+rc_heartbeat_round (raft_t *r)
+{
+    s_open_round (r);
+    rc_read_on_ack (r);
+    rc_bcast_heartbeat (r, r->read_round);
+}
+
 /*  Starts a heartbeat round for every request waiting for one.  */
 static void
 s_new_round (raft_t *r)
@@ -59,19 +112,54 @@ s_new_round (raft_t *r)
     for (size_t i = 0; i < r->n_reads_pending; i++)
         if (r->reads_pending[i].round == 0) {
             if (!any)
-                r->read_round++;
+                s_open_round (r);
             any = true;
             r->reads_pending[i].round = r->read_round;
             r->reads_pending[i].index = r->commit;
         }
     if (!any)
         return;
-    raft_progress_t *self = rc_pr (r, r->opts.id);
-    if (self)
-        self->read_ack = r->read_round;
     rc_read_on_ack (r);
     if (r->n_reads_pending)
         rc_bcast_heartbeat (r, r->read_round);
+}
+
+/*  The send time of the round `pr` last acknowledged, 0 when unknown (not
+    acknowledged since the lease was reset, or forgotten); the leader's
+    own acknowledgement holds for ever.  */
+static uint64_t
+s_ack_sent (const raft_t *r, const raft_progress_t *pr)
+{
+    if (pr->id == r->opts.id)
+        return UINT64_MAX;
+    uint64_t a = pr->read_ack;
+    if (a == 0 || a < r->lease_round_min || r->read_round - a >= RC_LEASE_ROUNDS)
+        return 0;
+    return r->lease_sent[a % RC_LEASE_ROUNDS];
+}
+
+bool
+raft_lease_valid (const raft_t *r)
+{
+    if (!rc_lease_on (r) || r->role != RAFT_LEADER || r->lease_revoked
+        || !rc_committed_in_term (r)
+        || !raft_config_is_voter (rc_cfg (r), r->opts.id))
+        return false;
+    uint64_t since;
+    if (!rc_quorum_value (r, s_ack_sent, &since) || since == 0)
+        return false;
+    if (since == UINT64_MAX)
+        return true;                   /* the leader alone is a quorum */
+    uint64_t span = r->opts.lease_duration;
+    if (r->opts.bugs & RAFT_BUG_LEASE_LONG)
+        span *= 3;
+    return rc_clock (r) - since < span;
+}
+
+uint64_t
+raft_lease_reads (const raft_t *r)
+{
+    return r->lease_reads;
 }
 
 void
@@ -134,6 +222,11 @@ rc_reads_drop (raft_t *r)
 int
 rc_read_request (raft_t *r, uint64_t ctx, uint64_t from)
 {
+    if (raft_lease_valid (r)) {
+        pending_read_t now = { .ctx = ctx, .from = from, .index = r->commit };
+        r->lease_reads++;
+        return s_deliver (r, &now);
+    }
     if (r->n_reads_pending == r->cap_reads_pending) {
         size_t cap = r->cap_reads_pending ? r->cap_reads_pending * 2 : 8;
         pending_read_t *grown = realloc (r->reads_pending, cap * sizeof *grown);

@@ -203,20 +203,34 @@ s_cmp_desc (const void *a, const void *b)
 }
 
 bool
-rc_maybe_commit (raft_t *r)
+rc_quorum_value (const raft_t *r, rc_pr_value_fn *value, uint64_t *out)
 {
     const raft_config_t *cfg = rc_cfg (r);
-    uint64_t matches[RAFT_MAX_MEMBERS];
+    uint64_t values[RAFT_MAX_MEMBERS];
     size_t n = 0;
     for (size_t i = 0; i < r->n_prs; i++)
         if (raft_config_is_voter (cfg, r->prs[i].id))
-            matches[n++] = r->prs[i].match;
+            values[n++] = value (r, &r->prs[i]);
     size_t q = rc_quorum (r);
     if (n < q)
         return false;
-    qsort (matches, n, sizeof matches[0], s_cmp_desc);
-    uint64_t idx = matches[q - 1];
-    if (idx <= r->commit)
+    qsort (values, n, sizeof values[0], s_cmp_desc);
+    *out = values[q - 1];
+    return true;
+}
+
+static uint64_t
+s_match (const raft_t *r, const raft_progress_t *pr)
+{
+    (void) r;
+    return pr->match;
+}
+
+bool
+rc_maybe_commit (raft_t *r)
+{
+    uint64_t idx;
+    if (!rc_quorum_value (r, s_match, &idx) || idx <= r->commit)
         return false;
     uint64_t t = 0;
     if (rc_term (r, idx, &t) != 0)

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "titan/bus_types.h"
 #include "titan/status.h"
@@ -45,6 +46,16 @@ s_rand (void *ud, uint32_t bound)
     x ^= x << 5;
     self->rand_state = x;
     return bound ? x % bound : 0;
+}
+
+/*  The core's lease clock: CLOCK_MONOTONIC in microseconds.  */
+static uint64_t
+s_clock_us (void *ud)
+{
+    (void) ud;
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
 int
@@ -213,6 +224,9 @@ raft_group_new (const raft_group_config_t *config, raft_group_t **self_p,
     opts.heartbeat_ticks = config->heartbeat_ticks;
     opts.rand_fn = s_rand;
     opts.rand_ud = self;
+    opts.lease_duration = config->lease_us;
+    opts.election_time = config->election_us;
+    opts.clock_fn = s_clock_us;
     opts.snapshot_chunk_bytes = self->cfg.snapshot_chunk_bytes;
     opts.snapshot_stream = true;   /* chunks go to disk, not to memory */
     raft_config_t boot;

@@ -50,6 +50,8 @@ typedef struct {
     uint64_t applied;              /* storage module's durable applied index */
     uint32_t election_ticks;       /* base election timeout in ticks */
     uint32_t heartbeat_ticks;
+    uint64_t election_us;          /* election_ticks in real time */
+    uint64_t lease_us;             /* leader read lease; 0: ReadIndex only */
     uint32_t max_value_bytes;      /* largest value accepted in a proposal */
     uint32_t promote_gap;          /* learner promoted when this close */
     int64_t propose_timeout_ms;    /* waiter gives up (DEADLINE_EXCEEDED) */

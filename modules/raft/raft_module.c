@@ -80,7 +80,10 @@
     placement_ms (100: ring reconciliation period), shards (1: the number of data shards, Q;
     every node of a cluster must use the same), balance_ms (1000; 0: no
     leadership balancing), tick_ms (10), election_ticks (10: elections
-    after 100-200 ms of silence), heartbeat_ticks (2), promote_gap (64),
+    after 100-200 ms of silence), heartbeat_ticks (2), read_lease (on:
+    leaders answer linearizable reads from a lease of 90% of the election
+    timeout, docs/raft.md; off: every read takes a heartbeat round),
+    promote_gap (64),
     propose_timeout_ms (10000), read_timeout_ms (3000), join_retry_ms
     (200), storage_module ("bitcask"), max_message_bytes (64 MiB),
     startup_timeout_ms (20000), sync_commit (0), sync_threads (0: each
@@ -204,6 +207,23 @@ s_setting (s_actor_t *self, const char *key, int64_t fallback, int64_t min,
         *rc = TITAN_ECONFIG;
     }
     return v;
+}
+
+/*  A setting that is one of two words: returns `first` or `second`
+    (`first` when unset); anything else sets the error and *rc.  */
+static const char *
+s_setting_choice (s_actor_t *self, const char *key, const char *first,
+                  const char *second, int *rc)
+{
+    const char *v = titan_setting_str (self->ctx->settings, key, first);
+    if (streq (v, first))
+        return first;
+    if (streq (v, second))
+        return second;
+    snprintf (self->ctx->error, sizeof self->ctx->error, "raft: setting %s "
+              "must be %s or %s, not '%.100s'", key, first, second, v);
+    *rc = TITAN_ECONFIG;
+    return first;
 }
 
 /*  Asks the storage module for a shard's durable applied index.  */
@@ -411,13 +431,10 @@ s_start (s_actor_t *self)
     self->shards = (uint32_t) s_setting (self, "shards", 1, 1, 4096, &rc);
     self->balance_ms = s_setting (self, "balance_ms", 1000, 0, 3600000, &rc);
     int64_t duty_ms = s_setting (self, "placement_ms", 100, 10, 60000, &rc);
-    const char *placement = titan_setting_str (ctx->settings, "placement",
-                                               "static");
-    if (!streq (placement, "static") && !streq (placement, "ring")) {
-        snprintf (ctx->error, sizeof ctx->error, "raft: setting placement must "
-                  "be static or ring, not '%.100s'", placement);
-        return TITAN_ECONFIG;
-    }
+    bool read_lease = streq (s_setting_choice (self, "read_lease", "on", "off",
+                                               &rc), "on");
+    const char *placement = s_setting_choice (self, "placement", "static",
+                                              "ring", &rc);
     int64_t snap_entries = s_setting (self, "snapshot_entries", 10000, 0,
                                       INT64_MAX, &rc);
     int64_t snap_slack = s_setting (self, "snapshot_slack", 128, 0,
@@ -521,6 +538,9 @@ s_start (s_actor_t *self)
         .bootstrap = bootstrap,
         .election_ticks = (uint32_t) election,
         .heartbeat_ticks = (uint32_t) heartbeat,
+        .election_us = (uint64_t) election * (uint64_t) self->tick_ms * 1000u,
+        .lease_us = read_lease
+                  ? (uint64_t) election * (uint64_t) self->tick_ms * 900u : 0,
         .max_value_bytes = (uint32_t) max_value,
         .promote_gap = (uint32_t) gap,
         .propose_timeout_ms = propose_to,
