@@ -14,6 +14,8 @@
 #include "titan/bus.h"
 #include "titan/log.h"
 
+#include <protobuf-c/protobuf-c.h>
+
 #include <assert.h>
 #include <errno.h>
 #include <string.h>
@@ -169,6 +171,48 @@ titan_bus_reply_take (titan_bus_t *self, const titan_envelope_t *request,
     assert (request);
     return s_send_reply (self, titan_envelope_new_take (request->from,
         request->type, TITAN_MSG_REPLY, request->corr, payload_p, size));
+}
+
+/*  Packs a protobuf-c message into a fresh buffer of exactly its size
+    (at least one byte, so that an empty message is not a NULL buffer).
+    Returns the buffer (the caller's) or NULL when out of memory.  */
+static uint8_t *
+s_pack (const void *message, size_t *size_p)
+{
+    const ProtobufCMessage *pb = (const ProtobufCMessage *) message;
+    size_t size = protobuf_c_message_get_packed_size (pb);
+    uint8_t *buf = (uint8_t *) malloc (size ? size : 1);
+    if (buf)
+        protobuf_c_message_pack (pb, buf);
+    *size_p = size;
+    return buf;
+}
+
+int
+titan_bus_reply_pb (titan_bus_t *self, const titan_envelope_t *request,
+                    const void *message)
+{
+    assert (self);
+    assert (request);
+    assert (message);
+    size_t size;
+    uint8_t *buf = s_pack (message, &size);
+    if (!buf)
+        return -ENOMEM;
+    return titan_bus_reply_take (self, request, &buf, size);
+}
+
+int
+titan_bus_request_pb (titan_bus_t *self, const char *to, const char *type,
+                      const void *message, uint64_t *corr_p)
+{
+    assert (self);
+    assert (message);
+    size_t size;
+    uint8_t *buf = s_pack (message, &size);
+    if (!buf)
+        return -ENOMEM;
+    return titan_bus_request_take (self, to, type, &buf, size, corr_p);
 }
 
 titan_envelope_t *

@@ -164,6 +164,21 @@ int titan_bus_request_take (titan_bus_t *self, const char *to,
 int titan_bus_reply_take (titan_bus_t *self, const titan_envelope_t *request,
                           uint8_t **payload_p, size_t size);
 
+/*  Packs a protobuf-c message (`message` is the generated struct, e.g. a
+    Titan__Bus__KvReply *, whose first member is its ProtobufCMessage
+    base) into a fresh buffer and sends it as the reply to `request`
+    without a further copy (titan_bus_reply_take).  Returns 0, -ENOMEM, or
+    a negative errno value of the send.  */
+int titan_bus_reply_pb (titan_bus_t *self, const titan_envelope_t *request,
+                        const void *message);
+
+/*  Packs a protobuf-c message as titan_bus_reply_pb does and sends it as
+    a request (titan_bus_request_take); the correlation id goes to *corr_p
+    when not NULL.  Returns 0, -ENOMEM, or a negative errno value.  */
+int titan_bus_request_pb (titan_bus_t *self, const char *to,
+                          const char *type, const void *message,
+                          uint64_t *corr_p);
+
 /*  Receives the next envelope, blocking up to `timeout_ms` (-1 = forever;
     0 = only if one is waiting).  Returns a new envelope (the caller's), or
     NULL on timeout or interrupt.  Malformed messages are dropped and
