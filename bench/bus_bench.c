@@ -40,14 +40,16 @@ s_cpu_us (void)
     return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-/*  One run: microseconds for `count` round trips of `size`-byte payloads
-    with `window` in flight, or a negative value on failure; the process's
-    CPU microseconds in *cpu_us.  */
+/*  One run: microseconds for `count` round trips of `payload_size`-byte
+    payloads with `window` in flight, or a negative value on failure; the
+    process's CPU microseconds in *cpu_us.  */
 static double
-s_run (titan_bus_t *bus, long count, long window, long size, double *cpu_us)
+s_run (titan_bus_t *bus, long count, long window, long payload_size,
+       double *cpu_us)
 {
     char request [96];
-    snprintf (request, sizeof request, "b %ld %ld %ld", count, window, size);
+    snprintf (request, sizeof request, "b %ld %ld %ld", count, window,
+              payload_size);
     double cpu0 = s_cpu_us ();
     titan_envelope_t *reply = titan_bus_call (bus, "a", "echo.drive",
         request, strlen (request), 120000, NULL, NULL);

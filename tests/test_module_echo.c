@@ -102,19 +102,19 @@ s_on_bus (echo_t *self, titan_envelope_t *env)
     }
     else
     if (strcmp (env->type, "echo.drive") == 0 && !self->drive_request) {
-        long count = 0, window = 0, size = 1;
+        long count = 0, window = 0, bytes = 1;
         int fields = sscanf (arg, "%63s %ld %ld %ld", self->target, &count,
-                             &window, &size);
+                             &window, &bytes);
         uint8_t *payload = NULL;
-        if (fields < 3 || count <= 0 || window <= 0 || size < 1
-        ||  size > 65536 || !(payload = malloc ((size_t) size))) {
+        if (fields < 3 || count <= 0 || window <= 0 || bytes < 1
+        ||  bytes > 65536 || !(payload = malloc ((size_t) bytes))) {
             titan_bus_reply (self->bus, env, "bad drive", 9);
             return true;
         }
-        memset (payload, 'x', (size_t) size);
+        memset (payload, 'x', (size_t) bytes);
         free (self->drive_payload);
         self->drive_payload = payload;
-        self->drive_size = (size_t) size;
+        self->drive_size = (size_t) bytes;
         self->to_send = self->to_receive = count;
         self->window = window;
         self->in_flight = 0;
@@ -154,7 +154,7 @@ static void
 s_echo_actor (zsock_t *pipe, void *args)
 {
     titan_module_ctx_t *ctx = (titan_module_ctx_t *) args;
-    echo_t self = { NULL, ctx, NULL, "", 0, 0, 0, 0, 0 };
+    echo_t self = { NULL, ctx, NULL, "", 0, 0, 0, 0, 0, NULL, 0 };
     int64_t fail_from = titan_setting_int (ctx->settings, "fail_from", -1,
                                            NULL);
     if (titan_setting_int (ctx->settings, "fail_start", 0, NULL) == 1
