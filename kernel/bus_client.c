@@ -14,6 +14,8 @@
 #include "titan/bus.h"
 #include "titan/log.h"
 
+#include <protobuf-c/protobuf-c.h>
+
 #include <assert.h>
 #include <errno.h>
 #include <string.h>
@@ -109,20 +111,46 @@ titan_bus_send (titan_bus_t *self, titan_envelope_t **env_p)
     return titan_envelope_send (env_p, zsock_resolve (self->sock));
 }
 
+/*  Sends a request envelope (taking it, NULL when it could not be made)
+    under a fresh correlation id, stored in *corr_p when not NULL.  */
+static int
+s_send_request (titan_bus_t *self, titan_envelope_t *env, uint64_t *corr_p)
+{
+    if (!env)
+        return -EINVAL;
+    uint64_t corr = env->corr;
+    int rc = titan_bus_send (self, &env);
+    if (rc == 0 && corr_p)
+        *corr_p = corr;
+    return rc;
+}
+
 int
 titan_bus_request (titan_bus_t *self, const char *to, const char *type,
                    const void *payload, size_t size, uint64_t *corr_p)
 {
     assert (self);
-    uint64_t corr = titan_bus_next_corr (self);
-    titan_envelope_t *env = titan_envelope_new (to, type, TITAN_MSG_REQUEST,
-                                                corr, payload, size);
+    return s_send_request (self, titan_envelope_new (to, type,
+        TITAN_MSG_REQUEST, titan_bus_next_corr (self), payload, size), corr_p);
+}
+
+int
+titan_bus_request_take (titan_bus_t *self, const char *to, const char *type,
+                        uint8_t **payload_p, size_t size, uint64_t *corr_p)
+{
+    assert (self);
+    return s_send_request (self, titan_envelope_new_take (to, type,
+        TITAN_MSG_REQUEST, titan_bus_next_corr (self), payload_p, size),
+        corr_p);
+}
+
+/*  Sends a reply envelope (taking it, NULL when it could not be made).  */
+static int
+s_send_reply (titan_bus_t *self, titan_envelope_t *env)
+{
     if (!env)
         return -EINVAL;
-    int rc = titan_bus_send (self, &env);
-    if (rc == 0 && corr_p)
-        *corr_p = corr;
-    return rc;
+    return titan_bus_send (self, &env);
 }
 
 int
@@ -131,11 +159,60 @@ titan_bus_reply (titan_bus_t *self, const titan_envelope_t *request,
 {
     assert (self);
     assert (request);
-    titan_envelope_t *env = titan_envelope_new (request->from, request->type,
-        TITAN_MSG_REPLY, request->corr, payload, size);
-    if (!env)
-        return -EINVAL;
-    return titan_bus_send (self, &env);
+    return s_send_reply (self, titan_envelope_new (request->from,
+        request->type, TITAN_MSG_REPLY, request->corr, payload, size));
+}
+
+int
+titan_bus_reply_take (titan_bus_t *self, const titan_envelope_t *request,
+                      uint8_t **payload_p, size_t size)
+{
+    assert (self);
+    assert (request);
+    return s_send_reply (self, titan_envelope_new_take (request->from,
+        request->type, TITAN_MSG_REPLY, request->corr, payload_p, size));
+}
+
+/*  Packs a protobuf-c message into a fresh buffer of exactly its size
+    (at least one byte, so that an empty message is not a NULL buffer).
+    Returns the buffer (the caller's) or NULL when out of memory.  */
+static uint8_t *
+s_pack (const void *message, size_t *size_p)
+{
+    const ProtobufCMessage *pb = (const ProtobufCMessage *) message;
+    size_t size = protobuf_c_message_get_packed_size (pb);
+    uint8_t *buf = (uint8_t *) malloc (size ? size : 1);
+    if (buf)
+        protobuf_c_message_pack (pb, buf);
+    *size_p = size;
+    return buf;
+}
+
+int
+titan_bus_reply_pb (titan_bus_t *self, const titan_envelope_t *request,
+                    const void *message)
+{
+    assert (self);
+    assert (request);
+    assert (message);
+    size_t size;
+    uint8_t *buf = s_pack (message, &size);
+    if (!buf)
+        return -ENOMEM;
+    return titan_bus_reply_take (self, request, &buf, size);
+}
+
+int
+titan_bus_request_pb (titan_bus_t *self, const char *to, const char *type,
+                      const void *message, uint64_t *corr_p)
+{
+    assert (self);
+    assert (message);
+    size_t size;
+    uint8_t *buf = s_pack (message, &size);
+    if (!buf)
+        return -ENOMEM;
+    return titan_bus_request_take (self, to, type, &buf, size, corr_p);
 }
 
 titan_envelope_t *

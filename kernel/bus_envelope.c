@@ -19,6 +19,12 @@
 
 #define KIND_FRAME_SIZE 9
 
+/*  Below this size a payload is copied into the ZeroMQ message itself
+    (ZeroMQ keeps messages of up to 33 bytes inline, without an
+    allocation), which is cheaper than taking a buffer over (that costs an
+    allocation of ZeroMQ's reference-counted header).  */
+#define TAKE_MIN_SIZE 64
+
 /*  Copies a name into a fixed buffer; false if it is too long, or empty
     while `allow_empty` is false.  */
 static bool
@@ -72,11 +78,13 @@ s_kind_encode (const titan_envelope_t *self, byte kc [KIND_FRAME_SIZE])
         kc [1 + i] = (byte) (self->corr >> (56 - 8 * i));
 }
 
-titan_envelope_t *
-titan_envelope_new (const char *to, const char *type, titan_msg_kind_t kind,
-                    uint64_t corr, const void *payload, size_t size)
+/*  Allocates an envelope with its names, kind and id checked; its payload
+    is not yet initialised (the caller does it once).  NULL when a name or
+    the kind is invalid.  */
+static titan_envelope_t *
+s_envelope_alloc (const char *to, const char *type, titan_msg_kind_t kind,
+                  uint64_t corr)
 {
-    assert (payload || size == 0);
     if (kind != TITAN_MSG_EVENT && kind != TITAN_MSG_REQUEST
     &&  kind != TITAN_MSG_REPLY)
         return NULL;
@@ -90,8 +98,57 @@ titan_envelope_new (const char *to, const char *type, titan_msg_kind_t kind,
     }
     self->kind = kind;
     self->corr = corr;
-    self->payload = zframe_new (payload, size);
-    if (!self->payload) {
+    return self;
+}
+
+titan_envelope_t *
+titan_envelope_new (const char *to, const char *type, titan_msg_kind_t kind,
+                    uint64_t corr, const void *payload, size_t size)
+{
+    assert (payload || size == 0);
+    titan_envelope_t *self = s_envelope_alloc (to, type, kind, corr);
+    if (!self)
+        return NULL;
+    if (zmq_msg_init_size (&self->payload, size) != 0) {
+        free (self);
+        return NULL;
+    }
+    if (size)
+        memcpy (zmq_msg_data (&self->payload), payload, size);
+    return self;
+}
+
+/*  zmq_msg_init_data's release callback for a buffer taken over.  */
+static void
+s_free_taken (void *data, void *hint)
+{
+    (void) hint;
+    free (data);
+}
+
+titan_envelope_t *
+titan_envelope_new_take (const char *to, const char *type,
+                         titan_msg_kind_t kind, uint64_t corr,
+                         uint8_t **payload_p, size_t size)
+{
+    assert (payload_p);
+    uint8_t *payload = *payload_p;
+    *payload_p = NULL;
+    assert (payload || size == 0);
+    if (size < TAKE_MIN_SIZE) {
+        titan_envelope_t *self = titan_envelope_new (to, type, kind, corr,
+                                                     payload, size);
+        free (payload);
+        return self;
+    }
+    titan_envelope_t *self = s_envelope_alloc (to, type, kind, corr);
+    if (!self) {
+        free (payload);
+        return NULL;
+    }
+    if (zmq_msg_init_data (&self->payload, payload, size, s_free_taken,
+                           NULL) != 0) {
+        free (payload);
         free (self);
         return NULL;
     }
@@ -104,7 +161,7 @@ titan_envelope_destroy (titan_envelope_t **self_p)
     assert (self_p);
     if (*self_p) {
         titan_envelope_t *self = *self_p;
-        zframe_destroy (&self->payload);
+        zmq_msg_close (&self->payload);
         free (self);
         *self_p = NULL;
     }
@@ -134,8 +191,11 @@ titan_envelope_decode (zmsg_t **msg_p)
     ||  !s_bytes_name (self->type, zframe_data (type), zframe_size (type), false)
     ||  !s_kind_decode (self, zframe_data (kindcorr), zframe_size (kindcorr)))
         goto fail;
-    self->payload = zmsg_last (msg);
-    zmsg_remove (msg, self->payload);
+    zframe_t *payload = zmsg_last (msg);
+    if (zmq_msg_init_size (&self->payload, zframe_size (payload)) != 0)
+        goto fail;
+    memcpy (zmq_msg_data (&self->payload), zframe_data (payload),
+            zframe_size (payload));
     zmsg_destroy (&msg);
     return self;
 
@@ -163,7 +223,8 @@ titan_envelope_encode (titan_envelope_t **self_p)
     rc |= zmsg_addmem (msg, self->from, strlen (self->from));
     rc |= zmsg_addmem (msg, self->type, strlen (self->type));
     rc |= zmsg_addmem (msg, kc, sizeof kc);
-    rc |= zmsg_append (msg, &self->payload);
+    rc |= zmsg_addmem (msg, zmq_msg_data (&self->payload),
+                       zmq_msg_size (&self->payload));
     if (rc != 0)
         zmsg_destroy (&msg);
     titan_envelope_destroy (self_p);
@@ -227,10 +288,9 @@ titan_envelope_recv_nowait (void *handle, titan_envelope_t **env_p)
                          zmq_msg_size (&part [3]))))
         status = -EPROTO;
     if (status == 0) {
-        self->payload = zframe_new (zmq_msg_data (&part [4]),
-                                    zmq_msg_size (&part [4]));
-        if (!self->payload)
-            status = -ENOMEM;
+        /* the payload moves into the envelope: no copy */
+        zmq_msg_init (&self->payload);
+        zmq_msg_move (&self->payload, &part [4]);
     }
     for (size_t i = 0; i < count; i++)
         zmq_msg_close (&part [i]);
@@ -252,21 +312,20 @@ titan_envelope_send (titan_envelope_t **self_p, void *handle)
         return -EINVAL;
     byte kc [KIND_FRAME_SIZE];
     s_kind_encode (self, kc);
-    const void *data [PARTS] = { self->to, self->from, self->type, kc,
-                                 zframe_data (self->payload) };
-    size_t size [PARTS] = { strlen (self->to), strlen (self->from),
-                            strlen (self->type), sizeof kc,
-                            zframe_size (self->payload) };
+    const void *data [PARTS - 1] = { self->to, self->from, self->type, kc };
+    size_t size [PARTS - 1] = { strlen (self->to), strlen (self->from),
+                                strlen (self->type), sizeof kc };
     int status = 0;
-    for (size_t i = 0; i < PARTS; i++) {
-        int flags = ZMQ_DONTWAIT | (i + 1 < PARTS ? ZMQ_SNDMORE : 0);
-        if (zmq_send (handle, data [i], size [i], flags) < 0) {
-            /* ZeroMQ accepts all parts of a message once it accepted the
-               first, so only the first part can fail with EAGAIN. */
+    for (size_t i = 0; i < PARTS - 1 && status == 0; i++)
+        /* ZeroMQ accepts all parts of a message once it accepted the
+           first, so only the first part can fail with EAGAIN. */
+        if (zmq_send (handle, data [i], size [i],
+                      ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
             status = -zmq_errno ();
-            break;
-        }
-    }
+    /* The payload is handed to ZeroMQ as it is (a successful send empties
+       the message): a buffer taken over is never copied. */
+    if (status == 0 && zmq_msg_send (&self->payload, handle, ZMQ_DONTWAIT) < 0)
+        status = -zmq_errno ();
     titan_envelope_destroy (self_p);
     return status;
 }
@@ -275,12 +334,12 @@ const uint8_t *
 titan_envelope_data (const titan_envelope_t *self)
 {
     assert (self);
-    return zframe_data (self->payload);
+    return (const uint8_t *) zmq_msg_data ((zmq_msg_t *) &self->payload);
 }
 
 size_t
 titan_envelope_size (const titan_envelope_t *self)
 {
     assert (self);
-    return zframe_size (self->payload);
+    return zmq_msg_size ((zmq_msg_t *) &self->payload);
 }

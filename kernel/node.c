@@ -345,6 +345,7 @@ s_node_actor (zsock_t *pipe, void *args)
 {
     titan_node_t *node = (titan_node_t *) args;
     node->pipe = pipe;
+    pthread_setname_np (pthread_self (), "t:kernel");
     titan_log_bind (&node->log, "kernel");
     node->router = zsock_new (ZMQ_ROUTER);
     if (node->router) {

@@ -33,6 +33,10 @@ s_module_thread (void *arg)
     titan_kactor_t *actor = (titan_kactor_t *) arg;
     zsock_t *child = actor->child;
     actor->child = NULL;
+    /* "t:<module>" in top -H, perf and gdb (Linux keeps 15 characters) */
+    char name [16];
+    snprintf (name, sizeof name, "t:%s", actor->ctx.module_name);
+    pthread_setname_np (pthread_self (), name);
     actor->fn (child, &actor->ctx);
     /* After "$EXITED" the kernel may free `actor` (abandoned threads are
        detached): touch only locals from here on. */

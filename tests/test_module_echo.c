@@ -4,8 +4,9 @@
     Requests (the reply carries the request's type):
       echo         -> the payload, unchanged
       echo.info    -> "<node id>/<module name>/<incarnation>"
-      echo.drive   -> payload "TARGET COUNT WINDOW": sends COUNT "echo"
-                      requests to module TARGET with up to WINDOW in
+      echo.drive   -> payload "TARGET COUNT WINDOW [SIZE]": sends COUNT
+                      "echo" requests of SIZE payload bytes (default 1,
+                      at most 65536) to module TARGET with up to WINDOW in
                       flight, then replies "<elapsed microseconds>"; this
                       is the module-to-module traffic of bench/bus_bench.c
     Built with TEST_MODULE_CRASHABLE (tests/test_module_crash.c) it also
@@ -40,6 +41,8 @@ typedef struct {
     char target [TITAN_BUS_NAME_MAX + 1];
     long to_send, to_receive, window, in_flight;
     int64_t drive_start;
+    uint8_t *drive_payload;             /* SIZE bytes sent with each echo */
+    size_t drive_size;
 } echo_t;
 
 /*  Sends as many drive requests as the window allows.  */
@@ -47,7 +50,8 @@ static void
 s_drive_pump (echo_t *self)
 {
     while (self->to_send > 0 && self->in_flight < self->window) {
-        if (titan_bus_request (self->bus, self->target, "echo", "x", 1,
+        if (titan_bus_request (self->bus, self->target, "echo",
+                               self->drive_payload, self->drive_size,
                                NULL) != 0)
             break;
         self->to_send--;
@@ -98,12 +102,19 @@ s_on_bus (echo_t *self, titan_envelope_t *env)
     }
     else
     if (strcmp (env->type, "echo.drive") == 0 && !self->drive_request) {
-        long count = 0, window = 0;
-        if (sscanf (arg, "%63s %ld %ld", self->target, &count, &window) != 3
-        ||  count <= 0 || window <= 0) {
+        long count = 0, window = 0, bytes = 1;
+        int fields = sscanf (arg, "%63s %ld %ld %ld", self->target, &count,
+                             &window, &bytes);
+        uint8_t *payload = NULL;
+        if (fields < 3 || count <= 0 || window <= 0 || bytes < 1
+        ||  bytes > 65536 || !(payload = malloc ((size_t) bytes))) {
             titan_bus_reply (self->bus, env, "bad drive", 9);
             return true;
         }
+        memset (payload, 'x', (size_t) bytes);
+        free (self->drive_payload);
+        self->drive_payload = payload;
+        self->drive_size = (size_t) bytes;
         self->to_send = self->to_receive = count;
         self->window = window;
         self->in_flight = 0;
@@ -143,7 +154,7 @@ static void
 s_echo_actor (zsock_t *pipe, void *args)
 {
     titan_module_ctx_t *ctx = (titan_module_ctx_t *) args;
-    echo_t self = { NULL, ctx, NULL, "", 0, 0, 0, 0, 0 };
+    echo_t self = { NULL, ctx, NULL, "", 0, 0, 0, 0, 0, NULL, 0 };
     int64_t fail_from = titan_setting_int (ctx->settings, "fail_from", -1,
                                            NULL);
     if (titan_setting_int (ctx->settings, "fail_start", 0, NULL) == 1
@@ -205,6 +216,7 @@ s_echo_actor (zsock_t *pipe, void *args)
         titan_envelope_destroy (&reply);
     }
     titan_envelope_destroy (&self.drive_request);
+    free (self.drive_payload);
     zpoller_destroy (&poller);
     titan_bus_destroy (&self.bus);
 }

@@ -57,14 +57,30 @@ typedef struct titan_envelope {
     char type [TITAN_BUS_NAME_MAX + 1];
     titan_msg_kind_t kind;
     uint64_t corr;
-    zframe_t *payload;        /* owned by the envelope; never NULL */
+    zmq_msg_t payload;        /* owned by the envelope; always initialised.
+                                 A ZeroMQ message, so that it moves from
+                                 socket to envelope to socket without a
+                                 copy (read it with titan_envelope_data) */
 } titan_envelope_t;
 
 /*  Creates an envelope; copies `size` bytes of `payload` (which may be NULL
-    when size is 0).  Returns NULL if a name is empty or too long.  */
+    when size is 0).  Returns NULL if a name is empty or too long, or on
+    allocation failure.  */
 titan_envelope_t *titan_envelope_new (const char *to, const char *type,
                                       titan_msg_kind_t kind, uint64_t corr,
                                       const void *payload, size_t size);
+
+/*  Creates an envelope whose payload is the malloc'd buffer *payload_p of
+    `size` bytes, without copying it: the envelope takes ownership (the
+    buffer is freed, with free(), when the last ZeroMQ reference to it is
+    closed, in whichever thread that happens) and *payload_p is nulled,
+    even on failure (then the buffer is freed at once).  For the hot paths
+    whose payload is packed into a fresh buffer anyway.  Returns NULL as
+    titan_envelope_new does.  */
+titan_envelope_t *titan_envelope_new_take (const char *to, const char *type,
+                                           titan_msg_kind_t kind,
+                                           uint64_t corr, uint8_t **payload_p,
+                                           size_t size);
 
 /*  Destroys an envelope and nulls the pointer.  */
 void titan_envelope_destroy (titan_envelope_t **self_p);
@@ -134,6 +150,34 @@ int titan_bus_request (titan_bus_t *self, const char *to, const char *type,
     to its sender).  Returns 0 or a negative errno.  */
 int titan_bus_reply (titan_bus_t *self, const titan_envelope_t *request,
                      const void *payload, size_t size);
+
+/*  titan_bus_request without a copy of the payload: takes ownership of the
+    malloc'd buffer *payload_p (nulled, even on failure) as
+    titan_envelope_new_take does.  */
+int titan_bus_request_take (titan_bus_t *self, const char *to,
+                            const char *type, uint8_t **payload_p,
+                            size_t size, uint64_t *corr_p);
+
+/*  titan_bus_reply without a copy of the payload: takes ownership of the
+    malloc'd buffer *payload_p (nulled, even on failure) as
+    titan_envelope_new_take does.  */
+int titan_bus_reply_take (titan_bus_t *self, const titan_envelope_t *request,
+                          uint8_t **payload_p, size_t size);
+
+/*  Packs a protobuf-c message (`message` is the generated struct, e.g. a
+    Titan__Bus__KvReply *, whose first member is its ProtobufCMessage
+    base) into a fresh buffer and sends it as the reply to `request`
+    without a further copy (titan_bus_reply_take).  Returns 0, -ENOMEM, or
+    a negative errno value of the send.  */
+int titan_bus_reply_pb (titan_bus_t *self, const titan_envelope_t *request,
+                        const void *message);
+
+/*  Packs a protobuf-c message as titan_bus_reply_pb does and sends it as
+    a request (titan_bus_request_take); the correlation id goes to *corr_p
+    when not NULL.  Returns 0, -ENOMEM, or a negative errno value.  */
+int titan_bus_request_pb (titan_bus_t *self, const char *to,
+                          const char *type, const void *message,
+                          uint64_t *corr_p);
 
 /*  Receives the next envelope, blocking up to `timeout_ms` (-1 = forever;
     0 = only if one is waiting).  Returns a new envelope (the caller's), or

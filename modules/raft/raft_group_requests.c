@@ -24,13 +24,7 @@ void
 rg_reply_kv (raft_group_t *self, titan_envelope_t **env_p,
              const Titan__Bus__KvReply *reply)
 {
-    size_t len = titan__bus__kv_reply__get_packed_size (reply);
-    uint8_t *buf = malloc (len + 1);
-    if (buf) {
-        titan__bus__kv_reply__pack (reply, buf);
-        titan_bus_reply (self->cfg.bus, *env_p, buf, len);
-        free (buf);
-    }
+    titan_bus_reply_pb (self->cfg.bus, *env_p, reply);
     titan_envelope_destroy (env_p);
 }
 
@@ -38,13 +32,7 @@ void
 rg_reply_member (raft_group_t *self, titan_envelope_t **env_p,
                  const Titan__Bus__RaftMemberReply *reply)
 {
-    size_t len = titan__bus__raft_member_reply__get_packed_size (reply);
-    uint8_t *buf = malloc (len + 1);
-    if (buf) {
-        titan__bus__raft_member_reply__pack (reply, buf);
-        titan_bus_reply (self->cfg.bus, *env_p, buf, len);
-        free (buf);
-    }
+    titan_bus_reply_pb (self->cfg.bus, *env_p, reply);
     titan_envelope_destroy (env_p);
 }
 

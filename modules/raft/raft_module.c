@@ -569,7 +569,6 @@ s_status (s_actor_t *self, titan_envelope_t **env_p)
     size_t n = raft_groups_size (self->groups);
     Titan__Bus__RaftGroupStatus *gs = calloc (n ? n : 1, sizeof *gs);
     Titan__Bus__RaftGroupStatus **gp = calloc (n ? n : 1, sizeof *gp);
-    uint8_t *buf = NULL;
     if (gs && gp) {
         for (size_t i = 0; i < n; i++) {
             titan__bus__raft_group_status__init (&gs [i]);
@@ -579,15 +578,9 @@ s_status (s_actor_t *self, titan_envelope_t **env_p)
         r.node_id = (char *) self->ctx->node_id;
         r.n_groups = n;
         r.groups = gp;
-        size_t len = titan__bus__raft_status_reply__get_packed_size (&r);
-        buf = malloc (len + 1);
-        if (buf) {
-            titan__bus__raft_status_reply__pack (&r, buf);
-            titan_bus_reply (self->bus, *env_p, buf, len);
-        }
+        titan_bus_reply_pb (self->bus, *env_p, &r);
     }
     /* out of memory: no reply; the caller times out */
-    free (buf);
     free (gp);
     free (gs);
     titan_envelope_destroy (env_p);
@@ -602,13 +595,7 @@ s_refuse (s_actor_t *self, titan_envelope_t **env_p, Titan__Bus__Code code,
     Titan__Bus__KvReply r = TITAN__BUS__KV_REPLY__INIT;
     r.code = code;
     r.message = (char *) message;
-    size_t len = titan__bus__kv_reply__get_packed_size (&r);
-    uint8_t *buf = malloc (len + 1);
-    if (buf) {
-        titan__bus__kv_reply__pack (&r, buf);
-        titan_bus_reply (self->bus, *env_p, buf, len);
-        free (buf);
-    }
+    titan_bus_reply_pb (self->bus, *env_p, &r);
     titan_envelope_destroy (env_p);
 }
 
