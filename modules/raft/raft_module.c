@@ -859,8 +859,7 @@ s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
             break;
         }
         case RAFT_WIRE_JOIN_REPLY:
-            if (frame.reply.status == RAFT_JOIN_NOT_MEMBER
-            ||  frame.reply.status == RAFT_JOIN_LEFT) {
+            if (RAFT_JOIN_IS_NOTICE (frame.reply.status)) {
                 if (self->placement)
                     raft_placement_on_notice (self->placement,
                                               frame.sender.node_id, &frame.reply);
