@@ -37,6 +37,8 @@ write_cfg () {
     echo "modules"
     echo "    bitcask"
     echo "        path = titan_bitcask.so"
+    echo "    ring"
+    echo "        path = titan_ring.so"
     echo "    raft"
     echo "        path = titan_raft.so"
     if [ "$curve" = 1 ]; then
@@ -157,7 +159,7 @@ echo "ok: TLS + token + CURVE cluster, forwarding, intruder refused"
 
 # ------------------------------- 3. no CURVE: non-member Raft messages dropped
 for n in m1 m2 x; do
-  { echo "modules"; for m in bitcask raft grpc_gateway; do echo "    $m"; echo "        path = titan_$m.so"; done; } >"$D/$n.cfg"
+  { echo "modules"; for m in bitcask ring raft grpc_gateway; do echo "    $m"; echo "        path = titan_$m.so"; done; } >"$D/$n.cfg"
 done
 start m1 "$D/m1.cfg"
 wait_ok 30 "m1 up" ctl --endpoints="${CLIENT[m1]}" status

@@ -35,12 +35,16 @@ for n in 1 2 3 4 5; do
 done
 trap 'for n in 1 2 3 4 5; do [ -n "${PIDS[$n]}" ] && kill -9 "${PIDS[$n]}" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$D"' EXIT
 
+# Static placement with one group (explicit: the default is ring placement
+# with Q = 16): the checks read shard 0's series.
 cat >"$D/metrics.cfg" <<CFG
 modules
     bitcask
         path = titan_bitcask.so
     raft
         path = titan_raft.so
+        placement = static
+        shards = 1
     grpc_gateway
         path = titan_grpc_gateway.so
     metrics
@@ -248,6 +252,8 @@ modules
         path = titan_bitcask.so
     raft
         path = titan_raft.so
+        placement = static
+        shards = 1
     grpc_gateway
         path = titan_grpc_gateway.so
     crash

@@ -54,7 +54,8 @@ s_start (bnode_t *n, const char *join)
         "node\n    id = %s\n    data_dir = \"%s\"\n    client_addr = %s\n"
         "    peer_addr = %s\n    module_path = \"%s\"\n%s"
         "modules\n    bitcask\n        path = titan_bitcask.so\n"
-        "    raft\n        path = titan_raft.so\n        join_retry_ms = 50\n",
+        "    raft\n        path = titan_raft.so\n        join_retry_ms = 50\n"
+        "        placement = static\n        shards = 1\n",
         n->id, n->dir, n->client, n->peer,
         path && *path ? path : "modules/bitcask/.libs:modules/raft/.libs",
         joinline);

@@ -105,6 +105,8 @@ s_try_start (tnode_t *n, char *err, size_t err_size)
         "        join_retry_ms = 50\n"
         "        promote_gap = 8\n"
         "        read_timeout_ms = 2000\n"
+        "        placement = static\n"
+        "        shards = 1\n"
         "%s",
         n->id, n->dir, n->client, n->peer, s_module_path (), join,
         n->extra ? n->extra : "", n->raft_extra ? n->raft_extra : "");

@@ -268,6 +268,21 @@ s_reply_member (raft_placement_t *self, titan_envelope_t **env_p, int code,
     titan_envelope_destroy (env_p);
 }
 
+/*  Whether a member other than `id` can hold replicas (joining or
+    active): a drain must leave one.  */
+static bool
+s_holders_besides (raft_placement_t *self, const char *id)
+{
+    for (size_t i = 0; i < self->msg->n_nodes; i++) {
+        const char *other = self->msg->nodes [i]->node_id;
+        if (other && !streq (other, id)
+        &&  (s_node_in_state (self, other, RING_JOINING)
+             || s_node_in_state (self, other, RING_ACTIVE)))
+            return true;
+    }
+    return false;
+}
+
 void
 raft_placement_drain (raft_placement_t *self, titan_envelope_t **env_p)
 {
@@ -293,6 +308,14 @@ raft_placement_drain (raft_placement_t *self, titan_envelope_t **env_p)
         snprintf (why, sizeof why, "raft: node '%s' is not a member of the ring",
                   c->node_id);
         s_reply_member (self, env_p, TITAN__BUS__CODE__NOT_FOUND, why, 0);
+    }
+    else
+    if (!s_holders_besides (self, c->node_id)) {
+        snprintf (why, sizeof why, "raft: node '%s' is the last member that "
+                  "can hold replicas: draining it would leave the data nowhere",
+                  c->node_id);
+        s_reply_member (self, env_p, TITAN__BUS__CODE__FAILED_PRECONDITION,
+                        why, 0);
     }
     else
     if (self->n_drains == DRAINS_MAX)
