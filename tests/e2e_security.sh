@@ -129,6 +129,10 @@ start s3 "$D/s3.cfg" "${PEER[s1]}"
 voters () { ctl --endpoints="$1" "${SEC[@]}" member list 2>/dev/null | grep -c ', up$'; }
 three_up () { [ "$(voters "${CLIENT[s1]}")" = 3 ]; }
 wait_ok 60 "a 3-node CURVE cluster" three_up
+# ring placement: every shard at its desired replicas, each with a leader
+settled () { ctl --endpoints="${CLIENT[s1]}" "${SEC[@]}" status 2>/dev/null \
+               | grep -q " 0 shard(s) without a leader, 0 shard(s) not at their desired replicas"; }
+wait_ok 60 "the shards settled on 3 nodes" settled
 grep -q "CURVE" "$D/s1.log" && e2e_fail "unexpected CURVE warning in s1's log: $(grep CURVE "$D/s1.log")"
 # a write to a follower is forwarded (TLS, client certificate, token)
 leader=$(ctl --endpoints="${CLIENT[s1]}" "${SEC[@]}" -w json status | sed -n 's/.*"leader":"\([a-z0-9]*\)".*/\1/p')
@@ -152,6 +156,7 @@ write_cfg s4 1 1
 start s4 "$D/s4.cfg" "${PEER[s1]}"
 four_up () { [ "$(voters "${CLIENT[s1]}")" = 4 ]; }
 wait_ok 60 "s4 (allowed key) joining" four_up
+wait_ok 60 "the shards settled on 4 nodes" settled
 expect_rc 0 ctl --endpoints="${CLIENT[s4]}" "${SEC[@]}" put after-join ok
 for n in s1 s2 s3 s4; do kill -TERM "${PIDS[$n]}" 2>/dev/null; done
 for n in s1 s2 s3 s4; do wait "${PIDS[$n]}" 2>/dev/null; unset "PIDS[$n]"; done

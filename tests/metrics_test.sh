@@ -220,8 +220,8 @@ echo "readyz of a node waiting to join: $(cat "$D/body")"
 kill -9 "${PIDS[4]}"; wait "${PIDS[4]}" 2>/dev/null; PIDS[4]=""
 
 # ------------------------------------------------ readiness: quorum lost
-start_node 2 --join "${PEER[1]}"
-start_node 3 --join "${PEER[1]}"
+start_node 2 --config "$D/metrics.cfg" --join "${PEER[1]}"
+start_node 3 --config "$D/metrics.cfg" --join "${PEER[1]}"
 up=0
 for _ in $(seq 1 300); do
   up=$(ctl "$EP" --timeout=1s -w json member list 2>/dev/null | grep -o '"state":"up"' | wc -l) || up=0
