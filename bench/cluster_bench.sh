@@ -35,10 +35,13 @@
 #   BENCH_SECONDS=8  BENCH_WARMUP=2  BENCH_RUNS=3  BENCH_FAILOVER_TRIALS=5
 #   BENCH_KEYS=100000  BENCH_RESULTS=./bench-results
 #   BENCH_TITAN_Q16_ARGS  titand options that create 16 shards (default:
-#                         `--config FILE`, FILE setting the raft module's
-#                         `shards = 16`, static placement: docs/sharding.md)
+#                         `--config FILE`, FILE listing the default modules:
+#                         ring placement, Q = 16, R = 3: docs/sharding.md)
 #                         (a BENCH_TITAN_ARGS with its own --config needs
-#                         BENCH_TITAN_Q16_ARGS set to one with shards = 16)
+#                         BENCH_TITAN_Q16_ARGS set to one with 16 shards)
+#   The Q=1 rows ("titan") use `--config FILE`, FILE setting the raft
+#   module's placement = static and shards = 1, unless BENCH_TITAN_ARGS
+#   brings its own --config.
 #   BENCH_WORKLOADS       a subset, e.g. "put:100 lin_get:100" (default all)
 #   BENCH_TITAN_ARGS      more titand options for the Titan nodes, e.g.
 #                         "--config FILE" to measure other module settings
@@ -199,21 +202,43 @@ etcd_cluster="e1=http://${PEER[etcd:1]},e2=http://${PEER[etcd:2]},e3=http://${PE
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 say "cluster_bench.sh: data and logs in $D, results in $results (load average $load_start)"
 for n in 1 2 3; do etcd_start "$n"; done
-titan_up titan
+# Q=1: one group, static placement (explicit: the default is ring
+# placement with Q = 16)
+q1_args=""
+case " ${BENCH_TITAN_ARGS:-} " in
+  *" --config "*) ;;
+  *)
+    cat > "$D/titan-q1.cfg" <<'EOF'
+modules
+    bitcask
+        path = titan_bitcask.so
+    raft
+        path = titan_raft.so
+        placement = static
+        shards = 1
+    grpc_gateway
+        path = titan_grpc_gateway.so
+EOF
+    q1_args="--config $D/titan-q1.cfg" ;;
+esac
+# shellcheck disable=SC2086
+titan_up titan $q1_args
 deadline_wait 60 etcd_healthy || fail "etcd did not become healthy within 60 s (logs: $D/etcd*.log)"
 
-# Q=16: the raft module's `shards` setting (static placement: every node
-# hosts all 16 groups, their leaders balanced over the nodes); the node
-# settings stay on the command line, which takes precedence over the file.
+# Q=16: the default modules (ring placement: 16 shards of 3 replicas, on
+# 3 nodes every node hosts all 16, their leaders balanced over the nodes);
+# the node settings stay on the command line, which takes precedence over
+# the file.
 q16_args=${BENCH_TITAN_Q16_ARGS:-}
 if [ -z "$q16_args" ]; then
   cat > "$D/titan-q16.cfg" <<'EOF'
 modules
     bitcask
         path = titan_bitcask.so
+    ring
+        path = titan_ring.so
     raft
         path = titan_raft.so
-        shards = 16
     grpc_gateway
         path = titan_grpc_gateway.so
 EOF

@@ -53,6 +53,7 @@ modules
     raft
         path = titan_raft.so
         join_retry_ms = 50
+        placement = static
         shards = $shards
     grpc_gateway
         path = titan_grpc_gateway.so

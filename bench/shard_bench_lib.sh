@@ -50,6 +50,8 @@ sb_node_cfg () {
         echo "    raft"
         echo "        path = titan_raft.so"
         echo "        join_retry_ms = 50"
+        # explicit, since ring placement is the default
+        [ "$ring" = 1 ] || echo "        placement = static"
         for line in "$@"; do
             [ -z "$line" ] || echo "        $line"
         done

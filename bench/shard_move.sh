@@ -80,7 +80,7 @@ echo "disk_write_mb_per_s: $(calc1 "$dd_mb / ($t1 - $t0)")"
 node_cfg () {   # node_cfg N JOIN_PEER
     sb_node_cfg "$dir/m$1.cfg" "m$1" "$dir/data$1" $(( PORT_BASE + 2 * ($1 - 1) )) \
         $(( PORT_BASE + 2 * ($1 - 1) + 1 )) "$2" \
-        "snapshot_entries = $snap_entries" "snapshot_slack = 8"
+        "shards = 1" "snapshot_entries = $snap_entries" "snapshot_slack = 8"
     # see PING_TIMEOUT_MS above
     printf 'kernel\n    ping_timeout_ms = %s\n' "$PING_TIMEOUT_MS" >> "$dir/m$1.cfg"
 }

@@ -36,6 +36,8 @@ static const char s_defaults [] =
     "modules\n"
     "    bitcask\n"
     "        path = titan_bitcask.so\n"
+    "    ring\n"
+    "        path = titan_ring.so\n"
     "    raft\n"
     "        path = titan_raft.so\n"
     "    grpc_gateway\n"

@@ -17,6 +17,9 @@ client="$TITAN_BUILDDIR/tests/e2e_kv_client"
 [ -x "$client" ] || e2e_skip "tests/e2e_kv_client is not built"
 keys=${CONS_KEYS:-1200}
 D=$E2E_DIR
+# Static placement with one group (explicit: the default is ring placement
+# with Q = 16): the test damages shard 0's files on one follower and
+# compares that group's digests on the three nodes.
 cat >"$D/titan.cfg" <<EOF
 modules
     bitcask
@@ -25,6 +28,8 @@ modules
         digest_every = 100
     raft
         path = titan_raft.so
+        placement = static
+        shards = 1
     grpc_gateway
         path = titan_grpc_gateway.so
 EOF

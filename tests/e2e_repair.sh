@@ -25,6 +25,8 @@ client="$TITAN_BUILDDIR/tests/e2e_kv_client"
 D=$E2E_DIR
 nkeys=${REPAIR_KEYS:-600}
 
+# Static placement with one group (explicit: the default is ring placement
+# with Q = 16): the damage is aimed at shard 0's files.
 s_config () {   # s_config FILE SCRUB_INTERVAL_S
   cat >"$1" <<EOF
 modules
@@ -34,6 +36,8 @@ modules
         scrub_interval_s = $2
     raft
         path = titan_raft.so
+        placement = static
+        shards = 1
     grpc_gateway
         path = titan_grpc_gateway.so
 EOF

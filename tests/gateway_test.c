@@ -421,6 +421,7 @@ s_fake_bus (zsock_t *pipe, void *args)
 static zactor_t *s_bus;
 static zactor_t *s_gateway;
 static zconfig_t *s_settings;
+static zconfig_t *s_node_config;   /* the fake raft is static, Q = 1 */
 static titan_module_ctx_t s_ctx;
 static char s_target [64];
 
@@ -436,6 +437,7 @@ s_start_gateway (zactor_fn *actor)
     s_ctx.client_addr = "127.0.0.1:0";
     s_ctx.peer_addr = "127.0.0.1:0";
     s_ctx.settings = s_settings;
+    s_ctx.node_config = s_node_config;
     zactor_t *gateway = zactor_new (actor, &s_ctx);
     ck_assert_msg (gateway, "gateway did not start: %s", s_ctx.error);
     zstr_send (gateway, "PORT");
@@ -454,6 +456,8 @@ s_setup (void)
     zconfig_put (s_settings, "max_key_bytes", "16");
     zconfig_put (s_settings, "max_value_bytes", "1024");
     zconfig_put (s_settings, "request_timeout_ms", "300");
+    s_node_config = zconfig_new ("root", NULL);
+    zconfig_put (s_node_config, "modules/raft/shards", "1");
     s_bus = zactor_new (s_fake_bus, NULL);
     ck_assert_ptr_nonnull (s_bus);
     s_gateway = s_start_gateway (titan_module_descriptor.actor);
@@ -465,6 +469,7 @@ s_teardown (void)
     zactor_destroy (&s_gateway);
     zactor_destroy (&s_bus);
     zconfig_destroy (&s_settings);
+    zconfig_destroy (&s_node_config);
 }
 
 /*  One call; returns the status, stores the response (to free) and the

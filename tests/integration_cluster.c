@@ -69,7 +69,9 @@ s_try_start (s_node_t *n, char *err, size_t err_size)
     char join [64] = "";
     if (*n->join)
         snprintf (join, sizeof join, "    join = %s\n", n->join);
-    char ring [160] = "", placement [64] = "";
+    /* static placement unless the test asks for the ring (the default is
+       ring placement, which needs the ring module) */
+    char ring [160] = "", placement [64] = "        placement = static\n";
     if (n->ring_replicas) {
         snprintf (ring, sizeof ring, "    ring\n"
                   "        path = titan_ring.so\n"

@@ -76,6 +76,9 @@ START_TEST (test_defaults)
     ck_assert_str_eq (zconfig_name (module), "bitcask");
     ck_assert_str_eq (zconfig_get (module, "path", ""), "titan_bitcask.so");
     module = zconfig_next (module);
+    ck_assert_str_eq (zconfig_name (module), "ring");
+    ck_assert_str_eq (zconfig_get (module, "path", ""), "titan_ring.so");
+    module = zconfig_next (module);
     ck_assert_str_eq (zconfig_name (module), "raft");
     ck_assert_str_eq (zconfig_get (module, "path", ""), "titan_raft.so");
     module = zconfig_next (module);

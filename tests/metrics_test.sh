@@ -35,12 +35,16 @@ for n in 1 2 3 4 5; do
 done
 trap 'for n in 1 2 3 4 5; do [ -n "${PIDS[$n]}" ] && kill -9 "${PIDS[$n]}" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$D"' EXIT
 
+# Static placement with one group (explicit: the default is ring placement
+# with Q = 16): the checks read shard 0's series.
 cat >"$D/metrics.cfg" <<CFG
 modules
     bitcask
         path = titan_bitcask.so
     raft
         path = titan_raft.so
+        placement = static
+        shards = 1
     grpc_gateway
         path = titan_grpc_gateway.so
     metrics
@@ -221,8 +225,8 @@ echo "readyz of a node waiting to join: $(cat "$D/body")"
 kill -9 "${PIDS[4]}"; wait "${PIDS[4]}" 2>/dev/null; PIDS[4]=""
 
 # ------------------------------------------------ readiness: quorum lost
-start_node 2 --join "${PEER[1]}"
-start_node 3 --join "${PEER[1]}"
+start_node 2 --config "$D/metrics.cfg" --join "${PEER[1]}"
+start_node 3 --config "$D/metrics.cfg" --join "${PEER[1]}"
 up=0
 for _ in $(seq 1 300); do
   up=$(ctl "$EP" --timeout=1s -w json member list 2>/dev/null | grep -o '"state":"up"' | wc -l) || up=0
@@ -253,6 +257,8 @@ modules
         path = titan_bitcask.so
     raft
         path = titan_raft.so
+        placement = static
+        shards = 1
     grpc_gateway
         path = titan_grpc_gateway.so
     crash

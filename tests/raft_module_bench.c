@@ -59,7 +59,8 @@ s_start (bnode_t *n, const char *join)
         "    peer_addr = %s\n    module_path = \"%s\"\n%s"
         "modules\n    bitcask\n        path = titan_bitcask.so\n"
         "        apply_sync = %s\n"
-        "    raft\n        path = titan_raft.so\n        join_retry_ms = 50\n",
+        "    raft\n        path = titan_raft.so\n        join_retry_ms = 50\n"
+        "        placement = static\n        shards = 1\n",
         n->id, n->dir, n->client, n->peer,
         path && *path ? path : "modules/bitcask/.libs:modules/raft/.libs",
         joinline, getenv ("RAFTMOD_BENCH_APPLY_SYNC")

@@ -98,6 +98,8 @@ s_make_config (void *arg)
         "        join_retry_ms = 50\n"
         "        promote_gap = 8\n"
         "        read_timeout_ms = 2000\n"
+        "        placement = static\n"
+        "        shards = 1\n"
         "%s",
         n->id, n->dir, n->client, n->peer, s_module_path (), join,
         n->extra ? n->extra : "", n->raft_extra ? n->raft_extra : "");

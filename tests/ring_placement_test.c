@@ -403,6 +403,39 @@ s_ring_state (tc_cluster_t *c, int i, const char *id, char *out, size_t size)
         titan__bus__ring_table__free_unpacked (m, NULL);
 }
 
+/*  Waits until Cluster.Status of node `asker` lists every id of `ids`
+    with ring state "active" (a joined node becomes active once it votes
+    in every shard placed on it: READY notice, SET_STATE active).  */
+static void
+s_wait_active (tc_cluster_t *c, int asker, const char *const *ids, size_t n_ids)
+{
+    int64_t start = zclock_mono ();
+    char why [128] = "no status";
+    while (true) {
+        Titan__V1__StatusResponse *st = tc_status (c, asker);
+        size_t active = 0;
+        for (size_t k = 0; st && k < n_ids; k++) {
+            const char *state = "absent";
+            for (size_t j = 0; j < st->n_nodes; j++)
+                if (streq (st->nodes [j]->id, ids [k]))
+                    state = st->nodes [j]->ring_state;
+            if (streq (state, "active"))
+                active++;
+            else
+                snprintf (why, sizeof why, "%s is %s", ids [k], state);
+        }
+        if (st)
+            titan__v1__status_response__free_unpacked (st, NULL);
+        if (active == n_ids)
+            break;
+        ck_assert_msg (zclock_mono () - start < SETTLE_MS, "not active in %d "
+                       "ms: %s", SETTLE_MS, why);
+        zclock_sleep (200);
+    }
+    printf ("ring_placement_test: %zu node(s) active %.1f s after settling\n",
+            n_ids, (zclock_mono () - start) / 1000.0);
+}
+
 /* ------------------------------------------------------------ test */
 
 START_TEST (test_ring_placement)
@@ -417,6 +450,8 @@ START_TEST (test_ring_placement)
     tc_cluster_t *c = tc_new_ring (5, Q, R, &settings);
     ring_table_t *t5 = s_expected_table (c, 5, -1);
     s_wait_settled (c, t5, "5 nodes");
+    static const char *const five [] = { "n0", "n1", "n2", "n3", "n4" };
+    s_wait_active (c, 4, five, 5);
     s_all_keys (c, t5, "a");
     printf ("ring_placement_test: %d keys written and read through every "
             "node\n", KEYS);
@@ -449,6 +484,8 @@ START_TEST (test_ring_placement)
         int before_join = w->acked;
         joiner = tc_add_node_ring (c, 1);
         s_wait_settled (c, t6, "6th node joined under writes");
+        static const char *const sixth [] = { "n5" };
+        s_wait_active (c, 0, sixth, 1);
         ck_assert_int_gt (w->acked, before_join);
         zclock_sleep (500);
         w->stop = true;

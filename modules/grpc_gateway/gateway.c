@@ -75,7 +75,8 @@
     module's (when only the bitcask module sets them, its values are used),
     request_timeout_ms and hint_log_max_bytes (the most bytes of
     deferred puts waiting for delivery, default 64 MiB); it reads
-    modules/raft/shards for Q.  TLS and
+    modules/raft/shards for Q (default 16, RING_DEFAULT_SHARDS) until the
+    ring's table brings it.  TLS and
     the client token (tls_cert, tls_key, tls_ca, tls_client_auth,
     auth_token, auth_token_file) are read by gw_security.h, which says how
     they work.  The listen address is the node's
@@ -89,6 +90,7 @@
 #include "gw_repair.h"
 #include "gw_ring.h"
 #include "gw_route.h"
+#include "ring_place.h"
 #include "gw_security.h"
 #include "gw_server.h"
 #include "titan/bus.h"
@@ -358,7 +360,8 @@ s_gateway_new (titan_module_ctx_t *ctx)
     int status = 0;
     int64_t shards = ctx->node_config
                    ? titan_setting_int (ctx->node_config, "modules/raft/shards",
-                                        1, &status) : 1;
+                                        RING_DEFAULT_SHARDS, &status)
+                   : RING_DEFAULT_SHARDS;
     if (status || shards < 1 || shards > 4096) {
         snprintf (ctx->error, sizeof ctx->error, "grpc_gateway: "
                   "modules/raft/shards must be a whole number from 1 to 4096");

@@ -215,6 +215,11 @@ bool raft_group_applied_entry (raft_group_t *self, uint64_t index,
     configuration as of the applied index (a committed configuration).  */
 bool raft_group_in_committed_config (raft_group_t *self, uint64_t id);
 
+/*  True when node `id` (a raft id) is a voter of the configuration as of
+    the applied index (so a committed voter: a node asking about itself
+    may see false while it has not applied its promotion yet).  */
+bool raft_group_committed_voter (raft_group_t *self, uint64_t id);
+
 /*  True when this node is in the group's configuration (voter or
     learner).  */
 bool raft_group_is_member (raft_group_t *self);

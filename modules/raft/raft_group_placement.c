@@ -135,3 +135,9 @@ raft_group_in_committed_config (raft_group_t *self, uint64_t id)
     const raft_config_t *cfg = raft_applied_config (self->core);
     return raft_config_is_voter (cfg, id) || raft_config_is_learner (cfg, id);
 }
+
+bool
+raft_group_committed_voter (raft_group_t *self, uint64_t id)
+{
+    return raft_config_is_voter (raft_applied_config (self->core), id);
+}

@@ -76,9 +76,11 @@
     of the meta shard drains a node.  Without a table (yet) only the meta
     group is served.
 
-    Settings (module subtree): placement (static|ring, default static),
-    placement_ms (100: ring reconciliation period), shards (1: the number of data shards, Q;
-    every node of a cluster must use the same), balance_ms (1000; 0: no
+    Settings (module subtree): placement (ring|static, default ring: the
+    ring module must be loaded), placement_ms (100: ring reconciliation
+    period), shards (16: the number of data shards Q of static placement,
+    every node of a cluster must use the same; with ring placement Q is
+    modules/ring/shards), balance_ms (1000; 0: no
     leadership balancing), tick_ms (10), election_ticks (10: elections
     after 100-200 ms of silence), heartbeat_ticks (2), read_lease (on:
     leaders answer linearizable reads from a lease of 90% of the election
@@ -116,6 +118,7 @@
 #include "raft_groups.h"
 #include "raft_members.h"
 #include "raft_placement.h"
+#include "ring_place.h"
 #include "raft_transport.h"
 #include "raft_wire.h"
 
@@ -372,10 +375,10 @@ s_start_ring (s_actor_t *self, const char *storage, bool bootstrap,
     bool creating = (bootstrap && stat (meta_dir, &st) != 0)
                  || stat (marker, &st) == 0;
     int status = 0;
-    int64_t q = titan_setting_int (ctx->node_config, "modules/ring/shards", 16,
-                                   &status);
-    int64_t r = titan_setting_int (ctx->node_config, "modules/ring/replicas", 3,
-                                   &status);
+    int64_t q = titan_setting_int (ctx->node_config, "modules/ring/shards",
+                                   RING_DEFAULT_SHARDS, &status);
+    int64_t r = titan_setting_int (ctx->node_config, "modules/ring/replicas",
+                                   RING_DEFAULT_REPLICAS, &status);
     if (status || q < 1 || q > 65536 || r < 1 || r > 7) {
         snprintf (ctx->error, sizeof ctx->error, "raft: modules/ring/shards "
                   "(1..65536) or replicas (1..7) is not valid");
@@ -428,13 +431,24 @@ s_start (s_actor_t *self)
     int64_t startup_to = s_setting (self, "startup_timeout_ms", 20000, 10,
                                     3600000, &rc);
     int64_t sync_commit = s_setting (self, "sync_commit", 0, 0, 1, &rc);
-    self->shards = (uint32_t) s_setting (self, "shards", 1, 1, 4096, &rc);
+    self->shards = (uint32_t) s_setting (self, "shards", RING_DEFAULT_SHARDS,
+                                         1, 4096, &rc);
     self->balance_ms = s_setting (self, "balance_ms", 1000, 0, 3600000, &rc);
     int64_t duty_ms = s_setting (self, "placement_ms", 100, 10, 60000, &rc);
     bool read_lease = streq (s_setting_choice (self, "read_lease", "on", "off",
                                                &rc), "on");
-    const char *placement = s_setting_choice (self, "placement", "static",
-                                              "ring", &rc);
+    const char *placement = s_setting_choice (self, "placement", "ring",
+                                              "static", &rc);
+    if (rc)
+        return rc;
+    if (streq (placement, "ring") && !zconfig_locate (ctx->node_config,
+                                                      "modules/ring")) {
+        snprintf (ctx->error, sizeof ctx->error, "raft: placement = ring (the "
+                  "default) needs the ring module: list modules/ring (path = "
+                  "titan_ring.so) before raft, or set modules/raft/placement "
+                  "= static");
+        return TITAN_ECONFIG;
+    }
     int64_t snap_entries = s_setting (self, "snapshot_entries", 10000, 0,
                                       INT64_MAX, &rc);
     int64_t snap_slack = s_setting (self, "snapshot_slack", 128, 0,
@@ -871,8 +885,7 @@ s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
             break;
         }
         case RAFT_WIRE_JOIN_REPLY:
-            if (frame.reply.status == RAFT_JOIN_NOT_MEMBER
-            ||  frame.reply.status == RAFT_JOIN_LEFT) {
+            if (RAFT_JOIN_IS_NOTICE (frame.reply.status)) {
                 if (self->placement)
                     raft_placement_on_notice (self->placement,
                                               frame.sender.node_id, &frame.reply);

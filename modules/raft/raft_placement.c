@@ -30,10 +30,10 @@
 #define CMD_RETRY_MS      3000      /* a ring command not applied by then */
 #define CMD_SETTLE_MS     1000      /* an applied one shows in the table */
 #define DRAINS_MAX        8
-#define LEFT_MAX          16
+#define HEARD_MAX         16        /* LEFT / READY notices kept */
 #define NOTICE_MS         1000      /* NOT_MEMBER per (node, group) */
 #define NOTICES_MAX       64
-#define LEFT_EVERY_MS     1000
+#define NOTIFY_EVERY_MS   1000      /* LEFT / READY to the meta leader */
 #define DROP_RETRY_MS     2000
 #define DROP_RETRY_MAX_MS 30000
 #define BOOT_MARKER       "ring-bootstrap"
@@ -62,6 +62,12 @@ typedef struct {
     int64_t at;
 } s_notice_t;
 
+/*  Nodes the meta leader heard a LEFT or READY notice from.  */
+typedef struct {
+    char ids [HEARD_MAX][RAFT_NODE_ID_MAX + 1];
+    size_t size;
+} s_heard_t;
+
 struct raft_placement {
     raft_placement_config_t cfg;
     char *raft_dir;
@@ -79,8 +85,8 @@ struct raft_placement {
     int64_t derived_at;          /* when the last one was applied */
     s_cmd_t drains [DRAINS_MAX];
     size_t n_drains;
-    char left [LEFT_MAX][RAFT_NODE_ID_MAX + 1];   /* LEFT notices seen */
-    size_t n_left;
+    s_heard_t left;              /* leaving nodes that hold no replica */
+    s_heard_t ready;             /* joining nodes that vote in their shards */
 
     s_drop_t *drops;
     size_t n_drops;
@@ -93,6 +99,7 @@ struct raft_placement {
     int64_t probed_at;
     bool probe_due;
     int64_t left_sent_at;
+    int64_t ready_sent_at;
     bool removed_logged;
     uint64_t moves;
 };
@@ -261,6 +268,21 @@ s_reply_member (raft_placement_t *self, titan_envelope_t **env_p, int code,
     titan_envelope_destroy (env_p);
 }
 
+/*  Whether a member other than `id` can hold replicas (joining or
+    active): a drain must leave one.  */
+static bool
+s_holders_besides (raft_placement_t *self, const char *id)
+{
+    for (size_t i = 0; i < self->msg->n_nodes; i++) {
+        const char *other = self->msg->nodes [i]->node_id;
+        if (other && !streq (other, id)
+        &&  (s_node_in_state (self, other, RING_JOINING)
+             || s_node_in_state (self, other, RING_ACTIVE)))
+            return true;
+    }
+    return false;
+}
+
 void
 raft_placement_drain (raft_placement_t *self, titan_envelope_t **env_p)
 {
@@ -286,6 +308,14 @@ raft_placement_drain (raft_placement_t *self, titan_envelope_t **env_p)
         snprintf (why, sizeof why, "raft: node '%s' is not a member of the ring",
                   c->node_id);
         s_reply_member (self, env_p, TITAN__BUS__CODE__NOT_FOUND, why, 0);
+    }
+    else
+    if (!s_holders_besides (self, c->node_id)) {
+        snprintf (why, sizeof why, "raft: node '%s' is the last member that "
+                  "can hold replicas: draining it would leave the data nowhere",
+                  c->node_id);
+        s_reply_member (self, env_p, TITAN__BUS__CODE__FAILED_PRECONDITION,
+                        why, 0);
     }
     else
     if (self->n_drains == DRAINS_MAX)
@@ -326,12 +356,34 @@ s_drain_duty (raft_placement_t *self)
 }
 
 static bool
-s_left (raft_placement_t *self, const char *id)
+s_heard (const s_heard_t *set, const char *id)
 {
-    for (size_t i = 0; i < self->n_left; i++)
-        if (streq (self->left [i], id))
+    for (size_t i = 0; i < set->size; i++)
+        if (streq (set->ids [i], id))
             return true;
     return false;
+}
+
+/*  Adds `id`; false when it was there already or the set is full.  */
+static bool
+s_heard_add (s_heard_t *set, const char *id)
+{
+    if (s_heard (set, id) || set->size == HEARD_MAX)
+        return false;
+    snprintf (set->ids [set->size++], RAFT_NODE_ID_MAX + 1, "%s", id);
+    return true;
+}
+
+/*  Forgets the ids whose node is no longer in `state` in the table (the
+    notice did its work, or the node moved on), so the set never fills.  */
+static void
+s_heard_prune (raft_placement_t *self, s_heard_t *set, ring_state_t state)
+{
+    for (size_t i = 0; i < set->size; )
+        if (s_node_in_state (self, set->ids [i], state))
+            i++;
+        else
+            memcpy (set->ids [i], set->ids [--set->size], sizeof set->ids [i]);
 }
 
 /*  The next command that brings the ring in step with the meta group,
@@ -354,13 +406,15 @@ s_next_derived (raft_placement_t *self, raft_group_t *meta, ring_cmd_t *cmd)
                           NULL, 0) == 0)
             return true;
     }
-    /* a leaving node that holds no replica any more */
-    for (size_t i = 0; i < self->msg->n_nodes; i++) {
-        const char *id = self->msg->nodes [i]->node_id;
-        if (id && s_node_in_state (self, id, RING_LEAVING) && s_left (self, id)
-        &&  ring_cmd_remove (cmd, id, NULL, 0) == 0)
-            return true;
-    }
+    /* a joining node that votes in every shard placed on it; a leaving
+       node that holds no replica any more */
+    s_heard_prune (self, &self->ready, RING_JOINING);
+    s_heard_prune (self, &self->left, RING_LEAVING);
+    if (self->ready.size)
+        return ring_cmd_set_state (cmd, self->ready.ids [0], RING_ACTIVE,
+                                   NULL, 0) == 0;
+    if (self->left.size)
+        return ring_cmd_remove (cmd, self->left.ids [0], NULL, 0) == 0;
     return false;
 }
 
@@ -392,7 +446,8 @@ s_membership_duty (raft_placement_t *self)
         s_cmd_init (self, &self->derived, &cmd);
         titan_log_info ("raft %s: ring %s%s%s", self->cfg.self.node_id,
                         cmd.type == RING_CMD_CREATE ? "create" :
-                        cmd.type == RING_CMD_ADD ? "add " : "remove ",
+                        cmd.type == RING_CMD_ADD ? "add " :
+                        cmd.type == RING_CMD_SET_STATE ? "activate " : "remove ",
                         cmd.id, "");
         s_cmd_step (self, &self->derived);
         return;
@@ -641,8 +696,45 @@ s_replica_duty (raft_placement_t *self)
     self->probe_due = false;
 }
 
+/*  Sends the meta group's leader a placement notice (`status`) from this
+    node, at most every NOTIFY_EVERY_MS per kind (`*sent_at`); the meta
+    leader keeps what it heard (raft_placement_on_notice).  */
+static void
+s_notify_meta_leader (raft_placement_t *self, raft_join_status_t status,
+                      const char *message, int64_t *sent_at)
+{
+    int64_t now = zclock_mono ();
+    if (now - *sent_at < NOTIFY_EVERY_MS)
+        return;
+    *sent_at = now;
+    raft_group_t *meta = s_meta (self);
+    uint64_t leader = meta ? raft_leader (raft_group_core (meta)) : 0;
+    const char *leader_id = NULL;
+    for (size_t i = 0; leader && i < self->msg->n_nodes && !leader_id; i++)
+        if (self->msg->nodes [i]->node_id
+        &&  raft_members_id (self->msg->nodes [i]->node_id) == leader)
+            leader_id = self->msg->nodes [i]->node_id;
+    if (!leader_id)
+        return;
+    raft_wire_join_reply_t notice;
+    memset (&notice, 0, sizeof notice);
+    notice.group = TITAN_META_SHARD;
+    notice.status = status;
+    snprintf (notice.message, sizeof notice.message, "%s", message);
+    const char *me = self->cfg.self.node_id;
+    if (streq (leader_id, me)) {
+        raft_placement_on_notice (self, me, &notice);
+        return;
+    }
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (raft_wire_encode_join_reply (&self->cfg.self, &notice, &buf, &len) == 0)
+        raft_transport_queue (self->cfg.transport, leader_id, buf, len);
+    free (buf);
+}
+
 /*  A draining node that hosts no data group any more tells the meta
-    leader (LEFT), every LEFT_EVERY_MS until it is removed.  */
+    leader (LEFT), every NOTIFY_EVERY_MS until it is removed.  */
 static void
 s_left_duty (raft_placement_t *self)
 {
@@ -665,35 +757,32 @@ s_left_duty (raft_placement_t *self)
         if (id != TITAN_META_SHARD)
             return;                           /* still hosts a replica */
     }
-    int64_t now = zclock_mono ();
-    if (now - self->left_sent_at < LEFT_EVERY_MS)
+    s_notify_meta_leader (self, RAFT_JOIN_LEFT, "no replica left",
+                          &self->left_sent_at);
+}
+
+/*  A joining node that is a committed voter of every data group the
+    table places on it (its replicas have caught up and been promoted)
+    tells the meta leader (READY), every NOTIFY_EVERY_MS until the ring
+    lists it as active.  */
+static void
+s_ready_duty (raft_placement_t *self)
+{
+    const char *me = self->cfg.self.node_id;
+    if (!self->table || !s_node_in_state (self, me, RING_JOINING))
         return;
-    self->left_sent_at = now;
-    raft_group_t *meta = s_meta (self);
-    uint64_t leader = meta ? raft_leader (raft_group_core (meta)) : 0;
-    if (!leader)
-        return;
-    const char *leader_id = NULL;
-    for (size_t i = 0; i < self->msg->n_nodes && !leader_id; i++)
-        if (self->msg->nodes [i]->node_id
-        &&  raft_members_id (self->msg->nodes [i]->node_id) == leader)
-            leader_id = self->msg->nodes [i]->node_id;
-    raft_wire_join_reply_t notice;
-    memset (&notice, 0, sizeof notice);
-    notice.group = TITAN_META_SHARD;
-    notice.status = RAFT_JOIN_LEFT;
-    snprintf (notice.message, sizeof notice.message, "no replica left");
-    if (!leader_id)
-        return;
-    if (streq (leader_id, me)) {
-        raft_placement_on_notice (self, me, &notice);
-        return;
+    uint64_t my_id = raft_members_id (me);
+    uint32_t q = ring_table_shards (self->table);
+    for (uint32_t s = 0; s < q; s++) {
+        bool here = false;
+        for (uint32_t r = 0; r < ring_table_shard_size (self->table, s) && !here; r++)
+            here = streq (ring_table_replica (self->table, s, r), me);
+        raft_group_t *g = here ? raft_groups_find (self->cfg.groups, s) : NULL;
+        if (here && (!g || !raft_group_committed_voter (g, my_id)))
+            return;                   /* a replica still to catch up */
     }
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (raft_wire_encode_join_reply (&self->cfg.self, &notice, &buf, &len) == 0)
-        raft_transport_queue (self->cfg.transport, leader_id, buf, len);
-    free (buf);
+    s_notify_meta_leader (self, RAFT_JOIN_READY, "a voter of every shard "
+                          "placed here", &self->ready_sent_at);
 }
 
 /* ------------------------------------------------------------ notices */
@@ -736,12 +825,14 @@ void
 raft_placement_on_notice (raft_placement_t *self, const char *from,
                           const raft_wire_join_reply_t *notice)
 {
-    if (notice->status == RAFT_JOIN_LEFT) {
-        if (s_meta_leader (self) && !s_left (self, from) && self->n_left < LEFT_MAX) {
-            snprintf (self->left [self->n_left++], RAFT_NODE_ID_MAX + 1, "%s", from);
-            titan_log_info ("raft %s: node '%s' holds no replica any more",
-                            self->cfg.self.node_id, from);
-        }
+    if (notice->status == RAFT_JOIN_LEFT || notice->status == RAFT_JOIN_READY) {
+        bool left = notice->status == RAFT_JOIN_LEFT;
+        if (s_meta_leader (self)
+        &&  s_node_in_state (self, from, left ? RING_LEAVING : RING_JOINING)
+        &&  s_heard_add (left ? &self->left : &self->ready, from))
+            titan_log_info ("raft %s: node '%s' %s", self->cfg.self.node_id,
+                            from, left ? "holds no replica any more"
+                                       : "votes in every shard placed on it");
         return;
     }
     if (notice->status != RAFT_JOIN_NOT_MEMBER || notice->group > UINT32_MAX)
@@ -843,6 +934,7 @@ raft_placement_duty (raft_placement_t *self)
     s_drain_duty (self);
     s_replica_duty (self);
     s_left_duty (self);
+    s_ready_duty (self);
     s_drop_duty (self);
 }
 

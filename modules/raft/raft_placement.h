@@ -12,8 +12,12 @@
       the meta group: CREATE (Q, R) first when this node bootstrapped the
       cluster, ADD for every meta member the ring does not list (a node
       that joined the meta group, by `--join` or raft.member_add),
-      SET_STATE leaving for raft.member_remove of the meta shard (a drain,
-      answered once committed), REMOVE for a leaving node that reported
+      SET_STATE active for a joining node that reported it is a committed
+      voter of every data shard the table places on it (a READY notice,
+      which every joining node sends while that holds), SET_STATE leaving
+      for raft.member_remove of the meta shard (a drain, answered once
+      committed; the last member that can hold replicas is not drained),
+      REMOVE for a leaving node that reported
       it holds no replica any more (a LEFT notice), then its removal from
       the meta group.  Every command carries a dedup pair, so a retry
       applies once;

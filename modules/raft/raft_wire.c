@@ -158,7 +158,7 @@ raft_wire_encode_join_reply (const raft_wire_node_t *sender,
     *buf_p = NULL;
     *size_p = 0;
     if (!s_node_ok (sender) || reply->status < RAFT_JOIN_ACCEPTED
-    ||  reply->status > RAFT_JOIN_LEFT)
+    ||  reply->status > RAFT_JOIN_READY)
         return -EINVAL;
     Titan__Raft__PeerJoinReply r = TITAN__RAFT__PEER_JOIN_REPLY__INIT;
     r.group = reply->group;
@@ -396,7 +396,7 @@ raft_wire_decode (const uint8_t *data, size_t size, raft_wire_frame_t *frame,
             frame->kind = RAFT_WIRE_JOIN_REPLY;
             frame->reply.group = r->group;
             if ((int) r->status < RAFT_JOIN_ACCEPTED
-            ||  (int) r->status > RAFT_JOIN_LEFT)
+            ||  (int) r->status > RAFT_JOIN_READY)
                 return s_fail (err, err_size, "join reply status %d unknown",
                                (int) r->status);
             frame->reply.status = (raft_join_status_t) r->status;

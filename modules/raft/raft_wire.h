@@ -75,10 +75,16 @@ typedef enum {
     /*  Ring placement notices, sent in a join reply frame (docs/sharding.md):
         NOT_MEMBER from a group's leader to a node that its committed
         configuration no longer includes; LEFT from a draining node to the
-        meta group's leader once it hosts no data group.  */
+        meta group's leader once it hosts no data group; READY from a
+        joining node to the meta group's leader once it is a voter of every
+        data group the table places on it.  */
     RAFT_JOIN_NOT_MEMBER = 4,
-    RAFT_JOIN_LEFT = 5
+    RAFT_JOIN_LEFT = 5,
+    RAFT_JOIN_READY = 6
 } raft_join_status_t;
+
+/*  The placement notices among the join reply statuses.  */
+#define RAFT_JOIN_IS_NOTICE(status) ((status) >= RAFT_JOIN_NOT_MEMBER)
 
 /*  A node's identity and addresses (frame headers, joins, member info). */
 typedef struct {

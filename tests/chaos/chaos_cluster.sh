@@ -41,14 +41,17 @@ cl_write_config () {
     echo "    peer_addr = $(cl_peer "$i")"
     if [ "$join" = bootstrap ]; then echo "    bootstrap = true"
     else echo "    join = $join"; fi
-    # Passed through for the sharded build (one Raft group per shard);
-    # a single-group build ignores the setting.
-    [ "${CL_SHARDS:-1}" -gt 1 ] && echo "    shards = $CL_SHARDS"
     echo "modules"
     echo "    bitcask"
     echo "        path = titan_bitcask.so"
     echo "    raft"
     echo "        path = titan_raft.so"
+    # Static placement, every node hosting shards 0..CL_SHARDS-1 (default
+    # one group): the nemeses remove a member and add it back under its
+    # id, which ring placement forbids (a removed id is a tombstone), and
+    # the checks read the leader of shard 0.
+    echo "        placement = static"
+    echo "        shards = ${CL_SHARDS:-1}"
     echo "        snapshot_entries = $CL_SNAPSHOT_ENTRIES"
     echo "        snapshot_slack = $CL_SNAPSHOT_SLACK"
     echo "    grpc_gateway"
