@@ -1114,6 +1114,56 @@ START_TEST (test_learner_not_in_quorum)
 }
 END_TEST
 
+/*  The answer node 4 gave to node 2's pre-vote (-1: none seen).  */
+static int s_prevote_reject;
+
+static bool
+s_watch_prevote_resp (fx_t *fx, raft_msg_t *m)
+{
+    (void) fx;
+    if (m->type == RAFT_MSG_PREVOTE_RESP && m->from == 4 && m->to == 2)
+        s_prevote_reject = m->reject;
+    return true;
+}
+
+/*  A non-voter that stops hearing from its leader stops counting it as
+    live, whatever its timer's jitter: after an election timeout of
+    silence it grants a pre-vote.  (Its timer used to wrap at the
+    randomized timeout; with no jitter it never reached the election
+    timeout, so a learner promoted by a configuration it had not received
+    yet refused every pre-vote for good and its 2-voter group stayed
+    without a leader.)  */
+START_TEST (test_learner_forgets_silent_leader)
+{
+    fx_t *fx = fx_new (4, 3);
+    fx->rnd[4] = 0;                 /* randomized timeout = election_ticks */
+    fx_start_all (fx, 3);
+    fx_start (fx, 4, false);
+    fx_tick (fx, 15);
+    ck_assert_int_eq (fx_leader (fx), 1);
+    fx_tick (fx, 2);
+    ck_assert_int_eq (raft_propose_conf (fx->r[1], RAFT_CONF_ADD_LEARNER, 4,
+                                         NULL, NULL), 0);
+    fx_tick (fx, 3);
+    ck_assert_uint_eq (raft_leader (fx->r[4]), 1);
+    fx_isolate (fx, 4, true);
+    fx_tick (fx, 100);
+    fx->cut[2][4] = fx->cut[4][2] = false;
+    s_prevote_reject = -1;
+    fx->filter = s_watch_prevote_resp;
+    raft_msg_t m = { .group = 1, .from = 2, .to = 4,
+                     .type = RAFT_MSG_PREVOTE,
+                     .term = raft_term (fx->r[2]) + 1,
+                     .log_index = raft_last_index (fx->r[2]),
+                     .log_term = raft_term (fx->r[2]) };
+    ck_assert_int_eq (raft_step (fx->r[4], &m), 0);
+    fx_flush (fx);
+    fx->filter = NULL;
+    ck_assert_int_eq (s_prevote_reject, 0);
+    fx_destroy (&fx);
+}
+END_TEST
+
 /*  A member removed while cut off never learns it and keeps timing out;
     pre-vote and the leader lease keep it from disturbing the cluster.  */
 START_TEST (test_removed_node_not_disruptive)
@@ -1228,6 +1278,7 @@ s_suite (void)
     tcase_add_test (tc, test_bad_messages);
     tcase_add_test (tc, test_pipelining);
     tcase_add_test (tc, test_flow_control);
+    tcase_add_test (tc, test_learner_forgets_silent_leader);
     tcase_add_test (tc, test_removed_node_not_disruptive);
     tcase_add_test (tc, test_learner_not_in_quorum);
     tcase_add_test (tc, test_storage_error_is_sticky);

@@ -345,9 +345,16 @@ raft_tick (raft_t *r)
     }
     r->election_elapsed++;
     if (r->election_elapsed >= r->randomized_timeout) {
+        if (!raft_config_is_voter (rc_cfg (r), r->opts.id)) {
+            /* a non-voter never campaigns; its timer stays expired (not
+               wrapped to 0) so that rc_in_lease stops counting a leader
+               it no longer hears from and it can grant votes (it may be a
+               voter in a configuration it has not received yet) */
+            r->election_elapsed = r->randomized_timeout;
+            return 0;
+        }
         r->election_elapsed = 0;
-        if (raft_config_is_voter (rc_cfg (r), r->opts.id))
-            return rc_campaign (r, r->opts.pre_vote, false);
+        return rc_campaign (r, r->opts.pre_vote, false);
     }
     return 0;
 }
