@@ -81,7 +81,7 @@ e2e_require
 D=$E2E_DIR
 mkdir -p "$results"
 
-declare -A PID ADDR PEER          # key: system:n (titan:1, etcd:2, titanq16:3)
+declare -A PID ADDR PEER UP_ARGS          # key: system:n (titan:1, etcd:2, titanq16:3)
 systems=(titan etcd)
 q16_reason=""
 
@@ -173,6 +173,7 @@ titan_leader () {   # SYSTEM: prints N of shard 0's leader
 titan_up () {   # SYSTEM [EXTRA ARGS]: starts 3 nodes and waits for them
   local sys=$1 n
   shift
+  UP_ARGS[$sys]="$*"       # a node restarted later gets the same options
   titan_start "$sys" 1 "$@"
   deadline_wait 60 "$TITANCTL" --endpoints="${ADDR[$sys:1]}" --timeout=1s status \
     || fail "$sys node 1 did not answer within 60 s (log: $D/${sys}1.log)"
@@ -186,7 +187,8 @@ titan_up () {   # SYSTEM [EXTRA ARGS]: starts 3 nodes and waits for them
 leader () { if [ "$1" = etcd ]; then etcd_leader; else titan_leader "$1"; fi; }
 healthy () { if [ "$1" = etcd ]; then etcd_healthy; else titan_healthy "$1"; fi; }
 restart () {   # SYSTEM N
-  if [ "$1" = etcd ]; then etcd_start "$2"; else titan_start "$1" "$2"; fi
+  # shellcheck disable=SC2086
+  if [ "$1" = etcd ]; then etcd_start "$2"; else titan_start "$1" "$2" ${UP_ARGS[$1]:-}; fi
 }
 
 # ------------------------------------------------------------- clusters

@@ -28,7 +28,8 @@
 #   WARMUP (2), RUNS (3), KEYS (10000), VALUE_SIZE (256), PORT_BASE (22300:
 #   2 ports per node, up to 22 nodes), RING (auto), RING_CFG (the raft
 #   module lines for ring placement; default "placement = ring"),
-#   SETTLE_S (180), KEEP_DIR (1: keep data and logs)
+#   SETTLE_S (180), KEEP_DIR (1: keep data and logs), RAFT_EXTRA (one more
+#   raft module line for every cluster, e.g. "sync_threads = 4")
 set -euo pipefail
 . "$(dirname "$0")/shard_bench_lib.sh"
 BENCH=${CLUSTER_BENCH:-./bench/cluster_bench}
@@ -79,7 +80,7 @@ cluster_up () {
         next_port=$(( next_port + 2 ))
         eps="$eps${eps:+,}127.0.0.1:$cp"
         sb_node_cfg "$dir/$name-$n.cfg" "n$n" "$dir/$name-$n" "$cp" "$pp" \
-            "$first_peer" "shards = $shards" "$extra"
+            "$first_peer" "shards = $shards" "$extra" "${RAFT_EXTRA:-}"
         [ -n "$first_peer" ] || first_peer=127.0.0.1:$pp
         "$TITAND" --config "$dir/$name-$n.cfg" --module-path "$MODPATH" \
             > "$dir/$name-$n.log" 2>&1 &
