@@ -210,17 +210,7 @@ q1_args=""
 case " ${BENCH_TITAN_ARGS:-} " in
   *" --config "*) ;;
   *)
-    cat > "$D/titan-q1.cfg" <<'EOF'
-modules
-    bitcask
-        path = titan_bitcask.so
-    raft
-        path = titan_raft.so
-        placement = static
-        shards = 1
-    grpc_gateway
-        path = titan_grpc_gateway.so
-EOF
+    e2e_static_modules > "$D/titan-q1.cfg"
     q1_args="--config $D/titan-q1.cfg" ;;
 esac
 # shellcheck disable=SC2086

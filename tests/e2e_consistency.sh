@@ -20,19 +20,7 @@ D=$E2E_DIR
 # Static placement with one group (explicit: the default is ring placement
 # with Q = 16): the test damages shard 0's files on one follower and
 # compares that group's digests on the three nodes.
-cat >"$D/titan.cfg" <<EOF
-modules
-    bitcask
-        path = titan_bitcask.so
-        max_file_bytes = 16384
-        digest_every = 100
-    raft
-        path = titan_raft.so
-        placement = static
-        shards = 1
-    grpc_gateway
-        path = titan_grpc_gateway.so
-EOF
+e2e_static_modules "max_file_bytes = 16384" "digest_every = 100" >"$D/titan.cfg"
 export TITAN_CONFIG="$D/titan.cfg"
 e2e_cluster_init 3 k
 # fixed ports (CONS_PORT_BASE, default 21600: this test's own range)

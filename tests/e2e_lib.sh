@@ -143,6 +143,18 @@ E2E_NODES=0
 E2E_PREFIX=n
 E2E_ALL=""
 
+# e2e_static_modules [BITCASK_LINE...]: prints a `modules` section with
+# one group on static placement (explicit: the default is ring placement
+# with Q = 16): bitcask (with the given "key = value" lines), raft and
+# grpc_gateway.
+e2e_static_modules () {
+  local line
+  printf 'modules\n    bitcask\n        path = titan_bitcask.so\n'
+  for line in "$@"; do printf '        %s\n' "$line"; done
+  printf '    raft\n        path = titan_raft.so\n        placement = static\n        shards = 1\n'
+  printf '    grpc_gateway\n        path = titan_grpc_gateway.so\n'
+}
+
 # e2e_cluster_init COUNT PREFIX: picks free ports for COUNT nodes.
 e2e_cluster_init () {
   local n

@@ -28,19 +28,7 @@ nkeys=${REPAIR_KEYS:-600}
 # Static placement with one group (explicit: the default is ring placement
 # with Q = 16): the damage is aimed at shard 0's files.
 s_config () {   # s_config FILE SCRUB_INTERVAL_S
-  cat >"$1" <<EOF
-modules
-    bitcask
-        path = titan_bitcask.so
-        max_file_bytes = 4096
-        scrub_interval_s = $2
-    raft
-        path = titan_raft.so
-        placement = static
-        shards = 1
-    grpc_gateway
-        path = titan_grpc_gateway.so
-EOF
+  e2e_static_modules "max_file_bytes = 4096" "scrub_interval_s = $2" >"$1"
 }
 s_config "$D/plain.cfg" 0
 s_config "$D/scrub.cfg" 1

@@ -37,21 +37,13 @@ trap 'for n in 1 2 3 4 5; do [ -n "${PIDS[$n]}" ] && kill -9 "${PIDS[$n]}" 2>/de
 
 # Static placement with one group (explicit: the default is ring placement
 # with Q = 16): the checks read shard 0's series.
-cat >"$D/metrics.cfg" <<CFG
-modules
-    bitcask
-        path = titan_bitcask.so
-    raft
-        path = titan_raft.so
-        placement = static
-        shards = 1
-    grpc_gateway
-        path = titan_grpc_gateway.so
+{ e2e_static_modules; cat <<CFG
     metrics
         path = titan_metrics.so
         listen = 127.0.0.1:0
         poll_ms = 200
 CFG
+} >"$D/metrics.cfg"
 
 # start_node N [--config F] [--join ADDR]: titand mN in the background
 start_node () {
