@@ -1078,6 +1078,18 @@ START_TEST (test_flow_control)
 }
 END_TEST
 
+/*  Node 1 is elected and adds the started node 4 as a learner.  */
+static void
+s_elect_1_add_learner_4 (fx_t *fx)
+{
+    fx_tick (fx, 15);
+    ck_assert_int_eq (fx_leader (fx), 1);
+    fx_tick (fx, 2);
+    ck_assert_int_eq (raft_propose_conf (fx->r[1], RAFT_CONF_ADD_LEARNER, 4,
+                                         NULL, NULL), 0);
+    fx_tick (fx, 3);
+}
+
 /*  A learner receives the log but is not part of any quorum.  */
 START_TEST (test_learner_not_in_quorum)
 {
@@ -1085,12 +1097,7 @@ START_TEST (test_learner_not_in_quorum)
     fx_start_all (fx, 3);
     fx_start (fx, 4, false);
     ck_assert_int_eq (raft_read_index (fx->r[4], 1), RAFT_ENOTLEADER);
-    fx_tick (fx, 15);
-    ck_assert_int_eq (fx_leader (fx), 1);
-    fx_tick (fx, 2);
-    ck_assert_int_eq (raft_propose_conf (fx->r[1], RAFT_CONF_ADD_LEARNER, 4,
-                                         NULL, NULL), 0);
-    fx_tick (fx, 3);
+    s_elect_1_add_learner_4 (fx);
     fx_isolate (fx, 2, true);
     fx_isolate (fx, 3, true);
     uint64_t w = fx_propose (fx, 1, "needs a voter");
@@ -1139,12 +1146,7 @@ START_TEST (test_learner_forgets_silent_leader)
     fx->rnd[4] = 0;                 /* randomized timeout = election_ticks */
     fx_start_all (fx, 3);
     fx_start (fx, 4, false);
-    fx_tick (fx, 15);
-    ck_assert_int_eq (fx_leader (fx), 1);
-    fx_tick (fx, 2);
-    ck_assert_int_eq (raft_propose_conf (fx->r[1], RAFT_CONF_ADD_LEARNER, 4,
-                                         NULL, NULL), 0);
-    fx_tick (fx, 3);
+    s_elect_1_add_learner_4 (fx);
     ck_assert_uint_eq (raft_leader (fx->r[4]), 1);
     fx_isolate (fx, 4, true);
     fx_tick (fx, 100);
