@@ -55,12 +55,23 @@ write_keys () {
   E2E_HELPER_PIDS=()
 }
 
-# status_json N: node N's view, JSON.
-status_json () { "$TITANCTL" --endpoints="${E2E_CLIENT[$1]}" --timeout=2s -w json status 2>/dev/null; }
+# status_json N: node N's view, JSON; retried for up to 20 s, since one
+# status call can time out on a loaded machine and an empty answer would
+# read as "no rebuild" or "no divergence".
+status_json () {
+  local out tries=0
+  until out=$("$TITANCTL" --endpoints="${E2E_CLIENT[$1]}" --timeout=2s -w json status 2>&1) \
+        && [ -n "$out" ]; do
+    tries=$(( tries + 1 ))
+    [ "$tries" -lt 10 ] || { echo "status of node $1 failed: $out" >&2; return 1; }
+    sleep 0.2
+  done
+  printf '%s\n' "$out"
+}
 field () { sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\).*/\1/p" <<<"$1"; }
 
 write_keys a "$keys"
-leader=$(e2e_cluster_leader) || e2e_fail "no leader"
+leader=$(e2e_cluster_wait_leader) || e2e_fail "no leader"
 follower=$(( leader % 3 + 1 ))
 out=$("$client" verify-local "$D/acked" "${E2E_CLIENT[$follower]}" 2>&1) \
   || e2e_fail "before the damage, node $follower: $out"
@@ -131,7 +142,7 @@ echo "divergences detected: $detected; rebuilds of node $follower: $rebuilt"
 # found diverged (by itself, in the minority, handing leadership over, or
 # by a leader elected meanwhile) and be rebuilt.
 if [ "${CONS_LEADER:-0}" = 1 ]; then
-  victim=$(e2e_cluster_leader) || e2e_fail "no leader"
+  victim=$(e2e_cluster_wait_leader) || e2e_fail "no leader"
   kill -TERM "${E2E_PIDS[$victim]}"
   wait "${E2E_PIDS[$victim]}" 2>/dev/null
   E2E_PIDS[$victim]=""

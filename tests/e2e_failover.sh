@@ -19,7 +19,7 @@ ctl --endpoints="$E2E_ALL" put warmup 1 >/dev/null || e2e_fail "first put failed
 
 times=()
 for t in $(seq 1 "$trials"); do
-  l=$(e2e_cluster_leader) || e2e_fail "no leader before trial $t"
+  l=$(e2e_cluster_wait_leader) || e2e_fail "no leader before trial $t"
   e2e_wait_local "$l" warmup 1
   survivors=""
   for n in 1 2 3; do [ "$n" = "$l" ] || survivors="$survivors${survivors:+,}${E2E_CLIENT[$n]}"; done

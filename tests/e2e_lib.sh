@@ -220,6 +220,17 @@ e2e_cluster_leader () {
   return 1
 }
 
+# e2e_cluster_wait_leader [SECONDS]: e2e_cluster_leader, polled until a
+# running node names a running leader (default 20 s: one status call can
+# time out on a loaded machine, and an election may be under way).
+e2e_cluster_wait_leader () {
+  local deadline=$(( $(date +%s) + ${1:-20} ))
+  until e2e_cluster_leader; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+
 # e2e_wait_local N KEY VALUE: polls a LOCAL read on node N (20 s).
 e2e_wait_local () {
   local deadline=$(( $(date +%s) + 20 ))
