@@ -88,10 +88,10 @@
     promote_gap (64),
     propose_timeout_ms (10000), read_timeout_ms (3000), join_retry_ms
     (200), storage_module ("bitcask"), max_message_bytes (64 MiB),
-    startup_timeout_ms (20000), sync_commit (0), sync_threads (0: each
-    group persists its readies on its own, one fdatasync after the other;
-    N <= 16: the readies of all groups are written, then synced together
-    on N helper threads and the actor, docs/raft.md), bind_addr (where the
+    startup_timeout_ms (20000), sync_commit (0), sync_threads (4: the
+    readies of all groups are written, then synced together on N <= 16
+    helper threads and the actor, docs/raft.md; 0: each group persists its
+    readies on its own, one fdatasync after the other), bind_addr (where the
     transport listens; default: the peer address), max_value_bytes (default:
     the bitcask module's setting, 8 MiB; larger values are refused before
     they are proposed), snapshot_entries (10000 applied entries between
