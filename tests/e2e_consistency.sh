@@ -70,9 +70,32 @@ status_json () {
 }
 field () { sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\).*/\1/p" <<<"$1"; }
 
+# wait_caught_up N: waits (30 s) until node N has applied as far as the
+# furthest node (their last_revision), with no writes in flight: a LOCAL
+# read on a replica that has not yet applied the last acknowledged puts
+# (it learns the commit index from the next append or heartbeat) would
+# report them missing.
+wait_caught_up () {
+  local deadline=$(( $(date +%s) + 30 )) mine best n r
+  while :; do
+    mine=$(field "$(status_json "$1")" last_revision)
+    best=0
+    for n in 1 2 3; do
+      [ -n "${E2E_PIDS[$n]}" ] || continue
+      r=$(field "$(status_json "$n")" last_revision)
+      [ "${r:-0}" -le "$best" ] || best=$r
+    done
+    [ -n "$mine" ] && [ "$mine" -ge "$best" ] && return 0
+    [ "$(date +%s)" -lt "$deadline" ] \
+      || e2e_fail "node $1 applied up to revision ${mine:-?}, others $best, after 30 s"
+    sleep 0.1
+  done
+}
+
 write_keys a "$keys"
 leader=$(e2e_cluster_wait_leader) || e2e_fail "no leader"
 follower=$(( leader % 3 + 1 ))
+wait_caught_up "$follower"
 out=$("$client" verify-local "$D/acked" "${E2E_CLIENT[$follower]}" 2>&1) \
   || e2e_fail "before the damage, node $follower: $out"
 echo "$(acked_count) keys written; leader node $leader; damaging node $follower"
@@ -108,6 +131,7 @@ grep -h "replica rebuilt" "$D/titand$follower.log" | head -1
 grep -q "replica k$follower diverged at index" "$D"/titand*.log \
   || e2e_fail "no leader logged node $follower's divergence"
 
+wait_caught_up "$follower"
 out=$("$client" verify-local "$D/acked" "${E2E_CLIENT[$follower]}" 2>&1) \
   || e2e_fail "after the rebuild, node $follower: $out"
 echo "node $follower, LOCAL reads: $out"
@@ -177,6 +201,7 @@ if [ "${CONS_LEADER:-0}" = 1 ]; then
     || e2e_fail "nobody found node $victim diverged"
   grep -h "this leader diverged\|replica k$victim diverged" "$D"/titand*.log | tail -1
   grep -h "replica rebuilt" "$D/titand$victim.log" | tail -1
+  wait_caught_up "$victim"
   out=$("$client" verify-local "$D/acked" "${E2E_CLIENT[$victim]}" 2>&1) \
     || e2e_fail "after the rebuild, node $victim: $out"
   echo "node $victim, LOCAL reads: $out"
