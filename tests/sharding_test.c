@@ -13,7 +13,12 @@
       - a node joins under write load: a writer thread keeps writing
         through the first nodes while a fourth node joins every shard;
         every acknowledged write is then read back through every node,
-        including the new one, and every shard ends with 4 voters.
+        including the new one, and every shard ends with 4 voters;
+      - every shard takes its snapshots: one node (ring placement, R = 1)
+        with Q = 8 and snapshot_entries = 20; after 400 writes spread over
+        the shards, each shard has taken a snapshot (the storage's answers
+        to the groups' snapshot requests each reach their own group) and
+        every key reads back.
     Every wait polls with a deadline.
 */
 #include "integration_cluster.h"
@@ -191,6 +196,53 @@ START_TEST (test_node_joins_under_load)
 }
 END_TEST
 
+/*  Polls node i's status until every shard has taken a snapshot; returns
+    the number of shards that have.  */
+static int
+s_wait_snapshots (tc_cluster_t *c, int i, int timeout_ms)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    int taken;
+    do {
+        taken = 0;
+        Titan__V1__StatusResponse *st = tc_status (c, i);
+        for (size_t s = 0; st && s < st->n_shards; s++)
+            taken += st->shards [s]->snapshots_taken > 0;
+        if (st)
+            titan__v1__status_response__free_unpacked (st, NULL);
+        if (taken == SHARDS)
+            break;
+        zclock_sleep (100);
+    } while (zclock_mono () < deadline);
+    return taken;
+}
+
+START_TEST (test_every_shard_snapshots)
+{
+    const tc_settings_t settings = {
+        .raft = "        snapshot_entries = 20\n"
+                "        snapshot_slack = 0\n"
+    };
+    tc_cluster_t *c = tc_new_ring (1, SHARDS, 1, &settings);
+    tc_wait_shards (c, 1, SETTLE_MS);
+    char key [32], value [32];
+    for (int k = 0; k < 2 * KEYS; k++) {
+        snprintf (key, sizeof key, "snap-%03d", k);
+        snprintf (value, sizeof value, "v%d", k);
+        tc_put_ok (c, 0, key, value, OP_MS);
+    }
+    int taken = s_wait_snapshots (c, 0, 10000);
+    ck_assert_msg (taken == SHARDS, "%d of %d shards took a snapshot in 10 s",
+                   taken, SHARDS);
+    for (int k = 0; k < 2 * KEYS; k++) {
+        snprintf (key, sizeof key, "snap-%03d", k);
+        snprintf (value, sizeof value, "v%d", k);
+        tc_expect (c, 0, key, value, OP_MS);
+    }
+    tc_destroy (&c);
+}
+END_TEST
+
 static Suite *
 s_suite (void)
 {
@@ -200,6 +252,10 @@ s_suite (void)
     tcase_add_test (tc, test_every_key_through_every_node);
     tcase_add_test (tc, test_node_dies_shards_keep_serving);
     tcase_add_test (tc, test_node_joins_under_load);
+    suite_add_tcase (suite, tc);
+    tc = tcase_create ("snapshots");
+    tcase_set_timeout (tc, 120);
+    tcase_add_test (tc, test_every_shard_snapshots);
     suite_add_tcase (suite, tc);
     return suite;
 }

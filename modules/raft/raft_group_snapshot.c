@@ -434,6 +434,8 @@ s_take_abort (raft_group_t *self, int64_t delay_ms)
 {
     if (self->snap_state == SNAP_READ)
         s_send_end (self, self->snap_id);
+    if (self->snap_state == SNAP_BEGIN && self->snap_corr)
+        self->snap_late_corr = self->snap_corr;
     if (self->snap_writer)
         raft_snapshot_writer_abort (&self->snap_writer);
     free (self->snap_header);
@@ -1010,8 +1012,13 @@ rg_snapshot_on_reply (raft_group_t *self, titan_envelope_t **env_p)
             titan__bus__kv_snapshot_install_reply__free_unpacked (r, NULL);
     }
     else
-    if (streq (env->type, TITAN_T_KV_SNAPSHOT_BEGIN)) {
-        /* the answer to a begin we gave up on: release that snapshot */
+    if (self->snap_late_corr && env->corr == self->snap_late_corr
+    &&  streq (env->type, TITAN_T_KV_SNAPSHOT_BEGIN)) {
+        /* the answer to the begin this group gave up on: release that
+           snapshot (an answer to another group's begin is not ours: with
+           several groups, taking it stalled that group's snapshot, and
+           with it its applying, until its 2 s timeout, again and again) */
+        self->snap_late_corr = 0;
         Titan__Bus__KvSnapshotInfo *r =
             titan__bus__kv_snapshot_info__unpack (NULL, size, data);
         if (r && r->code == TITAN__BUS__CODE__OK)
