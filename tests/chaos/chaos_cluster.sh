@@ -12,7 +12,8 @@
 # an address where nobody listens, so that it waits to be added back by
 # `titanctl member add` (the fault under test).
 #
-# Needs: TITAND, TITANCTL, TITAN_MODULE_PATH, CL_DIR, CL_N, CL_SHARDS.
+# Needs: TITAND, TITANCTL, TITAN_MODULE_PATH, CL_DIR, CL_N, CL_SHARDS,
+# CL_PLACEMENT (static or ring).
 
 CL_SNAPSHOT_ENTRIES=${CL_SNAPSHOT_ENTRIES:-200}
 CL_SNAPSHOT_SLACK=${CL_SNAPSHOT_SLACK:-20}
@@ -44,14 +45,21 @@ cl_write_config () {
     echo "modules"
     echo "    bitcask"
     echo "        path = titan_bitcask.so"
+    if [ "${CL_PLACEMENT:-static}" = ring ]; then
+      # The defaults: the ring module places 16 shards, 3 replicas each.
+      echo "    ring"
+      echo "        path = titan_ring.so"
+    fi
     echo "    raft"
     echo "        path = titan_raft.so"
-    # Static placement, every node hosting shards 0..CL_SHARDS-1 (default
-    # one group): the nemeses remove a member and add it back under its
-    # id, which ring placement forbids (a removed id is a tombstone), and
-    # the checks read the leader of shard 0.
-    echo "        placement = static"
-    echo "        shards = ${CL_SHARDS:-1}"
+    if [ "${CL_PLACEMENT:-static}" = static ]; then
+      # Static placement, every node hosting shards 0..CL_SHARDS-1 (default
+      # one group): the member fault removes a member and adds it back
+      # under its id, which ring placement forbids (a removed id is a
+      # tombstone).
+      echo "        placement = static"
+      echo "        shards = ${CL_SHARDS:-1}"
+    fi
     echo "        snapshot_entries = $CL_SNAPSHOT_ENTRIES"
     echo "        snapshot_slack = $CL_SNAPSHOT_SLACK"
     echo "    grpc_gateway"
@@ -139,10 +147,12 @@ cl_wait_healthy () {
   return 1
 }
 
-# cl_applied I: the applied index node I reports (empty if no answer).
+# cl_applied I: the highest applied index of the shards node I reports
+# (empty if no answer): with several shards, when it has grown by D since
+# an earlier call, some shard has applied at least D entries meanwhile.
 cl_applied () {
   CTL_TIMEOUT=1s ctl --endpoints="$(cl_client "$1")" -w json status 2>/dev/null \
-    | sed -n 's/.*"applied_index":\([0-9]*\).*/\1/p'
+    | grep -o '"applied_index":[0-9]*' | cut -d: -f2 | sort -n | tail -1
 }
 
 # cl_form: starts node1 (bootstrap), then the others one at a time (each

@@ -2,8 +2,17 @@
 # Titan-KV chaos harness: one run (docs/chaos.md).
 #
 #   chaos_run.sh [--duration=S] [--faults=all|KIND,KIND...] [--seed=N]
-#                [--nodes=N] [--shards=N] [--clients=N] [--keys=N]
+#                [--nodes=N] [--shards=N] [--placement=static|ring]
+#                [--clients=N] [--keys=N]
 #                [--results=DIR] [--unsafe-local-reads] [--keep]
+#
+# --placement=static (default): every node hosts shards 0..N-1 (--shards,
+# default one group).  --placement=ring: the product's defaults (the ring
+# module, 16 shards, 3 replicas each, placed by the ring; --shards is
+# ignored); faults aimed at "the leader" aim at shard 0's, the others'
+# leaders are wherever balancing put them; the `member` fault is refused
+# (it adds a removed id back, and the ring keeps removed ids as
+# tombstones).
 #
 # Builds the network (chaos_net.sh) and the cluster (chaos_cluster.sh),
 # starts chaos_client (the workload, recording the history), runs the
@@ -25,7 +34,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${TITAN_BUILDDIR:?TITAN_BUILDDIR is not set (run through make chaos / make check)}"
 : "${TITAN_MODULE_PATH:?TITAN_MODULE_PATH is not set}"
 
-duration=120 faults=all seed=$(date +%s) nodes=3 shards=1 clients=8 keys=5
+duration=120 faults=all seed=$(date +%s) nodes=3 shards=1 placement=static clients=8 keys=5
 results="$TITAN_BUILDDIR/chaos-results" unsafe="" keep=0
 for arg in "$@"; do
   case $arg in
@@ -34,6 +43,7 @@ for arg in "$@"; do
     --seed=*) seed=${arg#*=} ;;
     --nodes=*) nodes=${arg#*=} ;;
     --shards=*) shards=${arg#*=} ;;
+    --placement=*) placement=${arg#*=} ;;
     --clients=*) clients=${arg#*=} ;;
     --keys=*) keys=${arg#*=} ;;
     --results=*) results=${arg#*=} ;;
@@ -46,6 +56,10 @@ for v in "$duration" "$seed" "$nodes" "$shards" "$clients" "$keys"; do
   [[ $v =~ ^[0-9]+$ ]] || { echo "chaos_run: '$v' is not a number" >&2; exit 2; }
 done
 [ "$nodes" -ge 3 ] && [ "$nodes" -le 9 ] || { echo "chaos_run: --nodes 3..9" >&2; exit 2; }
+case $placement in
+  static|ring) ;;
+  *) echo "chaos_run: --placement is static or ring, not '$placement'" >&2; exit 2 ;;
+esac
 
 . "$here/chaos_net.sh"
 . "$here/chaos_cluster.sh"
@@ -56,6 +70,11 @@ kinds=${faults//,/ }
 for k in $kinds; do
   [[ " $NEM_KINDS_ALL " == *" $k "* ]] || { echo "chaos_run: unknown fault kind '$k' (kinds: $NEM_KINDS_ALL)" >&2; exit 2; }
 done
+if [ "$placement" = ring ]; then
+  [ "$faults" = "${NEM_KINDS_ALL// /,}" ] && kinds=${NEM_KINDS_ALL/ member/}
+  [[ " $kinds " != *" member "* ]] \
+    || { echo "chaos_run: the member fault needs --placement=static (the ring keeps a removed id as a tombstone)" >&2; exit 2; }
+fi
 
 TITAND=""
 for c in "$TITAN_BUILDDIR/titand" "$TITAN_BUILDDIR/kernel/titand"; do
@@ -74,6 +93,7 @@ fi
 CL_DIR=$(mktemp -d "${TMPDIR:-/tmp}/titan-chaos.XXXXXX")
 CL_N=$nodes
 CL_SHARDS=$shards
+CL_PLACEMENT=$placement
 client_pid=""
 cleanup () {
   [ -n "$client_pid" ] && kill -9 "$client_pid" 2>/dev/null
@@ -90,7 +110,7 @@ save_results () {   # REASON
   dir="$results/$(date -u +%Y%m%dT%H%M%SZ)-$seed"
   mkdir -p "$dir" || return 1
   echo "$seed" >"$dir/seed"
-  echo "chaos_run.sh --duration=$duration --faults=$faults --seed=$seed --nodes=$nodes --shards=$shards --clients=$clients --keys=$keys $unsafe" >"$dir/command"
+  echo "chaos_run.sh --duration=$duration --faults=$faults --seed=$seed --nodes=$nodes --shards=$shards --placement=$placement --clients=$clients --keys=$keys $unsafe" >"$dir/command"
   echo "$1" >"$dir/reason"
   cp "$CL_DIR"/schedule "$CL_DIR"/faults.log "$CL_DIR"/cluster.log "$CL_DIR"/client.out \
      "$CL_DIR"/client.err "$CL_DIR"/history.txt "$dir/" 2>/dev/null
@@ -114,7 +134,7 @@ harness_fail () {
 
 touch "$CL_DIR/faults.log" "$CL_DIR/cluster.log"
 net_setup "$nodes" || harness_fail "network set-up failed"
-echo "chaos: seed $seed, $nodes nodes on 10.77.$NET_X.0/24, $duration s, faults: $kinds${unsafe:+, UNSAFE local reads}"
+echo "chaos: seed $seed, $nodes nodes ($placement placement) on 10.77.$NET_X.0/24, $duration s, faults: $kinds${unsafe:+, UNSAFE local reads}"
 t0=$(date +%s)
 cl_form || harness_fail "the $nodes-node cluster did not form within 120 s"
 echo "chaos: cluster formed in $(( $(date +%s) - t0 )) s"
