@@ -129,6 +129,11 @@ commits=$(metric 'titan_bitcask_commits_total{shard="0"}')
 [ "$fsyncs" -ge 1 ] && [ "$fsyncs" -le "$commits" ] \
   || e2e_fail "fsync count $fsyncs not in 1..commits ($commits)"
 [ "$(metric 'titan_bitcask_commits_total{shard="0"}')" -ge 1 ] || e2e_fail "no bitcask commit counted"
+# the interval sync covers the applies up to at most the applied index
+durable=$(metric 'titan_bitcask_durable_applied_index{shard="0"}')
+applied=$(metric 'titan_raft_applied_index{shard="0"}')
+[ "${durable:-0}" -ge 1 ] && [ "$durable" -le "$applied" ] \
+  || e2e_fail "durable applied index ${durable:-none} not in 1..applied ($applied)"
 
 # The page as a whole: the exposition format and histogram consistency.
 /usr/bin/python3 - "$D/page" <<'PY' || e2e_fail "the metrics page is not consistent (above)"

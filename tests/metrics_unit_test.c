@@ -193,6 +193,7 @@ START_TEST (test_render_labels_and_storage)
     st.dead_bytes = 5;
     st.commits = 2;
     st.tail_truncated_bytes = 17;
+    st.durable_applied_index = 31;
     st.fsync_latency = &hp;
     Titan__Bus__KvStatsReply *kv = (Titan__Bus__KvStatsReply *) s_roundtrip (&st.base);
     ck_assert_int_eq (mx_snapshot_set_kv (&snap, 0, &kv), 0);
@@ -213,6 +214,7 @@ START_TEST (test_render_labels_and_storage)
         "titan_scrape_errors_total{source=\"storage\"} 2\n",
         "titan_bitcask_keys{shard=\"0\"} 42\n",
         "titan_bitcask_tail_truncated_bytes{shard=\"0\"} 17\n",
+        "titan_bitcask_durable_applied_index{shard=\"0\"} 31\n",
         "titan_bitcask_fsync_duration_seconds_bucket{shard=\"0\",le=\"0.00025\"} 0\n",
         "titan_bitcask_fsync_duration_seconds_bucket{shard=\"0\",le=\"0.0005\"} 1\n",
         "titan_bitcask_fsync_duration_seconds_bucket{shard=\"0\",le=\"0.001\"} 2\n",

@@ -280,6 +280,9 @@ s_render_storage (s_buf_t *b, const mx_snapshot_t *self)
         { "titan_bitcask_scrub_records_total", "counter", "Records verified by scrubs since the storage module started." },
         { "titan_bitcask_scrub_errors_total", "counter", "Damaged records found by scrubs since the storage module started." },
         { "titan_bitcask_scrub_last_pass_ms", "gauge", "Duration of the last complete scrub pass, in milliseconds (0: none yet)." },
+        { "titan_bitcask_durable_applied_index", "gauge",
+          "Raft applied index the shard's last fdatasync covered (apply_sync = interval: "
+          "the log is kept above it; up to apply_sync_interval_ms behind the applied index)." },
     };
     for (size_t f = 0; f < sizeof families / sizeof families [0]; f++) {
         s_family (b, families [f].name, families [f].type, families [f].help);
@@ -292,7 +295,8 @@ s_render_storage (s_buf_t *b, const mx_snapshot_t *self)
                                    st->tail_truncated_bytes, st->read_errors,
                                    st->load_errors, st->repairs,
                                    st->scrub_passes, st->scrub_records,
-                                   st->scrub_errors, st->last_scrub_ms };
+                                   st->scrub_errors, st->last_scrub_ms,
+                                   st->durable_applied_index };
             s_printf (b, "%s{%s} %" PRIu64 "\n", families [f].name, label,
                       values [f]);
         }
