@@ -356,6 +356,79 @@ START_TEST (test_apply_batch_and_replays)
 }
 END_TEST
 
+/*  The number of shards 0..n-1 whose durable applied index has reached
+    10 + shard, from one kv.stats each.  */
+static int
+s_durable_sweep (uint32_t n)
+{
+    int durable = 0;
+    for (uint32_t shard = 0; shard < n; shard++) {
+        Titan__Bus__KvStatsRequest q = TITAN__BUS__KV_STATS_REQUEST__INIT;
+        q.shard = shard;
+        uint8_t buf [64];
+        size_t len = titan__bus__kv_stats_request__pack (&q, buf);
+        s_send (TITAN_T_KV_STATS, buf, len, ++s_corr, "tester");
+        titan_envelope_t *env = s_recv ();
+        Titan__Bus__KvStatsReply *st = titan__bus__kv_stats_reply__unpack (
+            NULL, titan_envelope_size (env), titan_envelope_data (env));
+        titan_envelope_destroy (&env);
+        ck_assert_ptr_nonnull (st);
+        ck_assert_uint_eq (st->applied_index, 10 + shard);
+        durable += st->durable_applied_index == 10 + shard;
+        titan__bus__kv_stats_reply__free_unpacked (st, NULL);
+    }
+    return durable;
+}
+
+/*  apply_sync = interval with several shards: applied batches of six
+    shards are unsynced at first, and one interval sync (run on the sync
+    pool, two helpers and the actor) makes every one of them durable at
+    once.  Sweeps of kv.stats over the six shards may see some but not all
+    durable only when a sync falls in the middle of a sweep (once a
+    second): two such sweeps in a row mean a sync left shards out.  */
+START_TEST (test_interval_sync_every_shard)
+{
+    s_stop ();
+    zconfig_put (s_settings, "apply_sync_interval_ms", "1000");
+    zconfig_put (s_settings, "sync_threads", "2");
+    s_start ();
+    enum { SHARDS = 6 };
+    for (uint32_t shard = 0; shard < SHARDS; shard++) {
+        Titan__Bus__KvOp op = TITAN__BUS__KV_OP__INIT;
+        op.kind = PUT;
+        op.key.data = (uint8_t *) "k"; op.key.len = 1;
+        op.value.data = (uint8_t *) "v"; op.value.len = 1;
+        Titan__Bus__KvOp *ops [] = { &op };
+        Titan__Bus__KvApplyBatch ab = TITAN__BUS__KV_APPLY_BATCH__INIT;
+        ab.shard = shard;
+        ab.n_ops = 1;
+        ab.ops = ops;
+        ab.first_revision = 10 + shard;
+        ab.applied_index = 10 + shard;
+        uint8_t buf [256];
+        size_t len = titan__bus__kv_apply_batch__pack (&ab, buf);
+        s_send (TITAN_T_KV_APPLY_BATCH, buf, len, ++s_corr, "raft");
+        titan_envelope_t *env = s_recv ();
+        Titan__Bus__KvApplyBatchReply *r = titan__bus__kv_apply_batch_reply__unpack (
+            NULL, titan_envelope_size (env), titan_envelope_data (env));
+        titan_envelope_destroy (&env);
+        ck_assert_ptr_nonnull (r);
+        ck_assert_int_eq (r->code, TITAN__BUS__CODE__OK);
+        titan__bus__kv_apply_batch_reply__free_unpacked (r, NULL);
+    }
+    int64_t deadline = zclock_mono () + 10000;
+    int durable = 0, partial_in_a_row = 0;
+    while ((durable = s_durable_sweep (SHARDS)) < SHARDS
+    &&     zclock_mono () < deadline) {
+        partial_in_a_row = durable ? partial_in_a_row + 1 : 0;
+        ck_assert_msg (partial_in_a_row < 2, "an interval sync made %d of %d "
+                       "shards durable", durable, SHARDS);
+        zclock_sleep (20);
+    }
+    ck_assert_int_eq (durable, SHARDS);
+}
+END_TEST
+
 START_TEST (test_pipelined_group_commit_and_merge)
 {
     enum { N = 300 };
@@ -894,6 +967,7 @@ main (void)
     tcase_set_timeout (tc, 60);
     tcase_add_test (tc, test_crud_and_codes);
     tcase_add_test (tc, test_apply_batch_and_replays);
+    tcase_add_test (tc, test_interval_sync_every_shard);
     tcase_add_test (tc, test_pipelined_group_commit_and_merge);
     tcase_add_test (tc, test_scheduled_merge);
     tcase_add_test (tc, test_get_never_creates_a_shard);

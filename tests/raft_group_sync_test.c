@@ -1,4 +1,4 @@
-/*  Tests of the phased persistence of the raft module (raft_sync_pool.c,
+/*  Tests of the phased persistence of the raft module (kernel/job_pool.c,
     raft_group_ready_write / _sync / _finish in raft_group.c): the pool runs
     a batch concurrently and every job once; a follower's answer to an
     append leaves only after its log is synced, and never when the sync
@@ -14,7 +14,7 @@
 
 #include "raft_group.h"
 #include "raft_members.h"
-#include "raft_sync_pool.h"
+#include "titan/job_pool.h"
 #include "raft_transport.h"
 #include "raft_wire.h"
 #include "raft_log_testutil.h"
@@ -48,8 +48,8 @@ s_job (void *item)
 static int
 s_run_pool (unsigned threads, size_t n, int batches)
 {
-    raft_sync_pool_t *pool = NULL;
-    ck_assert_int_eq (raft_sync_pool_new (threads, &pool), 0);
+    titan_job_pool_t *pool = NULL;
+    ck_assert_int_eq (titan_job_pool_new (threads, &pool), 0);
     atomic_int running = 0, peak = 0;
     s_job_t jobs [JOBS];
     void *items [JOBS];
@@ -59,12 +59,12 @@ s_run_pool (unsigned threads, size_t n, int batches)
         items [i] = &jobs [i];
     }
     for (int b = 0; b < batches; b++) {
-        raft_sync_pool_run (pool, s_job, items, n);
+        titan_job_pool_run (pool, s_job, items, n);
         ck_assert_int_eq (atomic_load (&running), 0);
     }
     for (size_t i = 0; i < n; i++)
         ck_assert_int_eq (jobs [i].runs, batches);
-    raft_sync_pool_destroy (&pool);
+    titan_job_pool_destroy (&pool);
     ck_assert_ptr_null (pool);
     return atomic_load (&peak);
 }

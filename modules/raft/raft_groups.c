@@ -130,7 +130,7 @@ s_sync_job (void *group)
 }
 
 int
-raft_groups_persist (raft_groups_t *self, raft_sync_pool_t *pool,
+raft_groups_persist (raft_groups_t *self, titan_job_pool_t *pool,
                      raft_transport_t *transport, uint32_t *failed_id)
 {
     int first_rc = 0;
@@ -150,7 +150,7 @@ raft_groups_persist (raft_groups_t *self, raft_sync_pool_t *pool,
         //  The leaders' appends go out while this node's disk works.
         if (n_unsynced && transport)
             raft_transport_flush (transport);
-        raft_sync_pool_run (pool, s_sync_job, self->unsynced, n_unsynced);
+        titan_job_pool_run (pool, s_sync_job, self->unsynced, n_unsynced);
         for (size_t k = 0; k < n_held; k++) {
             const s_slot_t *slot = &self->slots [self->held [k]];
             int rc = raft_group_ready_finish (slot->group);

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "raft_group.h"
-#include "raft_sync_pool.h"
+#include "titan/job_pool.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -64,7 +64,7 @@ size_t raft_groups_size (raft_groups_t *self);
     readies appear, at most RAFT_GROUPS_PERSIST_ROUNDS times.  Returns 0,
     or the first fatal error with the id of its group in *failed_id (every
     other group still finished its ready).  */
-int raft_groups_persist (raft_groups_t *self, raft_sync_pool_t *pool,
+int raft_groups_persist (raft_groups_t *self, titan_job_pool_t *pool,
                          raft_transport_t *transport, uint32_t *failed_id);
 
 /*  Group number `index` (< size, asserted) in id order, and its id in

@@ -118,6 +118,13 @@
 #include "raft_groups.h"
 #include "raft_members.h"
 #include "raft_placement.h"
+
+/*  The setting sync_threads by default: 4 helper threads (plus the
+    actor) sync the readies of all groups together.  The Q = 16
+    clusters that failed to settle with it were held up by a learner's
+    election timer (fixed in the core); measured after the fix:
+    +15 % puts on 3 nodes with Q = 16 (docs/benchmarks.md).  */
+#define RAFT_SYNC_POOL_THREADS  4
 #include "ring_place.h"
 #include "raft_transport.h"
 #include "raft_wire.h"
@@ -185,7 +192,7 @@ typedef struct {
     int64_t next_balance;
     s_drops_t unknown;           /* messages for groups not hosted here */
     raft_placement_t *placement; /* placement = ring; NULL: static */
-    raft_sync_pool_t *syncer;    /* syncs the groups' readies together */
+    titan_job_pool_t *syncer;    /* syncs the groups' readies together */
     int64_t sync_threads;        /* 0: each group persists on its own */
 } s_actor_t;
 
@@ -1080,7 +1087,7 @@ s_teardown (s_actor_t *self)
     }
     raft_placement_destroy (&self->placement);
     raft_groups_destroy (&self->groups);
-    raft_sync_pool_destroy (&self->syncer);
+    titan_job_pool_destroy (&self->syncer);
     if (self->transport)
         raft_transport_flush (self->transport);
     raft_transport_destroy (&self->transport);
@@ -1110,7 +1117,7 @@ s_raft_actor (zsock_t *pipe, void *args)
         self->sync_threads = s_setting (self, "sync_threads",
                                         RAFT_SYNC_POOL_THREADS, 0, 16, &rc);
     if (rc == 0 && self->sync_threads > 0
-    &&  (rc = raft_sync_pool_new ((unsigned) self->sync_threads,
+    &&  (rc = titan_job_pool_new ((unsigned) self->sync_threads,
                                   &self->syncer)))
         snprintf (self->ctx->error, sizeof self->ctx->error,
                   "raft: cannot start %" PRId64 " sync threads: %s",

@@ -1,21 +1,21 @@
-/*  raft_sync_pool: see raft_sync_pool.h.  One mutex guards the current
+/*  titan_job_pool: see include/titan/job_pool.h.  One mutex guards the current
     batch (function, items, next item to take, items finished); helpers
     sleep on `work` until a batch has items left or the pool stops, the
     caller sleeps on `done` until every item of its batch has finished.
     Items are taken one at a time under the mutex: batches are a few dozen
     jobs of milliseconds each, so the lock is nowhere near contended.  */
-#include "raft_sync_pool.h"
+#include "titan/job_pool.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
-struct raft_sync_pool {
+struct titan_job_pool {
     pthread_mutex_t lock;
     pthread_cond_t work;        /* a batch has items left, or stopping */
     pthread_cond_t done;        /* the batch's last item finished */
-    raft_sync_job_fn *fn;       /* current batch */
+    titan_job_fn *fn;       /* current batch */
     void **items;
     size_t n;
     size_t next;                /* next item to take */
@@ -28,10 +28,10 @@ struct raft_sync_pool {
 //  Runs items of the current batch until none is left to take.  Called
 //  and returns with the lock held.
 static void
-s_take_jobs (raft_sync_pool_t *self)
+s_take_jobs (titan_job_pool_t *self)
 {
     while (self->next < self->n) {
-        raft_sync_job_fn *fn = self->fn;
+        titan_job_fn *fn = self->fn;
         void *item = self->items [self->next++];
         pthread_mutex_unlock (&self->lock);
         fn (item);
@@ -44,7 +44,7 @@ s_take_jobs (raft_sync_pool_t *self)
 static void *
 s_helper (void *arg)
 {
-    raft_sync_pool_t *self = arg;
+    titan_job_pool_t *self = arg;
     pthread_mutex_lock (&self->lock);
     while (!self->stopping) {
         if (self->next < self->n)
@@ -57,10 +57,10 @@ s_helper (void *arg)
 }
 
 int
-raft_sync_pool_new (unsigned threads, raft_sync_pool_t **self_p)
+titan_job_pool_new (unsigned threads, titan_job_pool_t **self_p)
 {
     *self_p = NULL;
-    raft_sync_pool_t *self = calloc (1, sizeof *self);
+    titan_job_pool_t *self = calloc (1, sizeof *self);
     if (!self)
         return -ENOMEM;
     if (threads && !(self->threads = calloc (threads, sizeof (pthread_t)))) {
@@ -73,7 +73,7 @@ raft_sync_pool_new (unsigned threads, raft_sync_pool_t **self_p)
     for (unsigned i = 0; i < threads; i++) {
         int rc = pthread_create (&self->threads [i], NULL, s_helper, self);
         if (rc) {
-            raft_sync_pool_destroy (&self);
+            titan_job_pool_destroy (&self);
             return -rc;
         }
         self->n_threads++;
@@ -83,9 +83,9 @@ raft_sync_pool_new (unsigned threads, raft_sync_pool_t **self_p)
 }
 
 void
-raft_sync_pool_destroy (raft_sync_pool_t **self_p)
+titan_job_pool_destroy (titan_job_pool_t **self_p)
 {
-    raft_sync_pool_t *self = *self_p;
+    titan_job_pool_t *self = *self_p;
     if (!self)
         return;
     pthread_mutex_lock (&self->lock);
@@ -103,7 +103,7 @@ raft_sync_pool_destroy (raft_sync_pool_t **self_p)
 }
 
 void
-raft_sync_pool_run (raft_sync_pool_t *self, raft_sync_job_fn *fn,
+titan_job_pool_run (titan_job_pool_t *self, titan_job_fn *fn,
                     void **items, size_t n)
 {
     if (n <= 1 || self->n_threads == 0) {
