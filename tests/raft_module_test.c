@@ -166,10 +166,13 @@ s_write (tnode_t *n, Titan__Bus__KvOp__Kind kind, const char *key,
     w.op = &op;
     w.client_id = (char *) (client ? client : "");
     w.sequence = seq;
-    uint8_t buf [1024];
-    size_t len = titan__bus__kv_write__pack (&w, buf);
+    size_t len = titan__bus__kv_write__get_packed_size (&w);
+    uint8_t *buf = malloc (len + 1);
+    ck_assert_ptr_nonnull (buf);
+    titan__bus__kv_write__pack (&w, buf);
     titan_envelope_t *r = titan_bus_call (n->bus, "raft", TITAN_T_RAFT_PROPOSE,
                                           buf, len, CALL_MS, NULL, NULL);
+    free (buf);
     ck_assert_msg (r != NULL, "%s: no reply to raft.propose", n->id);
     Titan__Bus__KvReply *reply = titan__bus__kv_reply__unpack (NULL,
         titan_envelope_size (r), titan_envelope_data (r));
@@ -1520,6 +1523,73 @@ START_TEST (test_power_loss)
 }
 END_TEST
 
+/*  Puts keys PREFIX-from .. PREFIX-(to-1) with values of `size` bytes on
+    the single node `n`; returns the revision of the last.  */
+static uint64_t
+s_put_sized (tnode_t *n, const char *prefix, int from, int to, size_t size)
+{
+    char *value = malloc (size + 1);
+    ck_assert_ptr_nonnull (value);
+    memset (value, 'v', size);
+    value [size] = 0;
+    uint64_t rev = 0;
+    for (int i = from; i < to; i++) {
+        char key [32];
+        snprintf (key, sizeof key, "%s-%04d", prefix, i);
+        rev = s_put_retry (n, key, value, 5000);
+    }
+    free (value);
+    return rev;
+}
+
+/*  The snapshot index of `n` once it has not moved for 600 ms.  */
+static uint64_t
+s_settled_snapshot (tnode_t *n)
+{
+    uint64_t snap = s_status_field (n, 0);
+    int64_t still_since = zclock_mono ();
+    while (zclock_mono () - still_since < 600) {
+        zclock_sleep (50);
+        uint64_t now = s_status_field (n, 0);
+        if (now != snap) {
+            snap = now;
+            still_since = zclock_mono ();
+        }
+    }
+    return snap;
+}
+
+/*  Snapshots scale with the store: with snapshot_entries = 40, a store
+    under 1 MiB is snapshotted every 40 entries; once a snapshot of 1 MiB
+    or more was taken, the next waits until the entries applied since add
+    up to its size or number 10 x 40 = 400.  400 puts of 4 KiB make a
+    1.6 MB store; 200 small puts after the last snapshot then take none,
+    and 400 do.  */
+START_TEST (test_snapshot_scales_with_store)
+{
+    tnode_t n;
+    s_init (&n, "s-scale", NULL);
+    n.raft_extra = "        snapshot_entries = 40\n        snapshot_slack = 0\n";
+    s_start (&n);
+    s_wait_leader (&n, 1, 5000);
+    s_put_sized (&n, "big", 0, 400, 4096);
+    uint64_t snap = s_settled_snapshot (&n);
+    ck_assert_uint_gt (snap, 200);          /* small-store snapshots ran */
+    uint64_t rev = s_put_sized (&n, "small", 0, 200, 100);
+    ck_assert_uint_lt (rev, snap + 400);
+    ck_assert_msg (s_settled_snapshot (&n) == snap, "a snapshot of the "
+                   "1.6 MB store after %llu small entries",
+                   (unsigned long long) (rev - snap));
+    rev = s_put_sized (&n, "small", 200, 200 + (int) (snap + 420 - rev), 100);
+    int64_t deadline = zclock_mono () + 10000;
+    while (s_status_field (&n, 0) == snap && zclock_mono () < deadline)
+        zclock_sleep (50);
+    ck_assert_uint_gt (s_status_field (&n, 0), snap);
+    s_cleanup (&n);
+    zsys_shutdown ();
+}
+END_TEST
+
 int
 main (void)
 {
@@ -1538,6 +1608,7 @@ main (void)
     tcase_add_test (tc, test_no_stale_read);
     tcase_add_test (tc, test_snapshots);
     tcase_add_test (tc, test_snapshot_nonwrites);
+    tcase_add_test (tc, test_snapshot_scales_with_store);
     tcase_add_test (tc, test_power_loss);
     suite_add_tcase (s, tc);
     return titan_check_run (s, false);

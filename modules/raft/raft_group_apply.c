@@ -318,6 +318,7 @@ s_batch_done (raft_group_t *self, const Titan__Bus__KvApplyBatchReply *reply)
         else
             s_answer (self, e, NULL);
         self->applied = e->index;
+        self->snap_log_bytes += e->size;
         rg_entry_free (e);
     }
     self->q_head = (self->q_head + self->batch_len) % (self->q_cap ? self->q_cap : 1);

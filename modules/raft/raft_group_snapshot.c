@@ -60,6 +60,12 @@
 #define STATE_MAX_BYTES    (64u << 20)
 #define SNAP_TIMEOUT_MS    10000
 #define BEGIN_TIMEOUT_MS   2000     /* applying waits for this one */
+/* A snapshot of a store this large waits, beyond snapshot_entries, until
+   the entries applied since the last one add up to its size, or until
+   SCALE_MAX_FACTOR * snapshot_entries entries: copying a large store every
+   snapshot_entries entries costs more than the log it frees. */
+#define SCALE_MIN_BYTES    (1u << 20)
+#define SCALE_MAX_FACTOR   10
 #define MEMBERS_MAX        65536
 #define CLIENT_ID_MAX      65535
 #define SNAP_RETRY_MS      1000
@@ -537,6 +543,8 @@ s_take_finish (raft_group_t *self)
                                   self->snap_cfg };
     raft_storage_adapter_set_snapshot (self->adapter, &meta);
     self->snaps_taken++;
+    self->snap_last_bytes = self->snap_total;
+    self->snap_log_bytes = 0;
     rc = raft_snapshot_store_remove_older (self->snaps, self->snap_index);
     if (rc)
         titan_log_warning ("raft group %u: removing old snapshots: %s",
@@ -873,6 +881,7 @@ s_inst_finish (raft_group_t *self)
         rg_fail (self, rc, "loading the installed snapshot's group state");
         return;
     }
+    uint64_t data_bytes = raft_snapshot_reader_data_size (self->inst_reader);
     raft_snapshot_reader_destroy (&self->inst_reader);
     free (self->inst_buf);
     self->inst_buf = NULL;
@@ -881,6 +890,8 @@ s_inst_finish (raft_group_t *self)
     s_drop_covered (self);
     self->applied = self->inst_index;
     self->snaps_installed++;
+    self->snap_last_bytes = data_bytes;
+    self->snap_log_bytes = 0;
     titan_log_info ("raft %s group %u: snapshot at %" PRIu64 " installed",
                self->cfg.self.node_id, self->cfg.shard, self->inst_index);
 }
@@ -938,6 +949,24 @@ rg_snapshot_blocks_apply (raft_group_t *self)
     return self->installing || self->snap_state == SNAP_BEGIN;
 }
 
+/*  Whether enough has been applied since the snapshot at `index` for the
+    next one: snapshot_entries entries, and when the last snapshot was
+    large (SCALE_MIN_BYTES or more) also as many entry bytes as it held,
+    or SCALE_MAX_FACTOR times snapshot_entries entries.  So a small store
+    is snapshotted every snapshot_entries entries, and a large one copies
+    at most about one byte of store per byte of log it frees.  */
+static bool
+s_snapshot_due (const raft_group_t *self, uint64_t index)
+{
+    uint64_t every = self->cfg.snapshot_entries;
+    if (!every || self->applied < index + every)
+        return false;
+    if (self->snap_last_bytes < SCALE_MIN_BYTES)
+        return true;
+    return self->snap_log_bytes >= self->snap_last_bytes
+        || self->applied - index >= SCALE_MAX_FACTOR * every;
+}
+
 void
 rg_snapshot_work (raft_group_t *self)
 {
@@ -967,9 +996,7 @@ rg_snapshot_work (raft_group_t *self)
     if (self->snap_wanted && self->applied <= meta.index)
         self->snap_wanted = false;          /* the latest is as fresh */
     if (!self->busy && now >= self->snap_retry_at
-    &&  ((self->cfg.snapshot_entries
-          && self->applied >= meta.index + self->cfg.snapshot_entries)
-         || self->snap_wanted)) {
+    &&  (s_snapshot_due (self, meta.index) || self->snap_wanted)) {
         self->snap_wanted = false;
         s_take_start (self);
     }
