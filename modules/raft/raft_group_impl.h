@@ -158,8 +158,8 @@ struct raft_group {
     uint64_t snap_term;
     raft_config_t snap_cfg;
     uint64_t snap_total;       /* storage stream bytes */
-    uint64_t snap_last_bytes;  /* data bytes of the last snapshot taken or
-                                  installed by this run (0: none yet) */
+    uint64_t snap_last_bytes;  /* data bytes of the latest snapshot (taken,
+                                  installed, or found at start; 0: none) */
     uint64_t snap_log_bytes;   /* entry bytes applied since then */
     uint64_t snap_offset;
     uint8_t *snap_header;      /* our header + group state, captured at A */

@@ -385,6 +385,8 @@ rg_snapshot_open (raft_group_t *self, char *err, size_t err_size)
     uint64_t base = 0, storage_applied = 0;
     if (rc == 0)
         rc = s_reader_state (self, reader, true, &base, &storage_applied);
+    if (rc == 0)                /* the next one scales with its size */
+        self->snap_last_bytes = raft_snapshot_reader_data_size (reader);
     raft_snapshot_reader_destroy (&reader);
     if (rc) {
         snprintf (err, err_size, "%s/snapshots: snapshot %" PRIu64 ": %s",
