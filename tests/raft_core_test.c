@@ -320,12 +320,19 @@ START_TEST (test_election)
 }
 END_TEST
 
+/*  The only voter of its configuration campaigns at its first tick (no
+    election timeout to wait out); three voters do not.  */
 START_TEST (test_single_node)
 {
     fx_t *fx = fx_new (1, 1);
     fx_start_all (fx, 1);
-    fx_tick (fx, 25);
+    fx_tick (fx, 1);
     ck_assert_int_eq (fx_leader (fx), 1);
+    fx_t *three = fx_new (3, 3);
+    fx_start_all (three, 3);
+    fx_tick (three, 1);
+    ck_assert_int_eq (fx_leader (three), 0);
+    fx_destroy (&three);
     uint64_t idx = fx_propose (fx, 1, "solo");
     fx_flush (fx);
     ck_assert_uint_eq (fx->applied_last[1], idx);

@@ -285,6 +285,13 @@ raft_new (const raft_options_t *opts, raft_t **self_p, char *err,
     if (rc_lease_on (r))
         r->heard_at = rc_clock (r);
     rc_reset_timeout (r);
+    /* the only voter campaigns at its first tick: no other node can lead
+       or hold a vote of this configuration, so waiting out an election
+       timeout (or a lease) protects nothing and only delays a fresh or
+       restarted one-node group (17 of them on a one-node cluster) */
+    const raft_config_t *cfg = rc_cfg (r);
+    if (cfg->n_voters == 1 && cfg->voters [0] == r->opts.id)
+        r->election_elapsed = r->randomized_timeout - 1;
     *self_p = r;
     return 0;
 }
