@@ -198,9 +198,10 @@ s_get (const char *key)
 }
 
 static Titan__Bus__KvStatsReply *
-s_stats (void)
+s_stats_of (uint32_t shard)
 {
     Titan__Bus__KvStatsRequest q = TITAN__BUS__KV_STATS_REQUEST__INIT;
+    q.shard = shard;
     uint8_t buf [64];
     size_t len = titan__bus__kv_stats_request__pack (&q, buf);
     s_send (TITAN_T_KV_STATS, buf, len, ++s_corr, "tester");
@@ -210,6 +211,12 @@ s_stats (void)
     titan_envelope_destroy (&env);
     ck_assert_ptr_nonnull (r);
     return r;
+}
+
+static Titan__Bus__KvStatsReply *
+s_stats (void)
+{
+    return s_stats_of (0);
 }
 
 #define PUT TITAN__BUS__KV_OP__KIND__PUT
@@ -363,16 +370,7 @@ s_durable_sweep (uint32_t n)
 {
     int durable = 0;
     for (uint32_t shard = 0; shard < n; shard++) {
-        Titan__Bus__KvStatsRequest q = TITAN__BUS__KV_STATS_REQUEST__INIT;
-        q.shard = shard;
-        uint8_t buf [64];
-        size_t len = titan__bus__kv_stats_request__pack (&q, buf);
-        s_send (TITAN_T_KV_STATS, buf, len, ++s_corr, "tester");
-        titan_envelope_t *env = s_recv ();
-        Titan__Bus__KvStatsReply *st = titan__bus__kv_stats_reply__unpack (
-            NULL, titan_envelope_size (env), titan_envelope_data (env));
-        titan_envelope_destroy (&env);
-        ck_assert_ptr_nonnull (st);
+        Titan__Bus__KvStatsReply *st = s_stats_of (shard);
         ck_assert_uint_eq (st->applied_index, 10 + shard);
         durable += st->durable_applied_index == 10 + shard;
         titan__bus__kv_stats_reply__free_unpacked (st, NULL);
