@@ -878,6 +878,7 @@ s_inst_finish (raft_group_t *self)
     self->installing = false;
     s_drop_covered (self);
     self->applied = self->inst_index;
+    rg_waiters_covered (self, self->applied);
     self->snaps_installed++;
     titan_log_info ("raft %s group %u: snapshot at %" PRIu64 " installed",
                self->cfg.self.node_id, self->cfg.shard, self->inst_index);

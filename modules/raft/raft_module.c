@@ -439,6 +439,8 @@ s_start (s_actor_t *self)
                                                &rc), "on");
     const char *placement = s_setting_choice (self, "placement", "ring",
                                               "static", &rc);
+    bool forward = streq (s_setting_choice (self, "forward_proposals", "on",
+                                            "off", &rc), "on");
     if (rc)
         return rc;
     if (streq (placement, "ring") && !zconfig_locate (ctx->node_config,
@@ -564,6 +566,7 @@ s_start (s_actor_t *self)
         .snapshot_entries = (uint64_t) snap_entries,
         .snapshot_slack = (uint64_t) snap_slack,
         .snapshot_chunk_bytes = (uint32_t) snap_chunk,
+        .forward_proposals = forward,
         .bus = self->bus,
         .transport = self->transport,
     };
@@ -900,6 +903,17 @@ s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
             if (group)
                 raft_group_on_check (group, frame.sender.node_id,
                                      &frame.check);
+            break;
+        }
+        case RAFT_WIRE_FORWARD: {
+            raft_group_t *group = frame.forward.group <= UINT32_MAX
+                ? raft_groups_find (self->groups, (uint32_t) frame.forward.group)
+                : NULL;
+            if (group)
+                raft_group_on_forward (group, frame.sender.node_id,
+                                       &frame.forward);
+            else
+                s_unknown_group (self, from, frame.forward.group);
             break;
         }
     }
