@@ -23,6 +23,7 @@
 #include "raft_members.h"
 #include "raft_transport.h"
 #include "raft_wire.h"
+#include "raft_group_testutil.h"
 #include "raft_log_testutil.h"
 #include "test_free_addr.h"
 
@@ -308,29 +309,7 @@ s_open (s_fixture_t *fx, bool bootstrap)
               fx->follower_addr);
     ck_assert_msg (raft_group_new (&gc, &fx->group, err, sizeof err) == 0,
                    "%s", err);
-    raft_wire_node_t leader;
-    memset (&leader, 0, sizeof leader);
-    snprintf (leader.node_id, sizeof leader.node_id, "L");
-    snprintf (leader.peer_addr, sizeof leader.peer_addr, "%s", fx->leader_addr);
-    raft_group_learn_peer (fx->group, &leader);
-    //  The transport sends only on a completed connection: probe until one
-    //  gets through, and take it at the leader.
-    int64_t deadline = zclock_mono () + 5000;
-    while (raft_transport_stats (fx->transport).batches_sent == 0) {
-        ck_assert (zclock_mono () < deadline);
-        ck_assert_int_eq (raft_transport_queue (fx->transport, "L", "probe",
-                                                5), 0);
-        raft_transport_flush (fx->transport);
-        zclock_sleep (10);
-    }
-    zpoller_t *poller = zpoller_new (raft_transport_sock (fx->leader), NULL);
-    ck_assert_ptr_nonnull (zpoller_wait (poller, 5000));
-    zpoller_destroy (&poller);
-    char *from = NULL;
-    zmsg_t *probe = NULL;
-    ck_assert_int_eq (raft_transport_recv (fx->leader, &from, &probe), 1);
-    zmsg_destroy (&probe);
-    zstr_free (&from);
+    tg_meet_leader (fx->group, fx->transport, fx->leader, fx->leader_addr);
     if (!bootstrap) {
         //  L leads term 1: a no-op at index 1, committed and applied.
         s_append (fx, "L", 1, 1, 1, 0, NULL, NULL, 1);

@@ -204,24 +204,30 @@ START_TEST (test_join_roundtrip)
 }
 END_TEST
 
-/*  Packs a PeerFrame with a PeerCheck body (possibly breaking the rules)
-    and returns what raft_wire_decode says.  */
+/*  Packs a PeerFrame from sender n1 whose body the caller set (possibly
+    breaking the rules) and returns what raft_wire_decode says.  */
 static int
-s_decode_raw_check (Titan__Raft__PeerCheck *c)
+s_decode_raw (Titan__Raft__PeerFrame *fr)
 {
-    Titan__Raft__PeerFrame fr = TITAN__RAFT__PEER_FRAME__INIT;
-    fr.node_id = (char *) "n1";
-    fr.peer_addr = (char *) "127.0.0.1:1";
-    fr.client_addr = (char *) "";
-    fr.body_case = TITAN__RAFT__PEER_FRAME__BODY_CHECK;
-    fr.check = c;
+    fr->node_id = (char *) "n1";
+    fr->peer_addr = (char *) "127.0.0.1:1";
+    fr->client_addr = (char *) "";
     uint8_t buf [4096];
-    size_t size = titan__raft__peer_frame__pack (&fr, buf);
+    size_t size = titan__raft__peer_frame__pack (fr, buf);
     raft_wire_frame_t f;
     char err [256];
     int rc = raft_wire_decode (buf, size, &f, err, sizeof err);
     raft_wire_frame_clear (&f);
     return rc;
+}
+
+static int
+s_decode_raw_check (Titan__Raft__PeerCheck *c)
+{
+    Titan__Raft__PeerFrame fr = TITAN__RAFT__PEER_FRAME__INIT;
+    fr.body_case = TITAN__RAFT__PEER_FRAME__BODY_CHECK;
+    fr.check = c;
+    return s_decode_raw (&fr);
 }
 
 START_TEST (test_check_roundtrip)
@@ -324,23 +330,13 @@ START_TEST (test_check_roundtrip)
 }
 END_TEST
 
-/*  Decodes a hand-made PeerForward body; returns the decoder's status.  */
 static int
 s_decode_raw_forward (Titan__Raft__PeerForward *fw)
 {
     Titan__Raft__PeerFrame fr = TITAN__RAFT__PEER_FRAME__INIT;
-    fr.node_id = (char *) "n1";
-    fr.peer_addr = (char *) "127.0.0.1:1";
-    fr.client_addr = (char *) "";
     fr.body_case = TITAN__RAFT__PEER_FRAME__BODY_FORWARD;
     fr.forward = fw;
-    uint8_t buf [4096];
-    size_t size = titan__raft__peer_frame__pack (&fr, buf);
-    raft_wire_frame_t f;
-    char err [256];
-    int rc = raft_wire_decode (buf, size, &f, err, sizeof err);
-    raft_wire_frame_clear (&f);
-    return rc;
+    return s_decode_raw (&fr);
 }
 
 START_TEST (test_forward_roundtrip)

@@ -743,14 +743,21 @@ s_is_member (raft_group_t *group, uint64_t id)
     return raft_config_is_voter (cfg, id) || raft_config_is_learner (cfg, id);
 }
 
+/*  The hosted group a peer frame names, or NULL.  */
+static raft_group_t *
+s_group_of (s_actor_t *self, uint64_t group)
+{
+    return group <= UINT32_MAX ? raft_groups_find (self->groups, (uint32_t) group)
+                               : NULL;
+}
+
 /*  True when a Raft message may be stepped (see the file comment): the
     filter of the group the message names; a message for a group this node
     does not host passes here and is dropped by s_unknown_group.  */
 static bool
 s_sender_allowed (s_actor_t *self, const raft_msg_t *msg)
 {
-    raft_group_t *group = msg->group <= UINT32_MAX
-        ? raft_groups_find (self->groups, (uint32_t) msg->group) : NULL;
+    raft_group_t *group = s_group_of (self, msg->group);
     if (!group
     ||  s_is_member (group, msg->from)
     ||  !raft_group_is_member (group))
@@ -859,9 +866,7 @@ s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
     size_t len = 0;
     switch (frame.kind) {
         case RAFT_WIRE_RAFT: {
-            raft_group_t *group = frame.msg.group <= UINT32_MAX
-                ? raft_groups_find (self->groups, (uint32_t) frame.msg.group)
-                : NULL;
+            raft_group_t *group = s_group_of (self, frame.msg.group);
             if (group)
                 raft_group_step (group, &frame.msg);
             else
@@ -870,9 +875,7 @@ s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
         }
         case RAFT_WIRE_JOIN: {
             raft_wire_join_reply_t reply;
-            raft_group_t *group = frame.join_group <= UINT32_MAX
-                ? raft_groups_find (self->groups, (uint32_t) frame.join_group)
-                : NULL;
+            raft_group_t *group = s_group_of (self, frame.join_group);
             if (!group
             ||  strcmp (frame.join.node_id, frame.sender.node_id) != 0) {
                 memset (&reply, 0, sizeof reply);
@@ -897,18 +900,14 @@ s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
                 s_handle_join_reply (self, &frame.reply, frame.sender.node_id);
             break;
         case RAFT_WIRE_CHECK: {
-            raft_group_t *group = frame.check.group <= UINT32_MAX
-                ? raft_groups_find (self->groups, (uint32_t) frame.check.group)
-                : NULL;
+            raft_group_t *group = s_group_of (self, frame.check.group);
             if (group)
                 raft_group_on_check (group, frame.sender.node_id,
                                      &frame.check);
             break;
         }
         case RAFT_WIRE_FORWARD: {
-            raft_group_t *group = frame.forward.group <= UINT32_MAX
-                ? raft_groups_find (self->groups, (uint32_t) frame.forward.group)
-                : NULL;
+            raft_group_t *group = s_group_of (self, frame.forward.group);
             if (group)
                 raft_group_on_forward (group, frame.sender.node_id,
                                        &frame.forward);
