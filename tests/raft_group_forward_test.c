@@ -8,7 +8,8 @@
     Follower F: a forwarded write is answered with F's own apply result
     at the (index, term) the leader named; when another term's entry is
     applied at that index (the leader lost it) the answer is UNAVAILABLE,
-    never OK; a leader change before the leader answered leaves the outcome
+    never OK; after a leader change the old leader's late answer still
+    counts, and no answer within two election timeouts leaves the outcome
     unknown (DEADLINE_EXCEEDED); a refusal is UNAVAILABLE with the leader
     hint; a result from a node that was not asked is dropped.  Leader F
     (a single-voter group): a PROPOSE from a node that is not a member is
@@ -301,6 +302,7 @@ s_open (s_fixture_t *fx, bool bootstrap)
         .election_ticks = 10, .heartbeat_ticks = 2,
         .max_value_bytes = 1024, .storage_module = "bitcask",
         .propose_timeout_ms = 10000, .read_timeout_ms = 10000,
+        .election_us = 100000,
         .forward_proposals = true,
         .bus = fx->bus, .transport = fx->transport, .fio = fx->fio,
     };
@@ -381,20 +383,37 @@ START_TEST (test_forwarded_write_overwritten)
 }
 END_TEST
 
-/*  A new leader before L answered: L may have appended it, or not.  */
+/*  A new leader (M, term 2) before L answered.  L, alive, answers one
+    request after all: appended at (2, 1), and M's entry at index 2 makes
+    it UNAVAILABLE.  The other gets no answer: two election timeouts
+    (200 ms) after M was seen, DEADLINE_EXCEEDED, since L may have
+    appended it.  */
 START_TEST (test_leader_change_before_result)
 {
     s_fixture_t fx;
     s_open (&fx, false);
-    uint64_t corr = s_propose (&fx, "k", "v");
-    s_expect_propose (&fx, "k", "v");
+    uint64_t late = s_propose (&fx, "k", "v");
+    uint64_t late_id = s_expect_propose (&fx, "k", "v");
+    uint64_t silent = s_propose (&fx, "k2", "v2");
+    s_expect_propose (&fx, "k2", "v2");
+    int64_t changed = zclock_mono ();
     s_append (&fx, "M", 2, 2, 2, 1, NULL, NULL, 1);
-    Titan__Bus__KvReply *r = s_answer (&fx, corr);
+    s_process (&fx);
+    s_result (&fx, "L", late_id, 0, 2, 1);
+    Titan__Bus__KvReply *r = s_answer (&fx, silent);
     ck_assert_msg (r->code == TITAN__BUS__CODE__DEADLINE_EXCEEDED, "%d %s",
                    r->code, r->message);
     ck_assert_ptr_nonnull (strstr (r->message, "outcome unknown"));
+    ck_assert_int_ge (zclock_mono () - changed, 200);
+    ck_assert_int_lt (zclock_mono () - changed, 3000);
     titan__bus__kv_reply__free_unpacked (r, NULL);
     ck_assert_uint_eq (raft_group_forward_stats (fx.group).expired, 1);
+    s_append (&fx, "M", 2, 2, 2, 1, NULL, NULL, 2);
+    s_apply_until (&fx, 2);
+    r = s_answer (&fx, late);
+    ck_assert_msg (r->code == TITAN__BUS__CODE__UNAVAILABLE, "%d %s", r->code,
+                   r->message);
+    titan__bus__kv_reply__free_unpacked (r, NULL);
     s_close (&fx);
 }
 END_TEST

@@ -16,11 +16,12 @@
     Matching): UNAVAILABLE, safe to retry.
 
     A refusal (not the leader, busy) is UNAVAILABLE with the leader hint,
-    so the gateway falls back to its gRPC forward.  No RESULT in time, or
-    a leader change before it came, leaves the outcome unknown (the leader
-    may have appended the entry): DEADLINE_EXCEEDED, like a waiter that
-    times out, never UNAVAILABLE, which promises the write was not
-    applied.  */
+    so the gateway falls back to its gRPC forward.  No RESULT in time
+    (read_timeout_ms; two election timeouts once another leader is known:
+    a live old leader answers at once, appended or refused) leaves the
+    outcome unknown (the leader may have appended the entry):
+    DEADLINE_EXCEEDED, like a waiter that times out, never UNAVAILABLE,
+    which promises the write was not applied.  */
 #include "titan/log.h"
 #include "raft_group_impl.h"
 
@@ -74,6 +75,7 @@ rg_forward_propose (raft_group_t *self, titan_envelope_t **env_p)
     /* the leader answers within a round trip; a RESULT that is this late
        was lost (or the leader is gone) */
     fw->deadline = zclock_mono () + self->cfg.read_timeout_ms;
+    fw->moved = false;
     self->fwd_stats.sent++;
     return true;
 }
@@ -205,19 +207,27 @@ rg_expire_forwards (raft_group_t *self)
         return;
     int64_t now = zclock_mono ();
     uint64_t leader = raft_leader (self->core);
+    /* another leader: the old one answers at once if it is alive (it
+       appended the write, or refuses it); give it two election timeouts */
+    int64_t grace = now + (int64_t) (self->cfg.election_us / 500);
     for (size_t i = 0; i < self->n_fwds; ) {
         rg_forward_t *fw = &self->fwds [i];
-        bool moved = leader && leader != fw->leader;
-        if (now <= fw->deadline && !moved) {
+        if (leader && leader != fw->leader && !fw->moved) {
+            fw->moved = true;
+            if (grace < fw->deadline)
+                fw->deadline = grace;
+        }
+        if (now <= fw->deadline) {
             i++;
             continue;
         }
         self->fwd_stats.expired++;
+        bool moved = fw->moved;
         titan_envelope_t *env = s_take (self, i);
         rg_refuse_kv (self, &env, TITAN__BUS__CODE__DEADLINE_EXCEEDED, moved
-                      ? "raft: leader changed before it answered the forwarded "
-                        "write; outcome unknown (retry with the same "
-                        "client_id and sequence)"
+                      ? "raft: leader changed and the old one did not answer "
+                        "the forwarded write; outcome unknown (retry with the "
+                        "same client_id and sequence)"
                       : "raft: no answer from the leader to the forwarded "
                         "write in time; outcome unknown (retry with the "
                         "same client_id and sequence)");

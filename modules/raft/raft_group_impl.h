@@ -82,6 +82,7 @@ typedef struct {
     uint64_t leader;           /* raft id of the node it went to */
     titan_envelope_t *env;     /* the raft.propose to answer */
     int64_t deadline;
+    bool moved;                /* another leader seen since: deadline cut */
 } rg_forward_t;
 
 #define RG_MAX_FORWARDS      4096      /* pending forwards per group */
