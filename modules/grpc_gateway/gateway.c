@@ -26,9 +26,12 @@
     Shards (docs/sharding.md): a key's shard is ring_key_shard (key, Q)
     (gw_api_key_shard), with Q from the raft module's `shards` setting.
     The gateway remembers, per shard, the leader the raft module last
-    named (a leader hint) and sends the writes and linearizable reads of
-    that shard straight to it (or proposes locally when the hint is this
-    node); a forwarded call that fails with UNAVAILABLE drops the hint and
+    named (a leader hint) and sends the linearizable reads of that shard
+    straight to it (or reads locally when the hint is this node); writes
+    of a shard hosted here go to the local raft module all the same, which
+    forwards them to the leader over the peer transport
+    (modules/raft/forward_proposals = on), else to the hinted leader
+    too; a forwarded call that fails with UNAVAILABLE drops the hint and
     asks the local raft module again, and a hinted node that does not
     answer in time (DEADLINE_EXCEEDED: cut off or stopped) is forgotten as
     the leader of every shard, so later calls ask the raft module.
