@@ -11,7 +11,9 @@
     node is back); a fourth node that joins and receives all the data;
     Join, TransferLeader and Leave over gRPC through followers; the hop
     limit of forwarding (calls sent with the gateway's own forwarder,
-    marked as already forwarded).
+    marked as already forwarded), with raft forward_proposals = off; with
+    it on (the default), a put through a follower that may take no more
+    gRPC hops succeeds, forwarded by the raft module.
 
     With INTEG_FAILOVER_TRIALS=N (not set by `make check`), one more test
     measures N failovers: the leader is stopped and the time until the
@@ -377,10 +379,50 @@ s_put_with_hops (tc_cluster_t *c, int i, int hops, const char *key)
     return res;
 }
 
-/*  The hop limit of forwarding, with calls marked as forwarded already.  */
-START_TEST (test_forwarding_hop_limit)
+/*  forward_proposals = on (the default): a write through a follower goes
+    to its raft module, which forwards it to the leader over the peer
+    transport; no gRPC call leaves the follower.  A put that took its last
+    gRPC hop already (it may not be forwarded again) still succeeds
+    through a follower, even one whose gateway knows the leader, and its
+    revision is the one the leader serves.  */
+START_TEST (test_write_through_follower_no_grpc)
 {
     tc_cluster_t *c = tc_new (3);
+    int leader = tc_get_leader (c, 10000);
+    ck_assert_int_ge (leader, 0);
+    int follower = tc_other (c, leader);
+    /* a linearizable read first: the follower's gateway learns the
+       leader hint (reads still go to the hinted leader over gRPC) */
+    s_put_ok (c, leader, "nogrpc", "zero");
+    s_expect_linearizable (c, follower, "nogrpc", "zero");
+    for (int k = 0; k < 3; k++) {
+        gw_fwd_result_t *res = s_put_with_hops (c, follower, GW_MAX_HOPS,
+                                                "nogrpc");
+        ck_assert_msg (res->code == GRPC_STATUS_OK, "%s %s",
+                       tc_status_name (res->code), res->details);
+        Titan__V1__PutResponse *put = titan__v1__put_response__unpack (
+            NULL, res->size, res->response);
+        ck_assert_ptr_nonnull (put);
+        uint64_t revision = 0;
+        char *got = NULL;
+        ck_assert_int_eq (tc_get (c, leader, "nogrpc", false, PUT_MS, &got,
+                                  &revision, NULL, 0), GRPC_STATUS_OK);
+        ck_assert_uint_eq (revision, put->revision);
+        free (got);
+        titan__v1__put_response__free_unpacked (put, NULL);
+        gw_fwd_result_destroy (&res);
+    }
+    tc_destroy (&c);
+}
+END_TEST
+
+/*  The hop limit of forwarding, with calls marked as forwarded already
+    (raft forward_proposals = off: a follower's gateway forwards writes
+    over gRPC).  */
+START_TEST (test_forwarding_hop_limit)
+{
+    tc_settings_t settings = { .raft = "        forward_proposals = off\n" };
+    tc_cluster_t *c = tc_new_with (3, &settings);
     int leader = tc_get_leader (c, 10000);
     ck_assert_int_ge (leader, 0);
     int follower = tc_other (c, leader);
@@ -725,6 +767,7 @@ s_suite (void)
     tcase_add_test (tc, test_fourth_node_joins);
     tcase_add_test (tc, test_membership_over_grpc);
     tcase_add_test (tc, test_forwarding_hop_limit);
+    tcase_add_test (tc, test_write_through_follower_no_grpc);
     tcase_add_test (tc, test_transfer_under_write_load);
     tcase_add_test (tc, test_snapshot_catch_up);
     suite_add_tcase (suite, tc);

@@ -17,6 +17,7 @@
 #include "titan/job_pool.h"
 #include "raft_transport.h"
 #include "raft_wire.h"
+#include "raft_group_testutil.h"
 #include "raft_log_testutil.h"
 #include "test_free_addr.h"
 
@@ -131,29 +132,7 @@ s_open (s_fixture_t *fx)
               fx->follower_addr);
     ck_assert_msg (raft_group_new (&gc, &fx->group, err, sizeof err) == 0,
                    "%s", err);
-    raft_wire_node_t leader;
-    memset (&leader, 0, sizeof leader);
-    snprintf (leader.node_id, sizeof leader.node_id, "L");
-    snprintf (leader.peer_addr, sizeof leader.peer_addr, "%s", fx->leader_addr);
-    raft_group_learn_peer (fx->group, &leader);
-    //  The transport sends only on a completed connection (never blocks):
-    //  probe until one gets through, and take it at the leader.
-    int64_t deadline = zclock_mono () + 5000;
-    while (raft_transport_stats (fx->transport).batches_sent == 0) {
-        ck_assert (zclock_mono () < deadline);
-        ck_assert_int_eq (raft_transport_queue (fx->transport, "L", "probe",
-                                                5), 0);
-        raft_transport_flush (fx->transport);
-        zclock_sleep (10);
-    }
-    char *from = NULL;
-    zmsg_t *probe = NULL;
-    zpoller_t *poller = zpoller_new (raft_transport_sock (fx->leader), NULL);
-    ck_assert_ptr_nonnull (zpoller_wait (poller, 5000));
-    zpoller_destroy (&poller);
-    ck_assert_int_eq (raft_transport_recv (fx->leader, &from, &probe), 1);
-    zmsg_destroy (&probe);
-    zstr_free (&from);
+    tg_meet_leader (fx->group, fx->transport, fx->leader, fx->leader_addr);
     //  Entry 1 first: it creates the log's segment (synced inline) and
     //  persists term 1, so that the tests' appends sync the log alone.
     s_step_append (fx, 1, 1);

@@ -67,6 +67,30 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             raft_wire_frame_clear (&g);
             free (buf);
         }
+        else
+        if (f.kind == RAFT_WIRE_FORWARD) {
+            assert (f.forward.id);
+            assert (f.forward.kind == RAFT_FORWARD_PROPOSE
+                    ? f.forward.size > 0 && f.forward.size <= RAFT_WIRE_MAX_DATA
+                    : f.forward.size == 0);
+            if (f.forward.size)                 /* touch every byte */
+                assert (memchr (f.forward.data, 0, f.forward.size)
+                        != (void *) 1);
+            uint8_t *buf = NULL;
+            size_t len = 0;
+            assert (raft_wire_encode_forward (&f.sender, &f.forward, &buf,
+                                              &len) == 0);
+            raft_wire_frame_t g;
+            assert (raft_wire_decode (buf, len, &g, err, sizeof err) == 0);
+            assert (g.forward.kind == f.forward.kind
+                    && g.forward.id == f.forward.id
+                    && g.forward.size == f.forward.size
+                    && g.forward.index == f.forward.index
+                    && g.forward.term == f.forward.term
+                    && g.forward.code == f.forward.code);
+            raft_wire_frame_clear (&g);
+            free (buf);
+        }
     }
     raft_wire_frame_clear (&f);
     const uint8_t *payload;

@@ -7,8 +7,10 @@
     Scenarios: a single node (put, get, delete, restart with data and
     revisions kept, a retried write applied once, also across a restart);
     three nodes (bootstrap + join, the third through a follower's redirect;
-    writes replicated and read LOCAL from followers; a non-leader's refusal
-    carries the leader hint; the leader stopped, a new one elected and
+    writes replicated and read LOCAL from followers; a follower forwards
+    writes to the leader, with the leader's results for put, CAS and
+    delete, or with forward_proposals = off refuses them with the leader
+    hint; the leader stopped, a new one elected and
     writes going on; the old leader restarted from its directory catches
     up); membership, module restarts, failover retries and the chaos test
     (with snapshots every few entries); snapshots and log compaction
@@ -476,15 +478,13 @@ START_TEST (test_three_nodes)
     for (int i = 0; i < 3; i++)
         ck_assert_uint_eq (s_wait_value (&n [i], "a", "1", 5000), r1);
 
-    /* a follower refuses a write and names the leader */
+    /* a follower forwards a write to the leader (forward_proposals, on
+       by default) and answers with the revision it applied */
     s_wait_knows_leader (&n [1], "alpha", 5000);
-    Titan__Bus__KvReply *r = s_put (&n [1], "b", "2");
-    ck_assert_int_eq (r->code, TITAN__BUS__CODE__UNAVAILABLE);
-    ck_assert_str_eq (r->leader_id, "alpha");
-    ck_assert_str_eq (r->leader_client_addr, n [0].client);
-    titan__bus__kv_reply__free_unpacked (r, NULL);
+    uint64_t rb = s_put_ok (&n [1], "b", "2");
+    ck_assert_uint_eq (s_wait_value (&n [0], "b", "2", 5000), rb);
     /* a linearizable read on a follower goes through the leader's index */
-    r = s_get (&n [2], "a", false);
+    Titan__Bus__KvReply *r = s_get (&n [2], "a", false);
     ck_assert_int_eq (r->code, TITAN__BUS__CODE__OK);
     ck_assert_uint_eq (r->revision, r1);
     titan__bus__kv_reply__free_unpacked (r, NULL);
@@ -556,6 +556,126 @@ START_TEST (test_three_nodes)
     for (int i = 0; i < 3; i++)
         ck_assert_uint_eq (s_wait_value (&n [i], "d", "4", 5000), r3);
 
+    for (int i = 0; i < 3; i++)
+        s_cleanup (&n [i]);
+    zsys_shutdown ();
+}
+END_TEST
+
+/*  A CAS through node `n`: `expected` revision (or absent when 0).  */
+static Titan__Bus__KvReply *
+s_cas (tnode_t *n, const char *key, const char *value, uint64_t expected)
+{
+    Titan__Bus__KvOp op = TITAN__BUS__KV_OP__INIT;
+    op.kind = TITAN__BUS__KV_OP__KIND__CAS;
+    op.key.data = (uint8_t *) key;
+    op.key.len = strlen (key);
+    op.value.data = (uint8_t *) value;
+    op.value.len = strlen (value);
+    op.expected_revision = expected;
+    op.expect_absent = expected == 0;
+    Titan__Bus__KvWrite w = TITAN__BUS__KV_WRITE__INIT;
+    w.op = &op;
+    uint8_t buf [256];
+    size_t len = titan__bus__kv_write__pack (&w, buf);
+    titan_envelope_t *e = titan_bus_call (n->bus, "raft", TITAN_T_RAFT_PROPOSE,
+                                          buf, len, CALL_MS, NULL, NULL);
+    ck_assert_msg (e != NULL, "%s: no reply to a CAS", n->id);
+    Titan__Bus__KvReply *r = titan__bus__kv_reply__unpack (NULL,
+        titan_envelope_size (e), titan_envelope_data (e));
+    ck_assert_ptr_nonnull (r);
+    titan_envelope_destroy (&e);
+    return r;
+}
+
+/*  Node n's forwarding counters (raft.status).  */
+static void
+s_forwards (tnode_t *n, uint64_t *sent, uint64_t *served)
+{
+    Titan__Bus__RaftStatusReply *st = s_status (n);
+    *sent = st->groups [0]->forwards_sent;
+    *served = st->groups [0]->forwards_served;
+    titan__bus__raft_status_reply__free_unpacked (st, NULL);
+}
+
+/*  Forwarded proposals (forward_proposals = on, the default): writes
+    through a follower are forwarded to the leader over the peer
+    transport, and the follower's answers (put revision, CAS match and
+    mismatch, delete of a present and of an absent key) are the ones the
+    leader gives for the same ops.  A node with forward_proposals = off
+    refuses with UNAVAILABLE and the leader hint, as before.  */
+START_TEST (test_forward_proposals)
+{
+    tnode_t n [3];
+    s_init (&n [0], "fp-a", NULL);
+    s_start (&n [0]);
+    s_wait_leader (&n [0], 1, 5000);
+    s_init (&n [1], "fp-b", n [0].peer);
+    s_start (&n [1]);
+    s_init (&n [2], "fp-c", n [0].peer);
+    n [2].raft_extra = "        forward_proposals = off\n";
+    s_start (&n [2]);
+    s_wait_voters (&n [0], 3, 10000);
+    ck_assert_ptr_eq (s_wait_leader (n, 3, 5000), &n [0]);
+    s_wait_knows_leader (&n [1], "fp-a", 5000);
+    s_wait_knows_leader (&n [2], "fp-a", 5000);
+    tnode_t *lead = &n [0], *fol = &n [1];
+
+    uint64_t r1 = s_put_ok (fol, "k", "v1");
+    ck_assert_uint_eq (s_wait_value (lead, "k", "v1", 5000), r1);
+    uint64_t sent = 0, served = 0;
+    s_forwards (fol, &sent, &served);
+    ck_assert_uint_eq (sent, 1);
+    s_forwards (lead, &sent, &served);
+    ck_assert_uint_eq (served, 1);
+    /* CAS mismatch: the same refusal and current revision both ways */
+    Titan__Bus__KvReply *f = s_cas (fol, "k", "v2", r1 + 100);
+    Titan__Bus__KvReply *l = s_cas (lead, "k", "v2", r1 + 100);
+    ck_assert_int_ne (f->code, TITAN__BUS__CODE__OK);
+    ck_assert_int_eq (f->code, l->code);
+    ck_assert_uint_eq (f->current_revision, r1);
+    ck_assert_uint_eq (l->current_revision, r1);
+    titan__bus__kv_reply__free_unpacked (f, NULL);
+    titan__bus__kv_reply__free_unpacked (l, NULL);
+    /* CAS match through the follower, then the leader's sees it moved */
+    f = s_cas (fol, "k", "v2", r1);
+    ck_assert_msg (f->code == TITAN__BUS__CODE__OK, "%d %s", f->code,
+                   f->message);
+    uint64_t r2 = f->revision;
+    ck_assert_uint_gt (r2, r1);
+    titan__bus__kv_reply__free_unpacked (f, NULL);
+    ck_assert_uint_eq (s_wait_value (lead, "k", "v2", 5000), r2);
+    l = s_cas (lead, "k", "v3", r1);
+    ck_assert_int_ne (l->code, TITAN__BUS__CODE__OK);
+    ck_assert_uint_eq (l->current_revision, r2);
+    titan__bus__kv_reply__free_unpacked (l, NULL);
+    /* delete through the follower: present, then absent, as the leader */
+    f = s_write (fol, TITAN__BUS__KV_OP__KIND__DELETE, "k", NULL, NULL, 0);
+    ck_assert_int_eq (f->code, TITAN__BUS__CODE__OK);
+    ck_assert_uint_eq (f->deleted, 1);
+    ck_assert_uint_gt (f->revision, r2);
+    titan__bus__kv_reply__free_unpacked (f, NULL);
+    f = s_write (fol, TITAN__BUS__KV_OP__KIND__DELETE, "k", NULL, NULL, 0);
+    l = s_write (lead, TITAN__BUS__KV_OP__KIND__DELETE, "k", NULL, NULL, 0);
+    ck_assert_int_eq (f->code, l->code);
+    ck_assert_uint_eq (f->deleted, 0);
+    ck_assert_uint_eq (l->deleted, 0);
+    titan__bus__kv_reply__free_unpacked (f, NULL);
+    titan__bus__kv_reply__free_unpacked (l, NULL);
+    s_forwards (fol, &sent, &served);
+    ck_assert_uint_eq (sent, 5);
+
+    /* forward_proposals = off: refused with the leader hint, not applied */
+    Titan__Bus__KvReply *r = s_put (&n [2], "off", "x");
+    ck_assert_int_eq (r->code, TITAN__BUS__CODE__UNAVAILABLE);
+    ck_assert_str_eq (r->leader_id, "fp-a");
+    ck_assert_str_eq (r->leader_client_addr, n [0].client);
+    titan__bus__kv_reply__free_unpacked (r, NULL);
+    s_forwards (&n [2], &sent, &served);
+    ck_assert_uint_eq (sent, 0);
+    r = s_get (lead, "off", false);
+    ck_assert_int_eq (r->code, TITAN__BUS__CODE__NOT_FOUND);
+    titan__bus__kv_reply__free_unpacked (r, NULL);
     for (int i = 0; i < 3; i++)
         s_cleanup (&n [i]);
     zsys_shutdown ();
@@ -1599,6 +1719,7 @@ main (void)
     tcase_set_timeout (tc, getenv ("RAFTMOD_CHAOS_ROUNDS") ? 3600 : 120);
     tcase_add_test (tc, test_single_node);
     tcase_add_test (tc, test_three_nodes);
+    tcase_add_test (tc, test_forward_proposals);
     tcase_add_test (tc, test_membership);
     tcase_add_test (tc, test_module_restarts);
     tcase_add_test (tc, test_refused_op);

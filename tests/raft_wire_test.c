@@ -204,24 +204,30 @@ START_TEST (test_join_roundtrip)
 }
 END_TEST
 
-/*  Packs a PeerFrame with a PeerCheck body (possibly breaking the rules)
-    and returns what raft_wire_decode says.  */
+/*  Packs a PeerFrame from sender n1 whose body the caller set (possibly
+    breaking the rules) and returns what raft_wire_decode says.  */
 static int
-s_decode_raw_check (Titan__Raft__PeerCheck *c)
+s_decode_raw (Titan__Raft__PeerFrame *fr)
 {
-    Titan__Raft__PeerFrame fr = TITAN__RAFT__PEER_FRAME__INIT;
-    fr.node_id = (char *) "n1";
-    fr.peer_addr = (char *) "127.0.0.1:1";
-    fr.client_addr = (char *) "";
-    fr.body_case = TITAN__RAFT__PEER_FRAME__BODY_CHECK;
-    fr.check = c;
+    fr->node_id = (char *) "n1";
+    fr->peer_addr = (char *) "127.0.0.1:1";
+    fr->client_addr = (char *) "";
     uint8_t buf [4096];
-    size_t size = titan__raft__peer_frame__pack (&fr, buf);
+    size_t size = titan__raft__peer_frame__pack (fr, buf);
     raft_wire_frame_t f;
     char err [256];
     int rc = raft_wire_decode (buf, size, &f, err, sizeof err);
     raft_wire_frame_clear (&f);
     return rc;
+}
+
+static int
+s_decode_raw_check (Titan__Raft__PeerCheck *c)
+{
+    Titan__Raft__PeerFrame fr = TITAN__RAFT__PEER_FRAME__INIT;
+    fr.body_case = TITAN__RAFT__PEER_FRAME__BODY_CHECK;
+    fr.check = c;
+    return s_decode_raw (&fr);
 }
 
 START_TEST (test_check_roundtrip)
@@ -321,6 +327,93 @@ START_TEST (test_check_roundtrip)
     ck_assert_int_eq (s_decode_raw_check (&raw), 0);
     raw.index = 0;
     ck_assert_int_eq (s_decode_raw_check (&raw), -EPROTO);  /* no snapshot */
+}
+END_TEST
+
+static int
+s_decode_raw_forward (Titan__Raft__PeerForward *fw)
+{
+    Titan__Raft__PeerFrame fr = TITAN__RAFT__PEER_FRAME__INIT;
+    fr.body_case = TITAN__RAFT__PEER_FRAME__BODY_FORWARD;
+    fr.forward = fw;
+    return s_decode_raw (&fr);
+}
+
+START_TEST (test_forward_roundtrip)
+{
+    raft_wire_node_t me = s_node ("n1", "127.0.0.1:7401", "127.0.0.1:7400");
+    const uint8_t kv [] = { 0x08, 0x01, 0x12, 0x02, 0x0a, 0x00 };
+    raft_wire_forward_t p = { .group = 9, .kind = RAFT_FORWARD_PROPOSE,
+                              .id = 42, .size = sizeof kv, .data = kv };
+    uint8_t *buf = NULL;
+    size_t size = 0;
+    ck_assert_int_eq (raft_wire_encode_forward (&me, &p, &buf, &size), 0);
+    raft_wire_frame_t f;
+    char err [256];
+    ck_assert_int_eq (raft_wire_decode (buf, size, &f, err, sizeof err), 0);
+    ck_assert_int_eq (f.kind, RAFT_WIRE_FORWARD);
+    ck_assert_str_eq (f.sender.node_id, "n1");
+    ck_assert_uint_eq (f.forward.group, 9);
+    ck_assert_int_eq (f.forward.kind, RAFT_FORWARD_PROPOSE);
+    ck_assert_uint_eq (f.forward.id, 42);
+    ck_assert_uint_eq (f.forward.size, sizeof kv);
+    ck_assert (memcmp (f.forward.data, kv, sizeof kv) == 0);
+    raft_wire_frame_clear (&f);
+    free (buf);
+
+    raft_wire_forward_t r = { .group = 9, .kind = RAFT_FORWARD_RESULT,
+                              .id = 42, .index = 1234, .term = 7 };
+    ck_assert_int_eq (raft_wire_encode_forward (&me, &r, &buf, &size), 0);
+    ck_assert_int_eq (raft_wire_decode (buf, size, &f, err, sizeof err), 0);
+    ck_assert_int_eq (f.forward.kind, RAFT_FORWARD_RESULT);
+    ck_assert_uint_eq (f.forward.index, 1234);
+    ck_assert_uint_eq (f.forward.term, 7);
+    ck_assert_uint_eq (f.forward.code, 0);
+    ck_assert_uint_eq (f.forward.size, 0);
+    raft_wire_frame_clear (&f);
+    free (buf);
+    r.code = 14;                    /* a refusal needs no index */
+    r.index = r.term = 0;
+    ck_assert_int_eq (raft_wire_encode_forward (&me, &r, &buf, &size), 0);
+    free (buf);
+
+    /* the encoder refuses what the decoder would */
+    r.code = 0;
+    ck_assert_int_eq (raft_wire_encode_forward (&me, &r, &buf, &size), -EINVAL);
+    p.id = 0;
+    ck_assert_int_eq (raft_wire_encode_forward (&me, &p, &buf, &size), -EINVAL);
+    p.id = 1;
+    p.size = 0;
+    ck_assert_int_eq (raft_wire_encode_forward (&me, &p, &buf, &size), -EINVAL);
+    p.kind = 3;
+    ck_assert_int_eq (raft_wire_encode_forward (&me, &p, &buf, &size), -EINVAL);
+
+    /* hand-made bodies that break the rules */
+    uint8_t data [4] = { 1, 2, 3, 4 };
+    Titan__Raft__PeerForward raw = TITAN__RAFT__PEER_FORWARD__INIT;
+    raw.kind = RAFT_FORWARD_PROPOSE;
+    raw.id = 5;
+    raw.data.len = sizeof data;
+    raw.data.data = data;
+    ck_assert_int_eq (s_decode_raw_forward (&raw), 0);
+    raw.id = 0;
+    ck_assert_int_eq (s_decode_raw_forward (&raw), -EPROTO);  /* no id */
+    raw.id = 5;
+    raw.kind = 0;
+    ck_assert_int_eq (s_decode_raw_forward (&raw), -EPROTO);  /* no kind */
+    raw.kind = RAFT_FORWARD_PROPOSE;
+    raw.data.len = 0;
+    ck_assert_int_eq (s_decode_raw_forward (&raw), -EPROTO);  /* no write */
+    raw.kind = RAFT_FORWARD_RESULT;
+    raw.index = 3;
+    raw.term = 1;
+    ck_assert_int_eq (s_decode_raw_forward (&raw), 0);
+    raw.term = 0;
+    ck_assert_int_eq (s_decode_raw_forward (&raw), -EPROTO);  /* no term */
+    raw.code = 14;
+    ck_assert_int_eq (s_decode_raw_forward (&raw), 0);        /* refused */
+    raw.data.len = sizeof data;
+    ck_assert_int_eq (s_decode_raw_forward (&raw), -EPROTO);  /* data */
 }
 END_TEST
 
@@ -560,6 +653,7 @@ main (void)
     tcase_add_test (tc, test_every_type);
     tcase_add_test (tc, test_join_roundtrip);
     tcase_add_test (tc, test_check_roundtrip);
+    tcase_add_test (tc, test_forward_roundtrip);
     tcase_add_test (tc, test_commands);
     tcase_add_test (tc, test_truncated_corrupted);
     tcase_add_test (tc, test_semantic_rejects);

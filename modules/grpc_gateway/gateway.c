@@ -26,9 +26,12 @@
     Shards (docs/sharding.md): a key's shard is ring_key_shard (key, Q)
     (gw_api_key_shard), with Q from the raft module's `shards` setting.
     The gateway remembers, per shard, the leader the raft module last
-    named (a leader hint) and sends the writes and linearizable reads of
-    that shard straight to it (or proposes locally when the hint is this
-    node); a forwarded call that fails with UNAVAILABLE drops the hint and
+    named (a leader hint) and sends the linearizable reads of that shard
+    straight to it (or reads locally when the hint is this node); writes
+    of a shard hosted here go to the local raft module all the same, which
+    forwards them to the leader over the peer transport
+    (modules/raft/forward_proposals = on), else to the hinted leader
+    too; a forwarded call that fails with UNAVAILABLE drops the hint and
     asks the local raft module again, and a hinted node that does not
     answer in time (DEADLINE_EXCEEDED: cut off or stopped) is forgotten as
     the leader of every shard, so later calls ask the raft module.
@@ -76,7 +79,13 @@
     request_timeout_ms and hint_log_max_bytes (the most bytes of
     deferred puts waiting for delivery, default 64 MiB); it reads
     modules/raft/shards for Q (default 16, RING_DEFAULT_SHARDS) until the
-    ring's table brings it.  TLS and
+    ring's table brings it, and modules/raft/forward_proposals (on: the
+    writes of a shard hosted here go to the local raft module, which
+    forwards them to the leader over the peer transport, even when a
+    leader hint names another node; off: straight to the hinted leader
+    over gRPC).  reads_via_raft (off): on sends linearizable reads of a
+    hosted shard to the local raft module too (ReadIndex through the
+    leader) instead of the hinted leader.  TLS and
     the client token (tls_cert, tls_key, tls_ca, tls_client_auth,
     auth_token, auth_token_file) are read by gw_security.h, which says how
     they work.  The listen address is the node's
@@ -180,6 +189,9 @@ typedef struct {
     s_hint_t *hints;             /* per shard, n_hints of them */
     uint32_t n_hints;            /* env.shards, unless memory ran out */
     gw_ring_t *ring;             /* the newest routing table, if any */
+    int writes_via_raft;         /* writes of hosted shards: local raft,
+                                  which forwards them to the leader */
+    int reads_via_raft;          /* the same for linearizable reads */
     uint64_t ring_corr;          /* our ring.table request in flight */
     int64_t ring_ask_at;         /* when to ask again (0: never) */
 } s_gateway_t;
@@ -370,6 +382,13 @@ s_gateway_new (titan_module_ctx_t *ctx)
         return NULL;
     }
     self->env.shards = (uint32_t) shards;
+    const char *fwd = ctx->node_config
+        ? titan_setting_str (ctx->node_config, "modules/raft/forward_proposals",
+                             "on") : "on";
+    self->writes_via_raft = streq (fwd, "on");
+    self->reads_via_raft = streq (titan_setting_str (ctx->settings,
+                                                     "reads_via_raft", "off"),
+                                  "on");
     int64_t hint_max = s_size_setting (ctx, "hint_log_max_bytes",
                                        GW_DEFAULT_HINT_LOG_MAX_BYTES,
                                        (int64_t) 1 << 40);
@@ -674,6 +693,24 @@ s_forward_to_replica (s_gateway_t *self, s_pending_t **p_p)
     return 0;
 }
 
+/*  Whether a new call goes to the local raft module even when another
+    node is known to lead its shard: a write of a shard hosted here while
+    the raft module forwards proposals to the leader over its peer
+    transport (modules/raft/forward_proposals = on; one gRPC call instead
+    of two), or a linearizable read with reads_via_raft = on (the raft
+    core asks the leader for a read index).  */
+static int
+s_via_raft (s_gateway_t *self, const s_pending_t *p)
+{
+    int write = p->method == GW_M_PUT || p->method == GW_M_DELETE
+             || p->method == GW_M_CAS;
+    int read = p->method == GW_M_GET && p->routable;
+    if ((write && !self->writes_via_raft) || (read && !self->reads_via_raft)
+    ||  (!write && !read))
+        return 0;
+    return !s_ring_elsewhere (self, p, NULL);
+}
+
 /*  Sends a new call (not in the table) straight to its shard's leader
     when another node is known to lead it, and puts it in the table under
     a fresh corr.  Returns 1 when it did, 0 when the call should go to the
@@ -812,7 +849,7 @@ s_handle_call (s_gateway_t *self, gw_call_t *call)
     int64_t ours = now + self->request_timeout_ms;
     p->client_deadline = call->deadline_ms <= ours;
     p->deadline_ms = p->client_deadline ? call->deadline_ms : ours;
-    if (s_forward_to_hint (self, p))
+    if (!s_via_raft (self, p) && s_forward_to_hint (self, p))
         return;
     if (!p->repair_source && s_ring_elsewhere (self, p, NULL)) {
         if (s_forward_to_replica (self, &p))

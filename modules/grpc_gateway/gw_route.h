@@ -8,11 +8,15 @@
     barrier (on a follower the core asks the leader), LOCAL ones are served
     by the local replica at once; a LOCAL read of a shard that raft has
     just confirmed as hosted here goes straight to the storage engine
-    (gw_local.h).  A non-leader refuses a proposal with
-    UNAVAILABLE and the leader's addresses; the gateway then forwards the
-    call (gateway.c, gw_forward.h); with several shards it keeps the
-    leader last named for each shard and sends writes and linearizable
-    reads for that shard straight there.  Storage statistics and merge stay on
+    (gw_local.h).  A follower's raft module forwards a proposal to
+    its leader over the peer transport (modules/raft/forward_proposals,
+    on by default) and answers once it applied the entry; a non-leader
+    that cannot (setting off, no leader known) refuses with UNAVAILABLE
+    and the leader's addresses, and the gateway then forwards the call
+    (gateway.c, gw_forward.h).  It keeps the leader last named for each
+    shard and sends linearizable reads for that shard straight there (and
+    writes too when forward_proposals is off, or the shard has no replica
+    here).  Storage statistics and merge stay on
     the local storage engine; cluster status and membership come from the
     raft module.
 */

@@ -277,6 +277,7 @@ raft_group_destroy (raft_group_t **self_p)
                               TITAN__BUS__CODE__UNAVAILABLE,
                               "raft: shutting down; outcome unknown");
     free (self->waiters);
+    rg_forwards_close (self);
     if (self->reads) {
         for (rg_read_t *r = zlistx_first (self->reads); r;
              r = zlistx_next (self->reads)) {
@@ -686,6 +687,9 @@ raft_group_status (raft_group_t *self, Titan__Bus__RaftGroupStatus *st)
     st->snapshot_index = meta.index;
     st->snapshots_taken = raft_group_snapshots_taken (self);
     st->snapshots_installed = raft_group_snapshots_installed (self);
+    st->forwards_sent = self->fwd_stats.sent;
+    st->forwards_served = self->fwd_stats.served;
+    st->forwards_dropped = self->fwd_stats.dropped;
     raft_group_check_status (self, st);
     const raft_config_t *cfg = raft_config (self->core);
     size_t n = 0;

@@ -61,6 +61,10 @@ typedef struct {
     uint64_t snapshot_entries;     /* applied entries between snapshots; 0: never */
     uint64_t snapshot_slack;       /* entries kept in the log below a snapshot */
     uint32_t snapshot_chunk_bytes; /* bytes per kv.snapshot_read/_install */
+    bool forward_proposals;        /* a follower forwards raft.propose to
+                                      the leader over the transport
+                                      (raft_group_forward.c) instead of
+                                      refusing it with a leader hint */
     bool managed;                  /* ring placement: the module's planner
                                       promotes learners (raft_group_reconcile),
                                       not the group itself */
@@ -235,6 +239,30 @@ void raft_group_status (raft_group_t *self, Titan__Bus__RaftGroupStatus *st);
     non-members, or of the wrong role, are ignored.  */
 void raft_group_on_check (raft_group_t *self, const char *from,
                           const raft_wire_check_t *check);
+
+/*  Forwarded proposals (docs/raft.md), counted since the group opened. */
+typedef struct {
+    uint64_t sent;             /* follower: forwarded to the leader */
+    uint64_t appended;         /* follower: the leader appended them */
+    uint64_t refused;          /* follower: the leader refused them */
+    uint64_t expired;          /* follower: no RESULT in time */
+    uint64_t served;           /* leader: forwarded proposals appended */
+    uint64_t dropped;          /* frames dropped: PROPOSE from a node that
+                                  is not a voter or learner, RESULT from
+                                  another node than the one asked, or for
+                                  an unknown request id */
+} raft_group_forward_stats_t;
+
+/*  A forwarded proposal (PROPOSE, on the leader) or its result (RESULT,
+    on the follower that sent it) from peer `from` (node id), borrowed.
+    A PROPOSE from a node that is not a voter or learner of the group's
+    latest configuration, and a RESULT that answers nothing this node
+    asked that node, are dropped and counted.  */
+void raft_group_on_forward (raft_group_t *self, const char *from,
+                            const raft_wire_forward_t *forward);
+
+/*  The group's forwarding counters.  */
+raft_group_forward_stats_t raft_group_forward_stats (raft_group_t *self);
 
 /*  Fills the consistency fields of *st (consistency, divergences_detected,
     rebuilds, digest_index, digest); the string belongs to the group.  */

@@ -75,6 +75,18 @@ typedef struct {
     int64_t deadline;
 } rg_waiter_t;
 
+/*  A proposal forwarded to the leader, waiting for its RESULT
+    (raft_group_forward.c).  */
+typedef struct {
+    uint64_t id;               /* request id in the PROPOSE */
+    uint64_t leader;           /* raft id of the node it went to */
+    titan_envelope_t *env;     /* the raft.propose to answer */
+    int64_t deadline;
+    bool moved;                /* another leader seen since: deadline cut */
+} rg_forward_t;
+
+#define RG_MAX_FORWARDS      4096      /* pending forwards per group */
+
 typedef struct {
     uint64_t ctx;
     uint64_t index;
@@ -135,6 +147,11 @@ struct raft_group {
 
     rg_waiter_t *waiters;       /* sorted by index */
     size_t n_waiters, cap_waiters;
+    rg_forward_t *fwds;         /* forwarded, awaiting their RESULT */
+    size_t n_fwds, cap_fwds;
+    uint64_t next_fwd_id;
+    raft_group_forward_stats_t fwd_stats;
+    int64_t fwd_logged_at;     /* last warning of a dropped forward */
     zlistx_t *reads;           /* rg_read_t */
     zlistx_t *gets;            /* rg_get_t */
     uint64_t next_ctx;
@@ -336,6 +353,33 @@ int rg_start_add (raft_group_t *self, const raft_wire_node_t *node,
 /*  Leader only: our own member info, the adds in progress, promotions.
     On a non-leader: refuses the adds in progress.  */
 void rg_membership_duties (raft_group_t *self);
+
+/*  Checks a packed KvWrite of a raft.propose (shard, op, key and value
+    sizes, client id); returns true, or false with the reason in `why`.  */
+bool rg_write_valid (raft_group_t *self, const uint8_t *kvwrite, size_t size,
+                     char *why, size_t why_size);
+
+/*  Adds a waiter for the entry (index, term), taking *env_p; it is
+    answered when that index is applied, or after `timeout` ms.  */
+void rg_waiter_add (raft_group_t *self, uint64_t index, uint64_t term,
+                    rg_waiter_kind_t kind, titan_envelope_t **env_p,
+                    int64_t timeout);
+
+/*  Answers the waiters at or below `index` when a snapshot moved the
+    applied index there: their entries' results are not known here.  */
+void rg_waiters_covered (raft_group_t *self, uint64_t index);
+
+/*  Follower with forward_proposals on and a known leader: forwards the
+    (validated) raft.propose to the leader and takes *env_p; returns false
+    (*env_p untouched) when it cannot, and the caller refuses it.  */
+bool rg_forward_propose (raft_group_t *self, titan_envelope_t **env_p);
+
+/*  Answers the forwarded proposals whose RESULT did not come in time.  */
+void rg_expire_forwards (raft_group_t *self);
+
+/*  Answers every forwarded proposal still pending (UNAVAILABLE) and frees
+    the table (at destroy).  */
+void rg_forwards_close (raft_group_t *self);
 
 /*  Serves the linearizable reads whose index is applied; times out the
     others.  */

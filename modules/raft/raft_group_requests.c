@@ -106,9 +106,9 @@ rg_note_member (raft_group_t *self, const raft_wire_node_t *node,
                                  node->peer_addr);
 }
 
-static void
-s_waiter_add (raft_group_t *self, uint64_t index, uint64_t term,
-              rg_waiter_kind_t kind, titan_envelope_t **env_p, int64_t timeout)
+void
+rg_waiter_add (raft_group_t *self, uint64_t index, uint64_t term,
+               rg_waiter_kind_t kind, titan_envelope_t **env_p, int64_t timeout)
 {
     if (self->n_waiters == self->cap_waiters) {
         size_t cap = self->cap_waiters ? self->cap_waiters * 2 : 64;
@@ -135,6 +135,64 @@ s_waiter_add (raft_group_t *self, uint64_t index, uint64_t term,
     self->n_waiters++;
 }
 
+/*  Answers a waiter whose outcome this node cannot know, and removes it
+    (waiters [i]).  */
+static void
+s_waiter_unknown (raft_group_t *self, size_t i, const char *why)
+{
+    rg_waiter_t *w = &self->waiters [i];
+    char msg [200];
+    snprintf (msg, sizeof msg, "raft: %s; outcome unknown%s", why,
+              w->kind == W_PROPOSE
+              ? " (retry with the same client_id and sequence)" : "");
+    if (w->kind == W_PROPOSE)
+        rg_refuse_kv (self, &w->env, TITAN__BUS__CODE__DEADLINE_EXCEEDED, msg);
+    else
+        rg_refuse_member (self, &w->env, TITAN__BUS__CODE__DEADLINE_EXCEEDED,
+                          msg);
+    memmove (w, w + 1, (self->n_waiters - i - 1) * sizeof *w);
+    self->n_waiters--;
+}
+
+void
+rg_waiters_covered (raft_group_t *self, uint64_t index)
+{
+    while (self->n_waiters && self->waiters [0].index <= index)
+        s_waiter_unknown (self, 0, "entry applied by an installed snapshot");
+}
+
+bool
+rg_write_valid (raft_group_t *self, const uint8_t *kvwrite, size_t size,
+                char *why, size_t why_size)
+{
+    Titan__Bus__KvWrite *w = titan__bus__kv_write__unpack (NULL, size, kvwrite);
+    *why = '\0';
+    if (!w)
+        snprintf (why, why_size, "raft: malformed KvWrite");
+    else if (w->shard != self->cfg.shard)
+        snprintf (why, why_size, "raft: shard %u is not served here "
+                  "(group %u)", w->shard, self->cfg.shard);
+    else if (!w->op)
+        snprintf (why, why_size, "raft: KvWrite without an op");
+    else if (w->op->kind != TITAN__BUS__KV_OP__KIND__PUT
+          && w->op->kind != TITAN__BUS__KV_OP__KIND__DELETE
+          && w->op->kind != TITAN__BUS__KV_OP__KIND__CAS)
+        snprintf (why, why_size, "raft: unknown op kind %d", w->op->kind);
+    else if (w->op->key.len == 0 || w->op->key.len > KEY_MAX)
+        snprintf (why, why_size, "raft: key of %zu bytes not in 1..%u",
+                  w->op->key.len, KEY_MAX);
+    else if (w->op->kind != TITAN__BUS__KV_OP__KIND__DELETE
+          && w->op->value.len > self->cfg.max_value_bytes)
+        snprintf (why, why_size, "raft: value of %zu bytes exceeds "
+                  "max_value_bytes %u", w->op->value.len,
+                  self->cfg.max_value_bytes);
+    else if (w->client_id && strlen (w->client_id) > 255)
+        snprintf (why, why_size, "raft: client_id longer than 255 bytes");
+    if (w)
+        titan__bus__kv_write__free_unpacked (w, NULL);
+    return *why == '\0';
+}
+
 void
 raft_group_propose (raft_group_t *self, titan_envelope_t **env_p)
 {
@@ -144,50 +202,21 @@ raft_group_propose (raft_group_t *self, titan_envelope_t **env_p)
                       "raft: group failed; restarting");
         return;
     }
-    Titan__Bus__KvWrite *w = titan__bus__kv_write__unpack (NULL,
-                                 titan_envelope_size (env),
-                                 titan_envelope_data (env));
-    char why [160] = "";
-    if (!w)
-        snprintf (why, sizeof why, "raft: malformed KvWrite");
-    else if (w->shard != self->cfg.shard)
-        snprintf (why, sizeof why, "raft: shard %u is not served here "
-                  "(group %u)", w->shard, self->cfg.shard);
-    else if (!w->op)
-        snprintf (why, sizeof why, "raft: KvWrite without an op");
-    else if (w->op->kind != TITAN__BUS__KV_OP__KIND__PUT
-          && w->op->kind != TITAN__BUS__KV_OP__KIND__DELETE
-          && w->op->kind != TITAN__BUS__KV_OP__KIND__CAS)
-        snprintf (why, sizeof why, "raft: unknown op kind %d", w->op->kind);
-    else if (w->op->key.len == 0 || w->op->key.len > KEY_MAX)
-        snprintf (why, sizeof why, "raft: key of %zu bytes not in 1..%u",
-                  w->op->key.len, KEY_MAX);
-    else if (w->op->kind != TITAN__BUS__KV_OP__KIND__DELETE
-          && w->op->value.len > self->cfg.max_value_bytes)
-        snprintf (why, sizeof why, "raft: value of %zu bytes exceeds "
-                  "max_value_bytes %u", w->op->value.len,
-                  self->cfg.max_value_bytes);
-    else if (w->client_id && strlen (w->client_id) > 255)
-        snprintf (why, sizeof why, "raft: client_id longer than 255 bytes");
-    if (w)
-        titan__bus__kv_write__free_unpacked (w, NULL);
-    if (*why) {
+    char why [160];
+    if (!rg_write_valid (self, titan_envelope_data (env),
+                         titan_envelope_size (env), why, sizeof why)) {
         rg_refuse_kv (self, env_p, TITAN__BUS__CODE__INVALID_ARGUMENT, why);
         return;
     }
     if (raft_role (self->core) != RAFT_LEADER) {
-        rg_refuse_kv (self, env_p, TITAN__BUS__CODE__UNAVAILABLE,
-                      "raft: not the leader");
+        if (!rg_forward_propose (self, env_p))
+            rg_refuse_kv (self, env_p, TITAN__BUS__CODE__UNAVAILABLE,
+                          "raft: not the leader");
         return;
     }
-    uint8_t *data = NULL;
-    size_t size = 0;
-    int rc = raft_wire_encode_write (titan_envelope_data (env),
-                                     titan_envelope_size (env), &data, &size);
     uint64_t index = 0, term = 0;
-    if (rc == 0)
-        rc = raft_propose (self->core, data, (uint32_t) size, &index, &term);
-    free (data);
+    int rc = raft_group_propose_local (self, titan_envelope_data (env),
+                                       titan_envelope_size (env), &index, &term);
     if (rc == RAFT_ENOTLEADER || rc == RAFT_EBUSY)
         rg_refuse_kv (self, env_p, TITAN__BUS__CODE__UNAVAILABLE,
                       rc == RAFT_EBUSY ? "raft: leadership transfer in progress"
@@ -197,8 +226,8 @@ raft_group_propose (raft_group_t *self, titan_envelope_t **env_p)
         rg_refuse_kv (self, env_p, TITAN__BUS__CODE__INTERNAL,
                       titan_strerror (rc));
     else
-        s_waiter_add (self, index, term, W_PROPOSE, env_p,
-                      self->cfg.propose_timeout_ms);
+        rg_waiter_add (self, index, term, W_PROPOSE, env_p,
+                       self->cfg.propose_timeout_ms);
 }
 
 /*  Sends a kv.get for a read to the storage module; the reply is relayed
@@ -371,8 +400,8 @@ raft_group_member_change (raft_group_t *self, titan_envelope_t **env_p)
         int rc = raft_propose_conf (self->core, RAFT_CONF_REMOVE, id, &index,
                                     &term);
         if (rc == 0)
-            s_waiter_add (self, index, term, W_MEMBER, env_p,
-                          self->cfg.propose_timeout_ms);
+            rg_waiter_add (self, index, term, W_MEMBER, env_p,
+                           self->cfg.propose_timeout_ms);
         else
             rg_refuse_member (self, env_p, rc == RAFT_EBUSY
                               ? TITAN__BUS__CODE__UNAVAILABLE
@@ -572,19 +601,12 @@ rg_expire_waiters (raft_group_t *self)
             g = zlistx_next (self->gets);
     }
     for (size_t i = 0; i < self->n_waiters; ) {
-        rg_waiter_t *w = &self->waiters [i];
-        if (now <= w->deadline) {
+        if (now <= self->waiters [i].deadline)
             i++;
-            continue;
-        }
-        if (w->kind == W_PROPOSE)
-            rg_refuse_kv (self, &w->env, TITAN__BUS__CODE__DEADLINE_EXCEEDED,
-                          "raft: write not committed in time; outcome unknown "
-                          "(retry with the same client_id and sequence)");
         else
-            rg_refuse_member (self, &w->env, TITAN__BUS__CODE__DEADLINE_EXCEEDED,
-                              "raft: change not committed in time");
-        memmove (w, w + 1, (self->n_waiters - i - 1) * sizeof *w);
-        self->n_waiters--;
+            s_waiter_unknown (self, i, self->waiters [i].kind == W_PROPOSE
+                              ? "write not committed in time"
+                              : "change not committed in time");
     }
+    rg_expire_forwards (self);
 }

@@ -891,6 +891,7 @@ s_inst_finish (raft_group_t *self)
     self->installing = false;
     s_drop_covered (self);
     self->applied = self->inst_index;
+    rg_waiters_covered (self, self->applied);
     self->snaps_installed++;
     self->snap_last_bytes = data_bytes;
     self->snap_log_bytes = 0;

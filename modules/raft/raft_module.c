@@ -446,6 +446,8 @@ s_start (s_actor_t *self)
                                                &rc), "on");
     const char *placement = s_setting_choice (self, "placement", "ring",
                                               "static", &rc);
+    bool forward = streq (s_setting_choice (self, "forward_proposals", "on",
+                                            "off", &rc), "on");
     if (rc)
         return rc;
     if (streq (placement, "ring") && !zconfig_locate (ctx->node_config,
@@ -571,6 +573,7 @@ s_start (s_actor_t *self)
         .snapshot_entries = (uint64_t) snap_entries,
         .snapshot_slack = (uint64_t) snap_slack,
         .snapshot_chunk_bytes = (uint32_t) snap_chunk,
+        .forward_proposals = forward,
         .bus = self->bus,
         .transport = self->transport,
     };
@@ -747,14 +750,21 @@ s_is_member (raft_group_t *group, uint64_t id)
     return raft_config_is_voter (cfg, id) || raft_config_is_learner (cfg, id);
 }
 
+/*  The hosted group a peer frame names, or NULL.  */
+static raft_group_t *
+s_group_of (s_actor_t *self, uint64_t group)
+{
+    return group <= UINT32_MAX ? raft_groups_find (self->groups, (uint32_t) group)
+                               : NULL;
+}
+
 /*  True when a Raft message may be stepped (see the file comment): the
     filter of the group the message names; a message for a group this node
     does not host passes here and is dropped by s_unknown_group.  */
 static bool
 s_sender_allowed (s_actor_t *self, const raft_msg_t *msg)
 {
-    raft_group_t *group = msg->group <= UINT32_MAX
-        ? raft_groups_find (self->groups, (uint32_t) msg->group) : NULL;
+    raft_group_t *group = s_group_of (self, msg->group);
     if (!group
     ||  s_is_member (group, msg->from)
     ||  !raft_group_is_member (group))
@@ -863,9 +873,7 @@ s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
     size_t len = 0;
     switch (frame.kind) {
         case RAFT_WIRE_RAFT: {
-            raft_group_t *group = frame.msg.group <= UINT32_MAX
-                ? raft_groups_find (self->groups, (uint32_t) frame.msg.group)
-                : NULL;
+            raft_group_t *group = s_group_of (self, frame.msg.group);
             if (group)
                 raft_group_step (group, &frame.msg);
             else
@@ -874,9 +882,7 @@ s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
         }
         case RAFT_WIRE_JOIN: {
             raft_wire_join_reply_t reply;
-            raft_group_t *group = frame.join_group <= UINT32_MAX
-                ? raft_groups_find (self->groups, (uint32_t) frame.join_group)
-                : NULL;
+            raft_group_t *group = s_group_of (self, frame.join_group);
             if (!group
             ||  strcmp (frame.join.node_id, frame.sender.node_id) != 0) {
                 memset (&reply, 0, sizeof reply);
@@ -901,12 +907,19 @@ s_handle_frame (s_actor_t *self, const char *from, const uint8_t *data,
                 s_handle_join_reply (self, &frame.reply, frame.sender.node_id);
             break;
         case RAFT_WIRE_CHECK: {
-            raft_group_t *group = frame.check.group <= UINT32_MAX
-                ? raft_groups_find (self->groups, (uint32_t) frame.check.group)
-                : NULL;
+            raft_group_t *group = s_group_of (self, frame.check.group);
             if (group)
                 raft_group_on_check (group, frame.sender.node_id,
                                      &frame.check);
+            break;
+        }
+        case RAFT_WIRE_FORWARD: {
+            raft_group_t *group = s_group_of (self, frame.forward.group);
+            if (group)
+                raft_group_on_forward (group, frame.sender.node_id,
+                                       &frame.forward);
+            else
+                s_unknown_group (self, from, frame.forward.group);
             break;
         }
     }

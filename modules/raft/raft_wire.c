@@ -209,6 +209,51 @@ raft_wire_encode_check (const raft_wire_node_t *sender,
     return s_pack_frame (&frame, buf_p, size_p);
 }
 
+/*  Why a forwarded proposal or result is not well formed, or NULL.  */
+static const char *
+s_forward_invalid (uint32_t kind, uint64_t id, size_t size, uint64_t index,
+                   uint64_t term, uint32_t code)
+{
+    if (kind != RAFT_FORWARD_PROPOSE && kind != RAFT_FORWARD_RESULT)
+        return "unknown kind";
+    if (id == 0)
+        return "request id 0";
+    if (kind == RAFT_FORWARD_PROPOSE && (size == 0 || size > RAFT_WIRE_MAX_DATA))
+        return "proposal data size not in 1..RAFT_WIRE_MAX_DATA";
+    if (kind == RAFT_FORWARD_RESULT && size)
+        return "result carries data";
+    if (kind == RAFT_FORWARD_RESULT && code == 0 && (index == 0 || term == 0))
+        return "accepted result without index and term";
+    return NULL;
+}
+
+int
+raft_wire_encode_forward (const raft_wire_node_t *sender,
+                          const raft_wire_forward_t *forward, uint8_t **buf_p,
+                          size_t *size_p)
+{
+    *buf_p = NULL;
+    *size_p = 0;
+    if (!s_node_ok (sender)
+    ||  s_forward_invalid (forward->kind, forward->id, forward->size,
+                           forward->index, forward->term, forward->code))
+        return -EINVAL;
+    Titan__Raft__PeerForward f = TITAN__RAFT__PEER_FORWARD__INIT;
+    f.group = forward->group;
+    f.kind = forward->kind;
+    f.id = forward->id;
+    f.data.len = forward->size;
+    f.data.data = (uint8_t *) forward->data;
+    f.index = forward->index;
+    f.term = forward->term;
+    f.code = forward->code;
+    Titan__Raft__PeerFrame frame = TITAN__RAFT__PEER_FRAME__INIT;
+    s_set_sender (&frame, sender);
+    frame.body_case = TITAN__RAFT__PEER_FRAME__BODY_FORWARD;
+    frame.forward = &f;
+    return s_pack_frame (&frame, buf_p, size_p);
+}
+
 void
 raft_wire_frame_clear (raft_wire_frame_t *frame)
 {
@@ -414,6 +459,26 @@ raft_wire_decode (const uint8_t *data, size_t size, raft_wire_frame_t *frame,
         case TITAN__RAFT__PEER_FRAME__BODY_CHECK:
             frame->kind = RAFT_WIRE_CHECK;
             return s_decode_check (pb->check, &frame->check, err, err_size);
+        case TITAN__RAFT__PEER_FRAME__BODY_FORWARD: {
+            const Titan__Raft__PeerForward *f = pb->forward;
+            frame->kind = RAFT_WIRE_FORWARD;
+            const char *why = s_forward_invalid (f->kind, f->id, f->data.len,
+                                                 f->index, f->term, f->code);
+            if (why)
+                return s_fail (err, err_size, "forwarded proposal %llu "
+                               "(kind %u): %s", (unsigned long long) f->id,
+                               f->kind, why);
+            raft_wire_forward_t *out = &frame->forward;
+            out->group = f->group;
+            out->kind = (raft_forward_kind_t) f->kind;
+            out->id = f->id;
+            out->index = f->index;
+            out->term = f->term;
+            out->code = f->code;
+            out->size = f->data.len;
+            out->data = f->data.len ? f->data.data : NULL;
+            return 0;
+        }
         default:
             return s_fail (err, err_size, "peer frame without a body");
     }

@@ -34,8 +34,28 @@ typedef enum {
     RAFT_WIRE_RAFT = 1,
     RAFT_WIRE_JOIN = 2,
     RAFT_WIRE_JOIN_REPLY = 3,
-    RAFT_WIRE_CHECK = 4
+    RAFT_WIRE_CHECK = 4,
+    RAFT_WIRE_FORWARD = 5
 } raft_wire_kind_t;
+
+/*  Forwarded proposals (PeerForward; docs/raft.md).  */
+typedef enum {
+    RAFT_FORWARD_PROPOSE = 1,       /* follower -> leader: a KvWrite */
+    RAFT_FORWARD_RESULT = 2         /* leader -> follower: where it went */
+} raft_forward_kind_t;
+
+typedef struct {
+    uint64_t group;
+    raft_forward_kind_t kind;
+    uint64_t id;                    /* the follower's request id, nonzero */
+    uint64_t index;                 /* RESULT with code 0: appended at */
+    uint64_t term;                  /* (index, term), both nonzero */
+    uint32_t code;                  /* RESULT: 0, or a titan.bus.Code */
+    size_t size;                    /* PROPOSE: the KvWrite, 1 .. */
+    const uint8_t *data;            /* RAFT_WIRE_MAX_DATA bytes, borrowed
+                                       from the encoder's caller / the
+                                       frame */
+} raft_wire_forward_t;
 
 /*  Consistency check messages (PeerCheck; docs/consistency.md).  */
 typedef enum {
@@ -112,6 +132,8 @@ typedef struct {
     raft_wire_join_reply_t reply;   /* RAFT_WIRE_JOIN_REPLY */
     raft_wire_check_t check;        /* RAFT_WIRE_CHECK (data points into
                                        the frame) */
+    raft_wire_forward_t forward;    /* RAFT_WIRE_FORWARD (data points into
+                                       the frame) */
     void *pb_;                      /* the unpacked protobuf */
 } raft_wire_frame_t;
 
@@ -137,6 +159,14 @@ int raft_wire_encode_join_reply (const raft_wire_node_t *sender,
 int raft_wire_encode_check (const raft_wire_node_t *sender,
                             const raft_wire_check_t *check, uint8_t **buf_p,
                             size_t *size_p);
+
+/*  Encodes a forwarded proposal or its result from `sender`.  Same
+    returns (-EINVAL also for a kind out of range, an id of 0, a PROPOSE
+    without data or over RAFT_WIRE_MAX_DATA, a RESULT with data, or an
+    accepted RESULT without index and term).  */
+int raft_wire_encode_forward (const raft_wire_node_t *sender,
+                              const raft_wire_forward_t *forward,
+                              uint8_t **buf_p, size_t *size_p);
 
 /*  Decodes and validates a frame into *frame (cleared first; call
     raft_wire_frame_clear after use, also after a failure).  Returns 0,
