@@ -13,7 +13,13 @@
       - a node joins under write load: a writer thread keeps writing
         through the first nodes while a fourth node joins every shard;
         every acknowledged write is then read back through every node,
-        including the new one, and every shard ends with 4 voters.
+        including the new one, and every shard ends with 4 voters;
+      - every shard takes snapshots: one node (ring placement, the
+        default) with Q = 8 and snapshot_entries = 5; after 200 keys each
+        shard has taken a snapshot of its own (the node offers each bus
+        reply to its groups in turn: a group that took another's
+        kv.snapshot_begin answer left that group's applying paused for
+        2 s at every attempt, and its snapshot never taken).
     Every wait polls with a deadline.
 */
 #include "integration_cluster.h"
@@ -191,6 +197,42 @@ START_TEST (test_node_joins_under_load)
 }
 END_TEST
 
+START_TEST (test_every_shard_takes_snapshots)
+{
+    tc_settings_t settings = { .raft = "        snapshot_entries = 5\n" };
+    tc_cluster_t *c = tc_new_ring (1, SHARDS, 1, &settings);
+    tc_wait_shards (c, 1, SETTLE_MS);
+    char key [32], value [32];
+    for (int k = 0; k < KEYS; k++) {
+        snprintf (key, sizeof key, "key-%03d", k);
+        snprintf (value, sizeof value, "v%d", k);
+        tc_put_ok (c, 0, key, value, OP_MS);
+    }
+    int64_t start = zclock_mono ();
+    char why [128] = "no status";
+    while (true) {
+        Titan__V1__StatusResponse *st = tc_status (c, 0);
+        bool all = st && st->n_shards == SHARDS;
+        for (size_t s = 0; all && s < st->n_shards; s++)
+            if (st->shards [s]->snapshots_taken == 0) {
+                snprintf (why, sizeof why, "shard %u took no snapshot",
+                          st->shards [s]->id);
+                all = false;
+            }
+        if (st)
+            titan__v1__status_response__free_unpacked (st, NULL);
+        if (all)
+            break;
+        ck_assert_msg (zclock_mono () - start < 20000, "after %d keys: %s",
+                       KEYS, why);
+        zclock_sleep (100);
+    }
+    printf ("sharding: every one of %d shards took a snapshot (%.1f s after "
+            "the last put)\n", SHARDS, (zclock_mono () - start) / 1000.0);
+    tc_destroy (&c);
+}
+END_TEST
+
 static Suite *
 s_suite (void)
 {
@@ -200,6 +242,10 @@ s_suite (void)
     tcase_add_test (tc, test_every_key_through_every_node);
     tcase_add_test (tc, test_node_dies_shards_keep_serving);
     tcase_add_test (tc, test_node_joins_under_load);
+    suite_add_tcase (suite, tc);
+    tc = tcase_create ("snapshots");
+    tcase_set_timeout (tc, 120);
+    tcase_add_test (tc, test_every_shard_takes_snapshots);
     suite_add_tcase (suite, tc);
     return suite;
 }
