@@ -16,7 +16,12 @@
 # those rows print n/a.
 #
 # Prints one `name: value` per line:
-#   leaders_q1_3n, leaders_q16_3n   leaders per node, e.g. "n1=6 n2=5 n3=5"
+#   leaders_q1_3n, leaders_q16_3n   leaders per node once balanced, e.g.
+#                                   "n1=6 n2=5 n3=5 off=0" (off: shards not
+#                                   led by their preferred leader)
+#   leaders_q16_ring_3n, leaders_q16_ring_5n, and leaders_after_runs_...
+#                                   the same for ring placement, before
+#                                   and after its runs
 #   put_qps_q1_3n, put_qps_q16_3n   median put throughput (calls/s)
 #   put_p99_ms_q1_3n, put_p99_ms_q16_3n
 #   ratio                           put_qps_q16_3n / put_qps_q1_3n
@@ -90,35 +95,48 @@ cluster_up () {
     EPS[$name]=$eps
 }
 
-# leaders NAME SHARDS NODES: "n1=A n2=B ..." when every shard has a leader
-# and no learner (a move in progress), nothing otherwise
+# leaders NAME SHARDS NODES: "n1=A n2=B ... off=K" when every shard has a
+# leader and no learner (a move in progress), nothing otherwise; K counts
+# the shards whose leader is not their preferred one (rank 0 of `desired`,
+# ring placement only: 0 with static placement)
 leaders () {
     "$TITANCTL" --endpoints="${EPS[$1]}" --timeout=3s -w json status 2>/dev/null \
     | awk -v q="$2" -v nodes="$3" '
         { n = split($0, parts, /\{"id":[0-9]+,/) - 1
           if (n != q) exit
+          off = 0
           for (i = 2; i <= n + 1; i++) {
               if (parts[i] !~ /"learners":\[\]/) exit
               if (!match(parts[i], /"leader":"[^"]+"/)) exit
               id = substr(parts[i], RSTART + 10, RLENGTH - 11)
               count[id]++
+              if (match(parts[i], /"desired":\["[^"]+"/) \
+                  && substr(parts[i], RSTART + 12, RLENGTH - 13) != id) off++
           }
           out = ""
           for (k = 1; k <= nodes; k++) out = out (k > 1 ? " " : "") "n" k "=" (count["n" k] + 0)
-          print out }'
+          print out " off=" off }'
 }
 
-# settle NAME SHARDS NODES: waits (SETTLE_S) until every shard has a leader
-# and the leaders are balanced (no node leads more than ceil(Q/N)); prints
-# the leader counts; fails if the cluster never gets leaders
+# settle NAME SHARDS NODES: waits (SETTLE_S) until every shard has a leader,
+# every node leads between floor(Q/N) and ceil(Q/N) shards and (ring
+# placement) every shard is led by its preferred leader; prints the leader
+# counts; fails if the cluster never gets leaders.  (A check of the upper
+# bound alone passed as soon as the first N-1 nodes held every leader,
+# before the last node to join had been given its share: 4/4/4/4/0.)
 settle () {
     local name=$1 q=$2 nodes=$3 deadline=$(( $(date +%s) + SETTLE_S ))
-    local cap=$(( ($2 + $3 - 1) / $3 )) spread="" balanced
+    local cap=$(( ($2 + $3 - 1) / $3 )) low=$(( $2 / $3 )) spread="" balanced
     while :; do
         spread=$(leaders "$name" "$q" "$nodes")
         if [ -n "$spread" ]; then
             balanced=1
-            for kv in $spread; do [ "${kv#*=}" -le "$cap" ] || balanced=0; done
+            for kv in $spread; do
+                case $kv in
+                    off=*) [ "${kv#off=}" = 0 ] || balanced=0 ;;
+                    *) [ "${kv#*=}" -le "$cap" ] && [ "${kv#*=}" -ge "$low" ] || balanced=0 ;;
+                esac
+            done
             [ "$balanced" = 1 ] && break
         fi
         if [ "$(date +%s)" -ge "$deadline" ]; then
@@ -185,6 +203,7 @@ if [ "$RING" = 1 ]; then
         "$BENCH" --system=titan --endpoints="${EPS[$c]}" --op=preload --clients=16 \
             --keys="$KEYS" --value-size="$VALUE_SIZE" --timeout-ms=10000 > /dev/null 2>>"$dir/$c.bench.err" || true
         for r in $(seq 1 "$RUNS"); do run "$c" || true; done
+        echo "leaders_after_runs_$c: $(leaders "$c" 16 "$nodes")"
         qps=$(cut -d' ' -f1 "$dir/$c.runs" 2>/dev/null | median)
         echo "put_qps_$c: $qps"
         eval "qps_$c=\$qps"

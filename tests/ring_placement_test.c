@@ -21,6 +21,9 @@
       - a sixth node joins while a writer thread writes: shards move,
         every acknowledged write reads back, every shard ends on the
         table's R voters; the moves are compared with the ideal Q*R/N;
+      - after the first settling and after the join, every shard comes
+        to be led by its preferred leader (the table's rank 0), so that
+        every node leads floor (Q/N) or ceil (Q/N) shards;
       - drain (raft.member_remove of the meta shard): the node's shards
         move away first, then it is REMOVEd from the ring and hosts
         nothing.
@@ -208,6 +211,78 @@ s_wait_settled (tc_cluster_t *c, const ring_table_t *expected, const char *what)
     }
     printf ("ring_placement_test: %s: settled in %.1f s\n", what,
             (zclock_mono () - start) / 1000.0);
+}
+
+/*  Waits until every shard is led by its preferred leader (rank 0 of
+    `t`) in the view of every running node that hosts it, then checks
+    that every node of `t` leads between floor (Q / N) and ceil (Q / N)
+    shards (ring_place.h: the preferred leaders are so balanced, and the
+    raft module's balancing duty hands each shard to its preferred
+    leader).  */
+static void
+s_wait_leaders_balanced (tc_cluster_t *c, const ring_table_t *t, const char *what)
+{
+    int64_t start = zclock_mono ();
+    const uint32_t n = ring_table_nodes (t);
+    uint32_t led [16];
+    ck_assert_uint_le (n, 16);
+    char why [256] = "";
+    while (true) {
+        bool ok = true;
+        bool seen [Q] = { false };
+        for (int i = 0; ok && i < tc_size (c); i++) {
+            if (!tc_running (c, i))
+                continue;
+            Titan__V1__StatusResponse *st = tc_status (c, i);
+            if (!st) {
+                snprintf (why, sizeof why, "%s: no status", tc_node_id (c, i));
+                ok = false;
+                break;
+            }
+            for (size_t k = 0; ok && k < st->n_shards; k++) {
+                const Titan__V1__ShardStatus *sh = st->shards [k];
+                if (!sh->hosted)
+                    continue;
+                const char *want = ring_table_replica (t, sh->id, 0);
+                if (!sh->leader || !streq (sh->leader, want)) {
+                    snprintf (why, sizeof why, "%s sees shard %u led by '%s', "
+                              "not its preferred leader %s", tc_node_id (c, i),
+                              sh->id, sh->leader ? sh->leader : "", want);
+                    ok = false;
+                }
+                else
+                if (sh->id < Q)
+                    seen [sh->id] = true;
+            }
+            titan__v1__status_response__free_unpacked (st, NULL);
+        }
+        for (uint32_t s = 0; ok && s < Q; s++)
+            if (!seen [s]) {
+                snprintf (why, sizeof why, "no running node hosts shard %u", s);
+                ok = false;
+            }
+        if (ok)
+            break;
+        ck_assert_msg (zclock_mono () - start < SETTLE_MS, "%s: leaders not "
+                       "balanced in %d ms: %s", what, SETTLE_MS, why);
+        zclock_sleep (200);
+    }
+    /* every view agrees that the preferred leaders lead: count them */
+    memset (led, 0, sizeof led);
+    for (uint32_t s = 0; s < Q; s++)
+        led [ring_table_replica_index (t, s, 0)]++;
+    char counts [256] = "";
+    size_t used = 0;
+    for (uint32_t x = 0; x < n; x++) {
+        used += snprintf (counts + used, sizeof counts - used, " %s=%u",
+                          ring_table_node (t, x), led [x]);
+        ck_assert_msg (led [x] >= Q / n && led [x] <= (Q + n - 1) / n,
+                       "%s: %s leads %u shards, not within [%u, %u]:%s", what,
+                       ring_table_node (t, x), led [x], Q / n, (Q + n - 1) / n,
+                       counts);
+    }
+    printf ("ring_placement_test: %s: leaders balanced in %.1f s:%s\n", what,
+            (zclock_mono () - start) / 1000.0, counts);
 }
 
 /* ------------------------------------------------------------ keys */
@@ -452,6 +527,7 @@ START_TEST (test_ring_placement)
     s_wait_settled (c, t5, "5 nodes");
     static const char *const five [] = { "n0", "n1", "n2", "n3", "n4" };
     s_wait_active (c, 4, five, 5);
+    s_wait_leaders_balanced (c, t5, "5 nodes");
     s_all_keys (c, t5, "a");
     printf ("ring_placement_test: %d keys written and read through every "
             "node\n", KEYS);
@@ -486,6 +562,7 @@ START_TEST (test_ring_placement)
         s_wait_settled (c, t6, "6th node joined under writes");
         static const char *const sixth [] = { "n5" };
         s_wait_active (c, 0, sixth, 1);
+        s_wait_leaders_balanced (c, t6, "6th node joined under writes");
         ck_assert_int_gt (w->acked, before_join);
         zclock_sleep (500);
         w->stop = true;

@@ -166,8 +166,10 @@ struct raft_group {
     raft_config_t applied_cfg; /* configuration as of `applied` */
     int snap_state;            /* SNAP_IDLE, SNAP_BEGIN, SNAP_READ */
     uint64_t snap_corr;
-    uint64_t snap_late_corr;   /* the kv.snapshot_begin given up on last:
-                                  its answer, if it comes, is released */
+    uint64_t snap_late_corr;   /* the last kv.snapshot_begin given up on:
+                                  its late answer is ended (0: none); an
+                                  older one's is dropped, and the storage
+                                  module releases that snapshot when idle */
     uint64_t snap_id;          /* the storage module's snapshot id */
     uint64_t snap_index;       /* A: the applied index it covers */
     uint64_t snap_durable;     /* the storage's durable applied index at

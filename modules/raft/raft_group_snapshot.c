@@ -440,10 +440,10 @@ s_send_end (raft_group_t *self, uint64_t snapshot_id)
 static void
 s_take_abort (raft_group_t *self, int64_t delay_ms)
 {
+    if (self->snap_state == SNAP_BEGIN && self->snap_corr)
+        self->snap_late_corr = self->snap_corr;     /* still unanswered */
     if (self->snap_state == SNAP_READ)
         s_send_end (self, self->snap_id);
-    if (self->snap_state == SNAP_BEGIN && self->snap_corr)
-        self->snap_late_corr = self->snap_corr;
     if (self->snap_writer)
         raft_snapshot_writer_abort (&self->snap_writer);
     free (self->snap_header);
@@ -1044,10 +1044,12 @@ rg_snapshot_on_reply (raft_group_t *self, titan_envelope_t **env_p)
     else
     if (self->snap_late_corr && env->corr == self->snap_late_corr
     &&  streq (env->type, TITAN_T_KV_SNAPSHOT_BEGIN)) {
-        /* the answer to the begin this group gave up on: release that
-           snapshot (an answer to another group's begin is not ours: with
-           several groups, taking it stalled that group's snapshot, and
-           with it its applying, until its 2 s timeout, again and again) */
+        /* the answer to a begin this group gave up on: release that
+           snapshot.  By corr, not type alone: the node offers each reply
+           to its groups in turn, and matching the type made the first
+           group take every other group's answer, so that theirs never
+           came and their applying stayed paused for BEGIN_TIMEOUT_MS at
+           every attempt (a 2 s stall of every shard but one) */
         self->snap_late_corr = 0;
         Titan__Bus__KvSnapshotInfo *r =
             titan__bus__kv_snapshot_info__unpack (NULL, size, data);
