@@ -71,9 +71,11 @@ s_process (s_fixture_t *fx)
     ck_assert_int_eq (raft_group_process (fx->group), 0);
 }
 
-/*  A KvWrite putting key = value (packed into buf; returns its size).  */
+/*  A KvWrite putting key = value, with the dedup pair (client, 1) when
+    client is not NULL (packed into buf; returns its size).  */
 static size_t
-s_kvwrite (const char *key, const char *value, uint8_t *buf)
+s_kvwrite_as (const char *client, const char *key, const char *value,
+              uint8_t *buf)
 {
     Titan__Bus__KvOp op = TITAN__BUS__KV_OP__INIT;
     op.kind = TITAN__BUS__KV_OP__KIND__PUT;
@@ -83,16 +85,27 @@ s_kvwrite (const char *key, const char *value, uint8_t *buf)
     op.value.len = strlen (value);
     Titan__Bus__KvWrite w = TITAN__BUS__KV_WRITE__INIT;
     w.op = &op;
+    if (client) {
+        w.client_id = (char *) client;
+        w.sequence = 1;
+    }
     return titan__bus__kv_write__pack (&w, buf);
+}
+
+static size_t
+s_kvwrite (const char *key, const char *value, uint8_t *buf)
+{
+    return s_kvwrite_as (NULL, key, value, buf);
 }
 
 /*  A client's raft.propose of key = value, handed to the group as the
     raft module would; returns its corr.  */
 static uint64_t
-s_propose (s_fixture_t *fx, const char *key, const char *value)
+s_propose_as (s_fixture_t *fx, const char *client, const char *key,
+              const char *value)
 {
     uint8_t buf [256];
-    size_t size = s_kvwrite (key, value, buf);
+    size_t size = s_kvwrite_as (client, key, value, buf);
     titan_envelope_t *env = titan_envelope_new ("raft", TITAN_T_RAFT_PROPOSE,
                                                 TITAN_MSG_REQUEST, ++fx->corr,
                                                 buf, size);
@@ -103,11 +116,18 @@ s_propose (s_fixture_t *fx, const char *key, const char *value)
     return fx->corr;
 }
 
+static uint64_t
+s_propose (s_fixture_t *fx, const char *key, const char *value)
+{
+    return s_propose_as (fx, NULL, key, value);
+}
+
 /*  Reads the group's batches to the fake leader until a forwarded
     PROPOSE (5 s); checks it carries `key` = `value`; returns its request
     id.  */
 static uint64_t
-s_expect_propose (s_fixture_t *fx, const char *key, const char *value)
+s_expect_propose_as (s_fixture_t *fx, const char *client, const char *key,
+                     const char *value)
 {
     raft_transport_flush (fx->transport);
     zpoller_t *poller = zpoller_new (raft_transport_sock (fx->leader), NULL);
@@ -127,7 +147,7 @@ s_expect_propose (s_fixture_t *fx, const char *key, const char *value)
                 ck_assert_int_eq (wf.forward.kind, RAFT_FORWARD_PROPOSE);
                 ck_assert_uint_eq (wf.forward.group, 0);
                 uint8_t buf [256];
-                size_t size = s_kvwrite (key, value, buf);
+                size_t size = s_kvwrite_as (client, key, value, buf);
                 ck_assert_uint_eq (wf.forward.size, size);
                 ck_assert_mem_eq (wf.forward.data, buf, size);
                 id = wf.forward.id;
@@ -141,6 +161,12 @@ s_expect_propose (s_fixture_t *fx, const char *key, const char *value)
     zpoller_destroy (&poller);
     ck_assert_msg (id, "no forwarded proposal reached the leader");
     return id;
+}
+
+static uint64_t
+s_expect_propose (s_fixture_t *fx, const char *key, const char *value)
+{
+    return s_expect_propose_as (fx, NULL, key, value);
 }
 
 /*  The leader's RESULT for request `id`, from node `from`.  */
@@ -418,6 +444,29 @@ START_TEST (test_leader_change_before_result)
 }
 END_TEST
 
+/*  A forwarded write with a client_id whose leader changed before it
+    answered is proposed again (the dedup table applies it at most once):
+    here to the new leader M, whose address this node does not know, so
+    it is refused UNAVAILABLE (not the leader) -- which the gateway
+    retries -- rather than DEADLINE_EXCEEDED (outcome unknown).  */
+START_TEST (test_leader_change_reproposes_dedup_write)
+{
+    s_fixture_t fx;
+    s_open (&fx, false);
+    uint64_t corr = s_propose_as (&fx, "c1", "k", "v");
+    s_expect_propose_as (&fx, "c1", "k", "v");
+    s_append (&fx, "M", 2, 2, 2, 1, NULL, NULL, 1);
+    s_process (&fx);
+    Titan__Bus__KvReply *r = s_answer (&fx, corr);
+    ck_assert_msg (r->code == TITAN__BUS__CODE__UNAVAILABLE, "%d %s",
+                   r->code, r->message);
+    ck_assert_ptr_nonnull (strstr (r->message, "not the leader"));
+    titan__bus__kv_reply__free_unpacked (r, NULL);
+    ck_assert_uint_eq (raft_group_forward_stats (fx.group).expired, 1);
+    s_close (&fx);
+}
+END_TEST
+
 /*  A refusal is UNAVAILABLE with the leader hint (the gateway falls back
     to its gRPC forward); a result from a node that was not asked, or for
     a request id never sent, is dropped.  */
@@ -482,6 +531,7 @@ main (void)
     tcase_add_test (tc, test_forwarded_write_applied);
     tcase_add_test (tc, test_forwarded_write_overwritten);
     tcase_add_test (tc, test_leader_change_before_result);
+    tcase_add_test (tc, test_leader_change_reproposes_dedup_write);
     tcase_add_test (tc, test_refused_and_stray_results);
     tcase_add_test (tc, test_propose_from_non_member_dropped);
     suite_add_tcase (suite, tc);

@@ -21,7 +21,11 @@
     a live old leader answers at once, appended or refused) leaves the
     outcome unknown (the leader may have appended the entry):
     DEADLINE_EXCEEDED, like a waiter that times out, never UNAVAILABLE,
-    which promises the write was not applied.  */
+    which promises the write was not applied -- unless the write carries a
+    client_id: then the dedup table applies it at most once whatever
+    happened to the first forward, and it is proposed again (to the new
+    leader, or here if this node leads now; FWD_RETRIES times at most), so
+    that a leader's crash costs the client latency, not an error.  */
 #include "titan/log.h"
 #include "raft_group_impl.h"
 
@@ -34,6 +38,7 @@
 #include "titan/status.h"
 
 #define FWD_LOG_MS  5000        /* at most one dropped-frame line per period */
+#define FWD_RETRIES 3           /* re-proposals of a write with a client_id */
 
 bool
 rg_forward_propose (raft_group_t *self, titan_envelope_t **env_p)
@@ -76,6 +81,7 @@ rg_forward_propose (raft_group_t *self, titan_envelope_t **env_p)
        was lost (or the leader is gone) */
     fw->deadline = zclock_mono () + self->cfg.read_timeout_ms;
     fw->moved = false;
+    fw->tries = 0;
     self->fwd_stats.sent++;
     return true;
 }
@@ -200,6 +206,32 @@ raft_group_on_forward (raft_group_t *self, const char *from,
         s_on_result (self, from, forward);
 }
 
+/*  Whether the raft.propose `env` carries a client_id, so that the dedup
+    table applies it at most once however often it is proposed.  */
+static bool
+s_dedup_protected (const titan_envelope_t *env)
+{
+    Titan__Bus__KvWrite *w = titan__bus__kv_write__unpack (NULL,
+        titan_envelope_size (env), titan_envelope_data (env));
+    bool protected_ = w && w->client_id && *w->client_id;
+    if (w)
+        titan__bus__kv_write__free_unpacked (w, NULL);
+    return protected_;
+}
+
+/*  Proposes a write whose forward went unanswered again: through
+    raft_group_propose (here if this node leads, else to the leader it
+    knows, else refused UNAVAILABLE, which the dedup pair makes safe to
+    retry); a new forward remembers the attempts.  */
+static void
+s_repropose (raft_group_t *self, titan_envelope_t **env_p, uint32_t tries)
+{
+    size_t before = self->n_fwds;
+    raft_group_propose (self, env_p);
+    if (self->n_fwds > before)
+        self->fwds [self->n_fwds - 1].tries = tries;
+}
+
 void
 rg_expire_forwards (raft_group_t *self)
 {
@@ -223,7 +255,12 @@ rg_expire_forwards (raft_group_t *self)
         }
         self->fwd_stats.expired++;
         bool moved = fw->moved;
+        uint32_t tries = fw->tries;
         titan_envelope_t *env = s_take (self, i);
+        if (tries < FWD_RETRIES && s_dedup_protected (env)) {
+            s_repropose (self, &env, tries + 1);
+            continue;
+        }
         rg_refuse_kv (self, &env, TITAN__BUS__CODE__DEADLINE_EXCEEDED, moved
                       ? "raft: leader changed and the old one did not answer "
                         "the forwarded write; outcome unknown (retry with the "

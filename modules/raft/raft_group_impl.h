@@ -83,6 +83,7 @@ typedef struct {
     titan_envelope_t *env;     /* the raft.propose to answer */
     int64_t deadline;
     bool moved;                /* another leader seen since: deadline cut */
+    uint32_t tries;            /* earlier forwards of the same write */
 } rg_forward_t;
 
 #define RG_MAX_FORWARDS      4096      /* pending forwards per group */
