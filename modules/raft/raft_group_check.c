@@ -89,7 +89,9 @@ struct rg_check {
     /* status */
     uint64_t detected;         /* divergences this node found as leader */
     uint64_t rebuilds;         /* rebuilds of this replica completed */
-    uint64_t rebuilt_at;       /* snapshot index of the last one */
+    uint64_t rebuilt_at;       /* the last one replaced the state up to
+                                  this index (the applied index when its
+                                  install began, at least its snapshot's) */
     uint64_t checked_index;    /* latest index compared */
     uint64_t checked_digest;
     char state [64];
@@ -98,6 +100,7 @@ struct rg_check {
     uint64_t rb_diverged_at;
     char rb_leader [RAFT_NODE_ID_MAX + 1];
     uint64_t rb_index, rb_term, rb_total, rb_offset;
+    uint64_t rb_replaced_upto;  /* applied index when the install began */
     raft_config_t rb_cfg;
     raft_snapshot_writer_t *rb_writer;
     int64_t rb_sent_at;        /* 0: no fetch in flight */
@@ -455,6 +458,7 @@ s_rb_install (raft_group_t *self)
     titan_log_info ("consistency: shard %u: installing the leader's snapshot "
                     "at %" PRIu64 ", then applying %" PRIu64 " entries again",
                     self->cfg.shard, ck->rb_index, self->applied - ck->rb_index);
+    ck->rb_replaced_upto = self->applied;
     rg_snapshot_install_stored (self, ck->rb_index);
     ck->n = 0;                          /* our old points are void */
     ck->rb = RB_INSTALL;
@@ -490,7 +494,12 @@ s_rb_work (raft_group_t *self)
             if (self->installing)
                 return;
             ck->rebuilds++;
-            ck->rebuilt_at = ck->rb_index;
+            /* every point up to the applied index of the replaced state
+               may have been reported before the install: an order about
+               one of them is about the replaced state (the leader compares
+               the last report it has, which may predate the rebuild) */
+            ck->rebuilt_at = ck->rb_replaced_upto > ck->rb_index
+                           ? ck->rb_replaced_upto : ck->rb_index;
             titan_log_warning ("consistency: shard %u: replica rebuilt from the "
                                "leader's snapshot at %" PRIu64 " (it diverged "
                                "at %" PRIu64 ")", self->cfg.shard, ck->rb_index,
