@@ -1576,7 +1576,12 @@ static void
 s_sync_tick (s_actor_t *self)
 {
     self->next_sync = zclock_mono () + self->apply_sync_ms;
-    size_t cap = self->nshards ? self->nshards : 1;
+    size_t cap = 0;
+    for (size_t i = 0; i < self->nshards; i++)
+        cap += self->shards [i]->engine
+            && bc_engine_unsynced (self->shards [i]->engine);
+    if (!cap)
+        return;                 /* idle: nothing to sync, nothing to allocate */
     s_sync_job_t *jobs = calloc (cap, sizeof *jobs);
     void **items = calloc (cap, sizeof *items);
     if (!jobs || !items) {
@@ -1587,7 +1592,7 @@ s_sync_tick (s_actor_t *self)
         return;
     }
     size_t n = 0;
-    for (size_t i = 0; i < self->nshards; i++) {
+    for (size_t i = 0; i < self->nshards && n < cap; i++) {
         s_shard_t *shard = self->shards [i];
         if (shard->engine && bc_engine_unsynced (shard->engine)) {
             jobs [n].shard = shard;
@@ -1595,8 +1600,7 @@ s_sync_tick (s_actor_t *self)
             n++;
         }
     }
-    if (n)
-        titan_job_pool_run (self->syncer, s_sync_job, items, n);
+    titan_job_pool_run (self->syncer, s_sync_job, items, n);
     for (size_t i = 0; i < n; i++)
         if (jobs [i].rc)
             titan_log_error ("bitcask: shard %u: %s", jobs [i].shard->id,
