@@ -136,9 +136,7 @@ s_on_propose (raft_group_t *self, const char *from,
     else {
         int rc = raft_group_propose_local (self, f->data, f->size, &r.index,
                                            &r.term);
-        r.code = rc == 0 ? TITAN__BUS__CODE__OK
-               : rc == RAFT_ENOTLEADER || rc == RAFT_EBUSY
-               ? TITAN__BUS__CODE__UNAVAILABLE : TITAN__BUS__CODE__INTERNAL;
+        r.code = rc ? (uint32_t) rg_propose_refusal (rc) : TITAN__BUS__CODE__OK;
     }
     if (r.code == TITAN__BUS__CODE__OK)
         self->fwd_stats.served++;

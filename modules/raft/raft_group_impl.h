@@ -357,6 +357,11 @@ int rg_start_add (raft_group_t *self, const raft_wire_node_t *node,
     On a non-leader: refuses the adds in progress.  */
 void rg_membership_duties (raft_group_t *self);
 
+/*  The bus code of a raft_group_propose_local failure `rc`: UNAVAILABLE
+    when this node does not lead (or is handing leadership over), the
+    writer may retry at the leader; INTERNAL otherwise.  */
+int rg_propose_refusal (int rc);
+
 /*  Checks a packed KvWrite of a raft.propose (shard, op, key and value
     sizes, client id); returns true, or false with the reason in `why`.  */
 bool rg_write_valid (raft_group_t *self, const uint8_t *kvwrite, size_t size,

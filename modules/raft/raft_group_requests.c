@@ -193,6 +193,13 @@ rg_write_valid (raft_group_t *self, const uint8_t *kvwrite, size_t size,
     return *why == '\0';
 }
 
+int
+rg_propose_refusal (int rc)
+{
+    return rc == RAFT_ENOTLEADER || rc == RAFT_EBUSY
+         ? TITAN__BUS__CODE__UNAVAILABLE : TITAN__BUS__CODE__INTERNAL;
+}
+
 void
 raft_group_propose (raft_group_t *self, titan_envelope_t **env_p)
 {
@@ -217,14 +224,11 @@ raft_group_propose (raft_group_t *self, titan_envelope_t **env_p)
     uint64_t index = 0, term = 0;
     int rc = raft_group_propose_local (self, titan_envelope_data (env),
                                        titan_envelope_size (env), &index, &term);
-    if (rc == RAFT_ENOTLEADER || rc == RAFT_EBUSY)
-        rg_refuse_kv (self, env_p, TITAN__BUS__CODE__UNAVAILABLE,
-                      rc == RAFT_EBUSY ? "raft: leadership transfer in progress"
-                                      : "raft: not the leader");
-    else
     if (rc)
-        rg_refuse_kv (self, env_p, TITAN__BUS__CODE__INTERNAL,
-                      titan_strerror (rc));
+        rg_refuse_kv (self, env_p, rg_propose_refusal (rc),
+                      rc == RAFT_EBUSY ? "raft: leadership transfer in progress"
+                      : rc == RAFT_ENOTLEADER ? "raft: not the leader"
+                      : titan_strerror (rc));
     else
         rg_waiter_add (self, index, term, W_PROPOSE, env_p,
                        self->cfg.propose_timeout_ms);
